@@ -1,0 +1,639 @@
+//! The pipeline graph model and the rules that decide whether a pipeline is well formed.
+//!
+//! Both `pipeline!` (at compile time) and `Pipeline::validate` (at run time) describe the pipeline
+//! as a [`Graph`] and call [`check`], so a mistake gets the same words whichever way the pipeline
+//! was built. The macro turns each [`Problem`] into a `syn::Error` spanned at the user's token (the
+//! [`Problem::site`] says which), the runtime into a `distil::Error`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a step does with rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// A root: produces rows, has no predecessor.
+    Generator,
+    /// Sees batches of rows.
+    Normal,
+    /// Sees all rows at once.
+    Global,
+}
+
+/// A column a step reads or writes, with the display form of its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnDecl {
+    /// The step's own name for the column (before mappings).
+    pub name: String,
+    /// The column type as the user would write it (`String`, `Vec<u64>`, ...).
+    pub ty: String,
+    /// `false` for optional inputs (`Option<T>` arguments); always `true` for outputs.
+    pub required: bool,
+}
+
+impl ColumnDecl {
+    /// A required column.
+    pub fn new(name: impl Into<String>, ty: impl Into<String>) -> Self {
+        ColumnDecl { name: name.into(), ty: ty.into(), required: true }
+    }
+}
+
+/// Which upstream columns a step passes on to its successors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Passthrough {
+    /// Every upstream column (the default, as in distilabel).
+    All,
+    /// Only these upstream columns (KeepColumns), in this order.
+    Only(Vec<String>),
+}
+
+/// One step of the graph, as the rules see it.
+#[derive(Clone, Debug)]
+pub struct StepDecl {
+    /// The binding name, unique in the pipeline.
+    pub name: String,
+    /// The step's type, for messages.
+    pub type_name: String,
+    pub kind: StepKind,
+    pub inputs: Vec<ColumnDecl>,
+    pub outputs: Vec<ColumnDecl>,
+    pub passthrough: Passthrough,
+    /// The step's columns are only known when it runs (untyped steps): at compile time the rules
+    /// neither check its inputs nor report columns missing below it.
+    pub dynamic: bool,
+    /// `(step input, upstream column)`: the step reads `upstream column` as `step input`.
+    pub input_mappings: Vec<(String, String)>,
+    /// `(step output, new name)`: the step's output is written as `new name`.
+    pub output_mappings: Vec<(String, String)>,
+}
+
+impl StepDecl {
+    /// A normal step with no columns; fill in the rest with struct update syntax or the fields.
+    pub fn new(name: impl Into<String>, type_name: impl Into<String>, kind: StepKind) -> Self {
+        StepDecl {
+            name: name.into(),
+            type_name: type_name.into(),
+            kind,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            passthrough: Passthrough::All,
+            dynamic: false,
+            input_mappings: Vec::new(),
+            output_mappings: Vec::new(),
+        }
+    }
+
+    /// The name under which the step's output `column` reaches its successors.
+    pub fn output_name<'a>(&'a self, column: &'a str) -> &'a str {
+        self.output_mappings
+            .iter()
+            .find(|(from, _)| from == column)
+            .map_or(column, |(_, to)| to.as_str())
+    }
+
+    /// The upstream column the step reads as its input `column`.
+    pub fn input_source<'a>(&'a self, column: &'a str) -> &'a str {
+        self.input_mappings
+            .iter()
+            .find(|(from, _)| from == column)
+            .map_or(column, |(_, to)| to.as_str())
+    }
+}
+
+/// An edge `from >> to`, by step index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+}
+
+/// A pipeline graph.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub steps: Vec<StepDecl>,
+    pub edges: Vec<Edge>,
+}
+
+/// Where in the user's pipeline a problem sits; the macro maps each to a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// The step's binding.
+    Step(usize),
+    /// The edge, by index in [`Graph::edges`].
+    Edge(usize),
+    /// An input mapping of a step, by index in its `input_mappings`.
+    InputMapping(usize, usize),
+    /// An output mapping of a step, by index in its `output_mappings`.
+    OutputMapping(usize, usize),
+}
+
+/// A column reaching a step: its name, type and producing step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Available {
+    pub column: String,
+    pub ty: String,
+    pub producer: String,
+}
+
+/// What is wrong with a pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    MissingColumn {
+        step: String,
+        type_name: String,
+        column: String,
+        ty: String,
+        /// The upstream column the step looked for (differs from `column` under a mapping).
+        source: String,
+        available: Vec<Available>,
+        suggestion: Option<String>,
+        site: Site,
+    },
+    TypeMismatch {
+        step: String,
+        column: String,
+        expected: String,
+        found: String,
+        producer: String,
+        site: Site,
+    },
+    UnknownInputMapping { step: String, column: String, known: Vec<String>, site: Site },
+    UnknownOutputMapping { step: String, column: String, known: Vec<String>, site: Site },
+    Cycle { path: Vec<String>, site: Site },
+    RootNotGenerator { step: String, type_name: String, site: Site },
+    GeneratorWithPredecessor { step: String, predecessor: String, site: Site },
+    Unconnected { step: String, site: Site },
+    CannotJoin { step: String, roots: Vec<(String, String)>, site: Site },
+    DuplicateEdge { from: String, to: String, site: Site },
+}
+
+impl Problem {
+    /// Where the problem sits.
+    pub fn site(&self) -> Site {
+        match self {
+            Problem::MissingColumn { site, .. }
+            | Problem::TypeMismatch { site, .. }
+            | Problem::UnknownInputMapping { site, .. }
+            | Problem::UnknownOutputMapping { site, .. }
+            | Problem::Cycle { site, .. }
+            | Problem::RootNotGenerator { site, .. }
+            | Problem::GeneratorWithPredecessor { site, .. }
+            | Problem::Unconnected { site, .. }
+            | Problem::CannotJoin { site, .. }
+            | Problem::DuplicateEdge { site, .. } => *site,
+        }
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::MissingColumn { step, type_name, column, ty, source, available, suggestion, .. } => {
+                if source == column {
+                    write!(f, "step `{step}` ({type_name}) needs column `{column}: {ty}`, but no step upstream produces it")?;
+                } else {
+                    write!(
+                        f,
+                        "step `{step}` ({type_name}) reads column `{source}` as `{column}: {ty}`, but no step upstream produces `{source}`"
+                    )?;
+                }
+                if available.is_empty() {
+                    write!(f, "\n  rows reaching it carry no columns")?;
+                } else {
+                    let carried: Vec<String> = available
+                        .iter()
+                        .map(|a| format!("`{}: {}` (from `{}`)", a.column, a.ty, a.producer))
+                        .collect();
+                    write!(f, "\n  rows reaching it carry {}", carried.join(", "))?;
+                }
+                if let Some(near) = suggestion {
+                    write!(f, "\n  help: did you mean to map `{near}`? add `inputs {{ {column} => {near} }}` to `{step}`")?;
+                }
+                Ok(())
+            }
+            Problem::TypeMismatch { step, column, expected, found, producer, .. } => write!(
+                f,
+                "column `{column}` has type `{found}` (from `{producer}`), but step `{step}` expects `{expected}`"
+            ),
+            Problem::UnknownInputMapping { step, column, known, .. } => write!(
+                f,
+                "step `{step}` has no input column `{column}` to map; its inputs are {}",
+                list(known)
+            ),
+            Problem::UnknownOutputMapping { step, column, known, .. } => write!(
+                f,
+                "step `{step}` has no output column `{column}` to map; its outputs are {}",
+                list(known)
+            ),
+            Problem::Cycle { path, .. } => {
+                write!(f, "the connections form a cycle: {}", path.join(" >> "))
+            }
+            Problem::RootNotGenerator { step, type_name, .. } => write!(
+                f,
+                "step `{step}` ({type_name}) has no predecessor, but only a generator (a loader) can start a pipeline; connect a step to it"
+            ),
+            Problem::GeneratorWithPredecessor { step, predecessor, .. } => write!(
+                f,
+                "step `{step}` is a generator and cannot receive rows, but `{predecessor}` is connected to it"
+            ),
+            Problem::Unconnected { step, .. } => {
+                write!(f, "step `{step}` is not connected to any other step")
+            }
+            Problem::CannotJoin { step, roots, .. } => {
+                let from: Vec<String> =
+                    roots.iter().map(|(pred, root)| format!("`{pred}` (rows of `{root}`)")).collect();
+                write!(
+                    f,
+                    "step `{step}` cannot join its predecessors: rows are joined by their id, and only rows of one generator share ids, but it receives {}",
+                    from.join(", ")
+                )
+            }
+            Problem::DuplicateEdge { from, to, .. } => {
+                write!(f, "`{from} >> {to}` is connected twice")
+            }
+        }
+    }
+}
+
+/// Where each column reaching a step comes from: the nearest producer wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The producing step.
+    pub producer: usize,
+    /// The producer's own name for the column (before its output mapping).
+    pub produced_as: String,
+    pub ty: String,
+}
+
+/// A column a step reads, resolved to its producer: what the macro type-checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub consumer: usize,
+    /// The consumer's own input name.
+    pub column: String,
+    pub origin: Origin,
+}
+
+/// The outcome of [`check`].
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub problems: Vec<Problem>,
+    pub resolutions: Vec<Resolution>,
+    /// The steps in execution order, when the graph has no cycle.
+    pub order: Vec<usize>,
+}
+
+/// Checks the graph's shape and columns. `compatible(expected, found)` decides whether a produced
+/// column type satisfies an input; pass `None` to leave types to the compiler.
+pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> bool>) -> Report {
+    let mut report = Report::default();
+    let n = graph.steps.len();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, e) in graph.edges.iter().enumerate() {
+        if preds[e.to].contains(&e.from) {
+            report.problems.push(Problem::DuplicateEdge {
+                from: graph.steps[e.from].name.clone(),
+                to: graph.steps[e.to].name.clone(),
+                site: Site::Edge(i),
+            });
+            continue;
+        }
+        preds[e.to].push(e.from);
+        succs[e.from].push(e.to);
+    }
+
+    check_mappings(graph, &mut report);
+    check_shape(graph, &preds, &succs, &mut report);
+
+    let Some(order) = topological_order(graph, &preds, &succs, &mut report) else {
+        return report;
+    };
+    report.order = order.clone();
+    let position: Vec<usize> = {
+        let mut p = vec![0; n];
+        for (i, &s) in order.iter().enumerate() {
+            p[s] = i;
+        }
+        p
+    };
+
+    // Columns leaving each step, by name; and whether a dynamic step lies upstream.
+    let mut leaving: Vec<BTreeMap<String, Origin>> = vec![BTreeMap::new(); n];
+    let mut root_of: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut dynamic_upstream = vec![false; n];
+    for &s in &order {
+        let step = &graph.steps[s];
+        let mut arriving: BTreeMap<String, Origin> = BTreeMap::new();
+        for &p in &preds[s] {
+            dynamic_upstream[s] |= dynamic_upstream[p] || graph.steps[p].dynamic;
+            for (name, origin) in &leaving[p] {
+                let nearer = match arriving.get(name) {
+                    None => true,
+                    Some(current) => position[origin.producer] >= position[current.producer],
+                };
+                if nearer {
+                    arriving.insert(name.clone(), origin.clone());
+                }
+            }
+            for r in root_of[p].clone() {
+                if !root_of[s].contains(&r) {
+                    root_of[s].push(r);
+                }
+            }
+        }
+        if preds[s].is_empty() {
+            root_of[s].push(s);
+        }
+        if preds[s].len() > 1 && root_of[s].len() > 1 {
+            let roots = preds[s]
+                .iter()
+                .map(|&p| {
+                    let root = root_of[p].first().map_or("?", |&r| graph.steps[r].name.as_str());
+                    (graph.steps[p].name.clone(), root.to_owned())
+                })
+                .collect();
+            report.problems.push(Problem::CannotJoin {
+                step: step.name.clone(),
+                roots,
+                site: Site::Step(s),
+            });
+        }
+
+        if !(step.dynamic && compatible.is_none()) {
+            for input in &step.inputs {
+                let source = step.input_source(&input.name);
+                match arriving.get(source) {
+                    Some(origin) => {
+                        if let Some(ok) = compatible {
+                            if !ok(s, &input.name, origin) {
+                                report.problems.push(Problem::TypeMismatch {
+                                    step: step.name.clone(),
+                                    column: source.to_owned(),
+                                    expected: input.ty.clone(),
+                                    found: origin.ty.clone(),
+                                    producer: graph.steps[origin.producer].name.clone(),
+                                    site: Site::Step(s),
+                                });
+                            }
+                        }
+                        report.resolutions.push(Resolution {
+                            consumer: s,
+                            column: input.name.clone(),
+                            origin: origin.clone(),
+                        });
+                    }
+                    None if !input.required => {}
+                    None if dynamic_upstream[s] && compatible.is_none() => {}
+                    None if preds[s].is_empty() => {}
+                    None => {
+                        let available: Vec<Available> = arriving
+                            .iter()
+                            .map(|(name, o)| Available {
+                                column: name.clone(),
+                                ty: o.ty.clone(),
+                                producer: graph.steps[o.producer].name.clone(),
+                            })
+                            .collect();
+                        let suggestion = suggest(source, &input.ty, &available);
+                        report.problems.push(Problem::MissingColumn {
+                            step: step.name.clone(),
+                            type_name: step.type_name.clone(),
+                            column: input.name.clone(),
+                            ty: input.ty.clone(),
+                            source: source.to_owned(),
+                            available,
+                            suggestion,
+                            site: Site::Step(s),
+                        });
+                    }
+                }
+            }
+        }
+
+        let mut out = match &step.passthrough {
+            Passthrough::All => arriving,
+            Passthrough::Only(keep) => {
+                arriving.into_iter().filter(|(name, _)| keep.contains(name)).collect()
+            }
+        };
+        for output in &step.outputs {
+            out.insert(
+                step.output_name(&output.name).to_owned(),
+                Origin { producer: s, produced_as: output.name.clone(), ty: output.ty.clone() },
+            );
+        }
+        leaving[s] = out;
+    }
+    report
+}
+
+/// An upstream column to offer for a missing input: a near name, else the one column of its type.
+fn suggest(wanted: &str, ty: &str, available: &[Available]) -> Option<String> {
+    let by_name = available
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(wanted, &a.column), a))
+        .filter(|(d, a)| *d <= (wanted.len().max(a.column.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a.column.clone());
+    by_name.or_else(|| {
+        let same_type: Vec<&Available> = available.iter().filter(|a| a.ty == ty).collect();
+        (same_type.len() == 1).then(|| same_type[0].column.clone())
+    })
+}
+
+fn check_mappings(graph: &Graph, report: &mut Report) {
+    for (s, step) in graph.steps.iter().enumerate() {
+        if step.dynamic {
+            continue;
+        }
+        for (m, (column, _)) in step.input_mappings.iter().enumerate() {
+            if !step.inputs.iter().any(|c| &c.name == column) {
+                report.problems.push(Problem::UnknownInputMapping {
+                    step: step.name.clone(),
+                    column: column.clone(),
+                    known: step.inputs.iter().map(|c| c.name.clone()).collect(),
+                    site: Site::InputMapping(s, m),
+                });
+            }
+        }
+        for (m, (column, _)) in step.output_mappings.iter().enumerate() {
+            if !step.outputs.iter().any(|c| &c.name == column) {
+                report.problems.push(Problem::UnknownOutputMapping {
+                    step: step.name.clone(),
+                    column: column.clone(),
+                    known: step.outputs.iter().map(|c| c.name.clone()).collect(),
+                    site: Site::OutputMapping(s, m),
+                });
+            }
+        }
+    }
+}
+
+fn check_shape(graph: &Graph, preds: &[Vec<usize>], succs: &[Vec<usize>], report: &mut Report) {
+    let n = graph.steps.len();
+    for (s, step) in graph.steps.iter().enumerate() {
+        if n > 1 && preds[s].is_empty() && succs[s].is_empty() {
+            report.problems.push(Problem::Unconnected { step: step.name.clone(), site: Site::Step(s) });
+        } else if preds[s].is_empty() && step.kind != StepKind::Generator {
+            report.problems.push(Problem::RootNotGenerator {
+                step: step.name.clone(),
+                type_name: step.type_name.clone(),
+                site: Site::Step(s),
+            });
+        }
+        if step.kind == StepKind::Generator {
+            if let Some(i) = graph.edges.iter().position(|e| e.to == s) {
+                report.problems.push(Problem::GeneratorWithPredecessor {
+                    step: step.name.clone(),
+                    predecessor: graph.steps[graph.edges[i].from].name.clone(),
+                    site: Site::Edge(i),
+                });
+            }
+        }
+    }
+}
+
+/// Kahn's algorithm, stable in declaration order; reports one cycle if there is any.
+fn topological_order(
+    graph: &Graph,
+    preds: &[Vec<usize>],
+    succs: &[Vec<usize>],
+    report: &mut Report,
+) -> Option<Vec<usize>> {
+    let n = graph.steps.len();
+    let mut indegree: Vec<usize> = preds.iter().map(Vec::len).collect();
+    let mut order = Vec::with_capacity(n);
+    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&s| indegree[s] == 0).collect();
+    while let Some(s) = ready.pop_first() {
+        order.push(s);
+        for &t in &succs[s] {
+            indegree[t] -= 1;
+            if indegree[t] == 0 {
+                ready.insert(t);
+            }
+        }
+    }
+    if order.len() == n {
+        return Some(order);
+    }
+    // Walk predecessors inside the remaining subgraph until a step repeats.
+    let start = (0..n).find(|&s| indegree[s] > 0).expect("a step is left");
+    let mut path = vec![start];
+    let mut current = start;
+    loop {
+        let next = *preds[current].iter().find(|&&p| indegree[p] > 0).expect("cycle continues");
+        if let Some(at) = path.iter().position(|&s| s == next) {
+            let mut cycle: Vec<usize> = path[at..].to_vec();
+            cycle.reverse();
+            cycle.push(cycle[0]);
+            let closing = graph
+                .edges
+                .iter()
+                .rposition(|e| e.from == cycle[cycle.len() - 2] && e.to == cycle[cycle.len() - 1])
+                .unwrap_or(0);
+            report.problems.push(Problem::Cycle {
+                path: cycle.iter().map(|&s| graph.steps[s].name.clone()).collect(),
+                site: Site::Edge(closing),
+            });
+            return None;
+        }
+        path.push(next);
+        current = next;
+    }
+}
+
+/// Stable 64-bit id of a column name (FNV-1a): the key of the type projections that
+/// `#[step]`, `#[derive(Row)]` and `pipeline!` generate independently of one another.
+pub const fn column_id(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, kind: StepKind, inputs: &[(&str, &str)], outputs: &[(&str, &str)]) -> StepDecl {
+        StepDecl {
+            inputs: inputs.iter().map(|(n, t)| ColumnDecl::new(*n, *t)).collect(),
+            outputs: outputs.iter().map(|(n, t)| ColumnDecl::new(*n, *t)).collect(),
+            ..StepDecl::new(name, name.to_uppercase(), kind)
+        }
+    }
+
+    #[test]
+    fn missing_column_lists_what_arrives_and_suggests_a_mapping() {
+        let graph = Graph {
+            steps: vec![
+                step("load", StepKind::Generator, &[], &[("prompt", "String")]),
+                step("count", StepKind::Normal, &[("prompt", "String")], &[("words", "u64")]),
+                step("generate", StepKind::Normal, &[("instruction", "String")], &[("generation", "String")]),
+            ],
+            edges: vec![Edge { from: 0, to: 1 }, Edge { from: 1, to: 2 }],
+        };
+        let report = check(&graph, None);
+        assert_eq!(report.problems.len(), 1);
+        let text = report.problems[0].to_string();
+        assert!(text.starts_with("step `generate` (GENERATE) needs column `instruction: String`"), "{text}");
+        assert!(text.contains("`prompt: String` (from `load`), `words: u64` (from `count`)"), "{text}");
+        assert!(text.contains("did you mean to map `prompt`?"), "{text}");
+        assert_eq!(report.resolutions.len(), 1);
+    }
+
+    #[test]
+    fn nearest_producer_wins_and_mappings_apply() {
+        let mut gen2 = step("gen2", StepKind::Normal, &[("text", "String")], &[("text", "u64")]);
+        gen2.output_mappings.push(("text".into(), "text".into()));
+        let mut read = step("read", StepKind::Normal, &[("value", "u64")], &[]);
+        read.input_mappings.push(("value".into(), "text".into()));
+        let graph = Graph {
+            steps: vec![step("load", StepKind::Generator, &[], &[("text", "String")]), gen2, read],
+            edges: vec![Edge { from: 0, to: 1 }, Edge { from: 1, to: 2 }],
+        };
+        let report = check(&graph, Some(&|s, _, o: &Origin| s != 2 || o.ty == "u64"));
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let r = report.resolutions.iter().find(|r| r.consumer == 2).unwrap();
+        assert_eq!(r.origin.producer, 1);
+    }
+
+    #[test]
+    fn cycles_roots_and_joins_are_reported() {
+        let graph = Graph {
+            steps: vec![
+                step("a", StepKind::Generator, &[], &[]),
+                step("b", StepKind::Normal, &[], &[]),
+                step("c", StepKind::Normal, &[], &[]),
+            ],
+            edges: vec![Edge { from: 0, to: 1 }, Edge { from: 1, to: 2 }, Edge { from: 2, to: 1 }],
+        };
+        let report = check(&graph, None);
+        assert!(report.problems.iter().any(|p| matches!(p, Problem::Cycle { path, .. } if path.len() == 3)));
+
+        let graph = Graph {
+            steps: vec![
+                step("a", StepKind::Generator, &[], &[]),
+                step("b", StepKind::Generator, &[], &[]),
+                step("c", StepKind::Normal, &[], &[]),
+                step("d", StepKind::Normal, &[], &[]),
+            ],
+            edges: vec![Edge { from: 0, to: 2 }, Edge { from: 1, to: 2 }],
+        };
+        let text: Vec<String> = check(&graph, None).problems.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|t| t.contains("cannot join")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("`d` is not connected")), "{text:?}");
+    }
+}

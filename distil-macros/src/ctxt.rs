@@ -1,0 +1,45 @@
+//! Collects errors so a macro reports all of them at once.
+
+use std::cell::RefCell;
+use std::fmt::Display;
+
+use quote::ToTokens;
+
+/// An error collector; `check` must be called before it is dropped.
+pub struct Ctxt {
+    errors: RefCell<Option<Vec<syn::Error>>>,
+}
+
+impl Ctxt {
+    pub fn new() -> Self {
+        Ctxt { errors: RefCell::new(Some(Vec::new())) }
+    }
+
+    /// An error spanned at `tokens`.
+    pub fn error(&self, tokens: impl ToTokens, message: impl Display) {
+        self.push(syn::Error::new_spanned(tokens.into_token_stream(), message));
+    }
+
+    pub fn push(&self, error: syn::Error) {
+        self.errors.borrow_mut().as_mut().expect("checked already").push(error);
+    }
+
+    /// All errors combined into one, if any.
+    pub fn check(self) -> syn::Result<()> {
+        let errors = self.errors.borrow_mut().take().expect("checked already");
+        let mut iter = errors.into_iter();
+        let Some(mut first) = iter.next() else { return Ok(()) };
+        for e in iter {
+            first.combine(e);
+        }
+        Err(first)
+    }
+}
+
+impl Drop for Ctxt {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && self.errors.borrow().is_some() {
+            panic!("Ctxt dropped without check");
+        }
+    }
+}

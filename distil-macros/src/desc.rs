@@ -1,0 +1,200 @@
+//! The callback protocol between the macros.
+//!
+//! `#[derive(Row)]` and `#[step]` each emit a hidden `macro_rules!` named like their type. Called
+//! as `Name! { [ (next) ... ] { state } }`, it appends its description to the state and calls the
+//! next macro of the list; the last one is a proc macro (`__collect` for `pipeline!`,
+//! `__define_step` for `#[step]`) that sees every description at once.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::parse::{Parse, ParseStream};
+use syn::{LitBool, LitInt, LitStr, Token, braced, bracketed, parenthesized};
+
+/// A column in a description: name, type for display, whether required.
+#[derive(Clone, Debug)]
+pub struct ColumnDesc {
+    pub name: String,
+    pub ty: String,
+    pub required: bool,
+}
+
+/// A step's kind in a description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Generator,
+    Normal,
+    Global,
+}
+
+impl Kind {
+    fn ident(self) -> Ident {
+        Ident::new(
+            match self {
+                Kind::Generator => "generator",
+                Kind::Normal => "normal",
+                Kind::Global => "global",
+            },
+            Span::call_site(),
+        )
+    }
+}
+
+/// What a step's callback tells `pipeline!`.
+#[derive(Clone, Debug)]
+pub struct StepDesc {
+    pub type_name: String,
+    pub kind: Kind,
+    pub dynamic: bool,
+    pub inputs: Vec<ColumnDesc>,
+    pub outputs: Vec<ColumnDesc>,
+    /// The outputs are the columns of the step type's generic argument at this index.
+    pub row_param: Option<usize>,
+}
+
+/// What a row's callback tells.
+#[derive(Clone, Debug)]
+pub struct RowDesc {
+    pub type_name: String,
+    pub columns: Vec<ColumnDesc>,
+}
+
+/// One description in the state.
+#[derive(Clone, Debug)]
+pub enum Desc {
+    Step(StepDesc),
+    Row(RowDesc),
+}
+
+fn columns_tokens(columns: &[ColumnDesc]) -> TokenStream {
+    let items = columns.iter().map(|c| {
+        let (name, ty, required) = (&c.name, &c.ty, c.required);
+        quote!((#name, #ty, #required))
+    });
+    quote!([#(#items),*])
+}
+
+impl StepDesc {
+    pub fn to_tokens(&self) -> TokenStream {
+        let type_name = &self.type_name;
+        let kind = self.kind.ident();
+        let dynamic = self.dynamic;
+        let inputs = columns_tokens(&self.inputs);
+        let outputs = columns_tokens(&self.outputs);
+        let row_param = match self.row_param {
+            Some(i) => {
+                let i = proc_macro2::Literal::usize_unsuffixed(i);
+                quote!(#i)
+            }
+            None => quote!(none),
+        };
+        quote!(step { #type_name #kind #dynamic #inputs #outputs #row_param })
+    }
+}
+
+impl RowDesc {
+    pub fn to_tokens(&self) -> TokenStream {
+        let type_name = &self.type_name;
+        let columns = columns_tokens(&self.columns);
+        quote!(row { #type_name #columns })
+    }
+}
+
+fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
+    let content;
+    bracketed!(content in input);
+    let mut columns = Vec::new();
+    while !content.is_empty() {
+        let item;
+        parenthesized!(item in content);
+        let name: LitStr = item.parse()?;
+        item.parse::<Token![,]>()?;
+        let ty: LitStr = item.parse()?;
+        item.parse::<Token![,]>()?;
+        let required: LitBool = item.parse()?;
+        columns.push(ColumnDesc { name: name.value(), ty: ty.value(), required: required.value });
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(columns)
+}
+
+impl Parse for Desc {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let tag: Ident = input.parse()?;
+        let content;
+        braced!(content in input);
+        let type_name: LitStr = content.parse()?;
+        if tag == "row" {
+            let columns = parse_columns(&content)?;
+            return Ok(Desc::Row(RowDesc { type_name: type_name.value(), columns }));
+        }
+        let kind: Ident = content.parse()?;
+        let kind = match kind.to_string().as_str() {
+            "generator" => Kind::Generator,
+            "global" => Kind::Global,
+            _ => Kind::Normal,
+        };
+        let dynamic: LitBool = content.parse()?;
+        let inputs = parse_columns(&content)?;
+        let outputs = parse_columns(&content)?;
+        let row_param = if content.peek(LitInt) {
+            Some(content.parse::<LitInt>()?.base10_parse()?)
+        } else {
+            content.parse::<Ident>()?;
+            None
+        };
+        Ok(Desc::Step(StepDesc {
+            type_name: type_name.value(),
+            kind,
+            dynamic: dynamic.value,
+            inputs,
+            outputs,
+            row_param,
+        }))
+    }
+}
+
+/// The hidden callback macro of a type, and its re-export under the type's name.
+pub fn callback_macro(vis: &syn::Visibility, type_ident: &Ident, unique: &str, desc: TokenStream) -> TokenStream {
+    let macro_name = format_ident!("__distil_{}_{}", type_ident, unique);
+    quote! {
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #macro_name {
+            ( [ ( $($next:tt)* ) $($todo:tt)* ] { $($state:tt)* } ) => {
+                $($next)* ! { [ $($todo)* ] { $($state)* #desc } }
+            };
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports, clippy::useless_attribute)]
+        #vis use #macro_name as #type_ident;
+    }
+}
+
+/// A deterministic suffix that keeps callback macro names unique in a crate (they all live at
+/// its root): the type name, where it is defined and a hash of its tokens.
+pub fn unique_suffix(tokens: &TokenStream) -> String {
+    let site = proc_macro::Span::call_site();
+    let place = format!("{}:{}:{}:{}", site.file(), site.line(), site.column(), tokens);
+    format!("{:016x}", distil_graph::column_id(&place))
+}
+
+/// A type as the user would write it, for messages: `&str` reads as `String`.
+pub fn display_type(ty: &syn::Type) -> String {
+    let text = quote!(#ty).to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.peek().copied();
+            let tight = |x: Option<char>| matches!(x, Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']'));
+            if tight(prev) || (tight(next) && next != Some('(')) || next == Some(',') {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out.replace(",", ", ").replace(",  ", ", ")
+}

@@ -1,0 +1,54 @@
+//! The procedural macros of distil. Use them through `distil` (`distil::pipeline!`,
+//! `#[distil::step]`, `#[derive(distil::Row)]`), where they are documented.
+//!
+//! Each macro parses its input into a model, validates it (collecting every error), then
+//! generates code; on error it still emits stubs so the user sees one error, not twenty.
+
+mod ctxt;
+mod desc;
+mod pipeline;
+mod row;
+mod step;
+
+use proc_macro::TokenStream;
+
+/// Expands `DISTIL_MACROS_DEBUG=1` builds to stderr, to see what a macro generated.
+fn debug(name: &str, output: proc_macro2::TokenStream) -> TokenStream {
+    if std::env::var_os("DISTIL_MACROS_DEBUG").is_some() {
+        eprintln!("--- {name} ---\n{output}");
+    }
+    output.into()
+}
+
+/// See `distil::Row`.
+#[proc_macro_derive(Row, attributes(row))]
+pub fn derive_row(input: TokenStream) -> TokenStream {
+    match syn::parse(input) {
+        Ok(input) => debug("derive(Row)", row::derive(input)),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// See `distil::step`.
+#[proc_macro_attribute]
+pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
+    debug("#[step]", step::step(attr.into(), item.into()))
+}
+
+/// See `distil::pipeline`.
+#[proc_macro]
+pub fn pipeline(input: TokenStream) -> TokenStream {
+    debug("pipeline!", pipeline::pipeline(input.into()))
+}
+
+#[doc(hidden)]
+#[proc_macro]
+pub fn __collect(input: TokenStream) -> TokenStream {
+    debug("pipeline! (collected)", pipeline::collect(input.into()))
+}
+
+#[doc(hidden)]
+#[proc_macro]
+pub fn __define_step(input: TokenStream) -> TokenStream {
+    debug("#[step] (defined)", pipeline::define_step(input.into()))
+}

@@ -1,0 +1,467 @@
+//! `pipeline!`: parse the grammar, ask every step (and the rows of generic loaders) for its
+//! columns through their callback macros, then validate the graph with the rules the runtime
+//! shares (`distil_graph`) and generate the builder calls plus compile-time type assertions.
+
+mod parse;
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, Token, Type, braced, bracketed};
+
+use crate::ctxt::Ctxt;
+use crate::desc::{ColumnDesc, Desc, Kind, StepDesc};
+use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, Site, StepDecl, StepKind};
+use parse::{Element, PipelineInput, step_type};
+
+/// Entry point of `pipeline!`: starts the callback chain over the bindings' step types.
+pub fn pipeline(input: TokenStream) -> TokenStream {
+    let model: PipelineInput = match syn::parse2(input.clone()) {
+        Ok(m) => m,
+        Err(e) => return stub(e.to_compile_error(), None),
+    };
+    let cx = Ctxt::new();
+    let mut paths = Vec::new();
+    for b in &model.bindings {
+        match step_type(b) {
+            Some((path, _)) => paths.push(path),
+            None => cx.error(
+                &b.expr,
+                format!(
+                    "cannot tell which step type `{}` is; write `{} = StepType::new(..)` or `{}: StepType = ..`",
+                    b.ident, b.ident, b.ident
+                ),
+            ),
+        }
+    }
+    if model.bindings.is_empty() {
+        cx.push(syn::Error::new(Span::call_site(), "a pipeline needs steps: `name = Step::new(..)`"));
+    }
+    if let Err(e) = cx.check() {
+        return stub(e.to_compile_error(), model.name.as_ref());
+    }
+    chain(paths, quote!(input { #input }))
+}
+
+/// `First! { [ (Second) .. (::distil::__private::collect) ] { state } }`.
+fn chain(paths: Vec<syn::Path>, state: TokenStream) -> TokenStream {
+    let mut paths = paths.into_iter();
+    let first = paths.next().expect("at least one");
+    let rest = paths.map(|p| quote!((#p)));
+    quote! {
+        #first! { [ #(#rest)* (::distil::__private::collect) ] { #state } }
+    }
+}
+
+fn stub(errors: TokenStream, name: Option<&syn::LitStr>) -> TokenStream {
+    let name = name.map_or_else(|| "pipeline".to_owned(), syn::LitStr::value);
+    quote!({ #errors ::distil::Pipeline::new(#name) })
+}
+
+/// The state `__collect` receives: the user's tokens and the descriptions gathered so far.
+struct State {
+    input: TokenStream,
+    steps: Vec<Desc>,
+    /// Row descriptions asked for in a second round, for generic loaders.
+    rows: Option<Vec<Desc>>,
+}
+
+impl Parse for State {
+    fn parse(stream: ParseStream) -> syn::Result<Self> {
+        let todo;
+        bracketed!(todo in stream);
+        let _: TokenStream = todo.parse()?;
+        let body;
+        braced!(body in stream);
+        let tag: Ident = body.parse()?;
+        if tag != "input" {
+            return Err(syn::Error::new(tag.span(), "malformed pipeline state"));
+        }
+        let input;
+        braced!(input in body);
+        let input: TokenStream = input.parse()?;
+        let mut steps = Vec::new();
+        let mut rows = None;
+        while !body.is_empty() {
+            if body.peek(Ident) && body.peek2(Token![;]) {
+                body.parse::<Ident>()?;
+                body.parse::<Token![;]>()?;
+                rows = Some(Vec::new());
+                continue;
+            }
+            let desc: Desc = body.parse()?;
+            match &mut rows {
+                Some(rows) => rows.push(desc),
+                None => steps.push(desc),
+            }
+        }
+        Ok(State { input, steps, rows })
+    }
+}
+
+/// Entry point of `__collect`: every description has arrived.
+pub fn collect(tokens: TokenStream) -> TokenStream {
+    let state: State = match syn::parse2(tokens) {
+        Ok(s) => s,
+        Err(e) => return stub(e.to_compile_error(), None),
+    };
+    let model: PipelineInput = match syn::parse2(state.input.clone()) {
+        Ok(m) => m,
+        Err(e) => return stub(e.to_compile_error(), None),
+    };
+    let cx = Ctxt::new();
+    let mut descs: Vec<StepDesc> = Vec::new();
+    for (binding, desc) in model.bindings.iter().zip(&state.steps) {
+        match desc {
+            Desc::Step(s) => descs.push(s.clone()),
+            Desc::Row(r) => {
+                cx.error(&binding.expr, format!("`{}` is a row type, not a step", r.type_name));
+                descs.push(StepDesc {
+                    type_name: r.type_name.clone(),
+                    kind: Kind::Normal,
+                    dynamic: true,
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                    row_param: None,
+                });
+            }
+        }
+    }
+
+    // Generic loaders: their outputs are the columns of a Row type argument.
+    let wanted: Vec<(usize, syn::Path)> = model
+        .bindings
+        .iter()
+        .zip(&descs)
+        .enumerate()
+        .filter_map(|(i, (b, d))| {
+            let arg = step_type(b)?.1.into_iter().nth(d.row_param?)?;
+            match arg {
+                Type::Path(mut p) => {
+                    for segment in &mut p.path.segments {
+                        segment.arguments = syn::PathArguments::None;
+                    }
+                    Some((i, p.path))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    match &state.rows {
+        None if !wanted.is_empty() => {
+            let steps = state.steps.iter().map(|d| match d {
+                Desc::Step(s) => s.to_tokens(),
+                Desc::Row(r) => r.to_tokens(),
+            });
+            let input = &state.input;
+            let _ = cx.check();
+            return chain(wanted.into_iter().map(|(_, p)| p).collect(), quote!(input { #input } #(#steps)* rows;));
+        }
+        Some(rows) => {
+            for ((i, _), row) in wanted.iter().zip(rows) {
+                match row {
+                    Desc::Row(r) => descs[*i].outputs = r.columns.clone(),
+                    Desc::Step(s) => cx.error(&model.bindings[*i].expr, format!("`{}` is a step, not a row type", s.type_name)),
+                }
+            }
+        }
+        None => {}
+    }
+    for (i, d) in descs.iter_mut().enumerate() {
+        if d.row_param.is_some() && !wanted.iter().any(|(w, _)| *w == i) {
+            // No type argument written: the columns are only known when it runs.
+            d.dynamic = true;
+        }
+    }
+
+    let output = generate(&model, &descs, &cx);
+    match cx.check() {
+        Ok(()) => output,
+        Err(e) => stub(e.to_compile_error(), model.name.as_ref()),
+    }
+}
+
+fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {
+    columns.iter().map(|c| ColumnDecl { name: c.name.clone(), ty: c.ty.clone(), required: c.required }).collect()
+}
+
+fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream {
+    // Names: unknown and duplicate bindings.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, b) in model.bindings.iter().enumerate() {
+        let name = b.ident.to_string();
+        if let Some(&first) = index.get(&name) {
+            let _ = first;
+            cx.error(&b.ident, format!("step `{name}` is defined twice"));
+        } else {
+            index.insert(name, i);
+        }
+    }
+    let lookup = |ident: &Ident| -> Option<usize> {
+        let found = index.get(&ident.to_string()).copied();
+        if found.is_none() {
+            let mut message = format!("no step named `{ident}` in this pipeline");
+            let near = model
+                .bindings
+                .iter()
+                .map(|b| b.ident.to_string())
+                .min_by_key(|b| distil_graph_distance(b, &ident.to_string()));
+            if let Some(near) = near.filter(|n| distil_graph_distance(n, &ident.to_string()) <= 2) {
+                message.push_str(&format!("; did you mean `{near}`?"));
+            } else {
+                let known: Vec<String> = model.bindings.iter().map(|b| format!("`{}`", b.ident)).collect();
+                message.push_str(&format!("; the steps are {}", known.join(", ")));
+            }
+            cx.error(ident, message);
+        }
+        found
+    };
+
+    // Edges and routes from the chains.
+    let mut edges: Vec<Edge> = Vec::new();
+    let mut edge_spans: Vec<Span> = Vec::new();
+    let mut connects = Vec::new();
+    let mut routes = Vec::new();
+    for chain in &model.chains {
+        for (at, pair) in chain.windows(2).enumerate() {
+            let mut connect = |from: &Ident, to: &Ident| {
+                if let (Some(f), Some(t)) = (lookup(from), lookup(to)) {
+                    edges.push(Edge { from: f, to: t });
+                    edge_spans.push(to.span());
+                    connects.push((f, t));
+                }
+            };
+            match (&pair[0], &pair[1]) {
+                (Element::Step(a), Element::Step(b)) => connect(a, b),
+                (Element::Step(a), Element::List(bs)) => bs.iter().for_each(|b| connect(a, b)),
+                (Element::List(as_), Element::Step(b)) => as_.iter().for_each(|a| connect(a, b)),
+                (Element::List(_), Element::List(_)) => cx.push(syn::Error::new(
+                    list_span(&pair[1]),
+                    "connect a list to one step (`[a, b] >> c`) or one step to a list (`a >> [b, c]`), not a list to a list",
+                )),
+                (Element::Step(a), Element::Router(..)) => {
+                    let targets: Vec<&Ident> = match chain.get(at + 2) {
+                        Some(Element::List(bs)) => bs.iter().collect(),
+                        Some(Element::Step(b)) => vec![b],
+                        _ => {
+                            cx.push(syn::Error::new(router_span(&pair[1]), "a routing function goes between a step and the list of steps it routes to: `a >> sample_n_steps(2) >> [b, c, d]`"));
+                            continue;
+                        }
+                    };
+                    let Some(f) = lookup(a) else { continue };
+                    let mut names = Vec::new();
+                    for b in targets {
+                        if let Some(t) = lookup(b) {
+                            edges.push(Edge { from: f, to: t });
+                            edge_spans.push(b.span());
+                            names.push(b.to_string());
+                        }
+                    }
+                    if let Element::Router(tokens, _) = &pair[1] {
+                        routes.push((f, tokens.clone(), names));
+                    }
+                }
+                (Element::Router(..), _) => {}
+                (Element::List(_), Element::Router(_, span)) => cx.push(syn::Error::new(
+                    *span,
+                    "a routing function routes the batches of one step, not of a list",
+                )),
+            }
+        }
+        if let Some(first @ Element::Router(..)) = chain.first() {
+            cx.push(syn::Error::new(router_span(first), "a routing function needs a step before it"));
+        }
+    }
+
+    // The graph, checked by the rules the runtime shares.
+    let graph = Graph {
+        steps: model
+            .bindings
+            .iter()
+            .zip(descs)
+            .map(|(b, d)| StepDecl {
+                inputs: decls(&d.inputs),
+                outputs: decls(&d.outputs),
+                passthrough: Passthrough::All,
+                dynamic: d.dynamic,
+                input_mappings: b.inputs.iter().map(|m| (m.from.value.clone(), m.to.value.clone())).collect(),
+                output_mappings: b.outputs.iter().map(|m| (m.from.value.clone(), m.to.value.clone())).collect(),
+                ..StepDecl::new(
+                    b.ident.to_string(),
+                    d.type_name.clone(),
+                    match d.kind {
+                        Kind::Generator => StepKind::Generator,
+                        Kind::Normal => StepKind::Normal,
+                        Kind::Global => StepKind::Global,
+                    },
+                )
+            })
+            .collect(),
+        edges,
+    };
+    let report = distil_graph::check(&graph, None);
+    for problem in &report.problems {
+        let span = match problem.site() {
+            Site::Step(s) => model.bindings[s].ident.span(),
+            Site::Edge(e) => edge_spans[e],
+            Site::InputMapping(s, m) => model.bindings[s].inputs[m].from.span,
+            Site::OutputMapping(s, m) => model.bindings[s].outputs[m].from.span,
+        };
+        cx.push(syn::Error::new(span, problem.to_string()));
+    }
+
+    // The code: bindings, type assertions, builder calls.
+    let var = |i: usize| format_ident!("__distil_step_{}", model.bindings[i].ident);
+    let lets = model.bindings.iter().enumerate().map(|(i, b)| {
+        let v = var(i);
+        let expr = &b.expr;
+        match &b.ty {
+            Some(ty) => quote!(let #v: #ty = #expr;),
+            None => quote!(let #v = #expr;),
+        }
+    });
+    let checks = report.resolutions.iter().filter(|r| !descs[r.consumer].dynamic).map(|r| {
+        let span = model.bindings[r.consumer].ident.span();
+        let out_id = distil_graph::column_id(&r.origin.produced_as);
+        let in_id = distil_graph::column_id(&r.column);
+        let column_marker = Ident::new(&marker(&graph.steps[r.consumer].input_source(&r.column).to_owned()), span);
+        let step_marker = Ident::new(&marker(&model.bindings[r.consumer].ident.to_string()), span);
+        let (p, c) = (var(r.origin.producer), var(r.consumer));
+        quote_spanned! {span=>
+            {
+                #[allow(non_camel_case_types, dead_code)]
+                struct #column_marker;
+                #[allow(non_camel_case_types, dead_code)]
+                struct #step_marker;
+                ::distil::__private::check_column::<#out_id, #in_id, #column_marker, #step_marker, _, _>(&#p, &#c);
+            }
+        }
+    });
+    let name = model.name.as_ref().map_or_else(|| "pipeline".to_owned(), syn::LitStr::value);
+    let description = model.description.as_ref().map(|d| quote!(.with_description(#d)));
+    let adds = model.bindings.iter().enumerate().map(|(i, b)| {
+        let v = var(i);
+        let step_name = b.ident.to_string();
+        let batch = b.batch_size.as_ref().map(|e| quote!(.batch_size(#e)));
+        let input_batch = b.input_batch_size.as_ref().map(|e| quote!(.input_batch_size(#e)));
+        let ins = b.inputs.iter().map(|m| {
+            let (f, t) = (&m.from.value, &m.to.value);
+            quote!(.input_mapping(#f, #t))
+        });
+        let outs = b.outputs.iter().map(|m| {
+            let (f, t) = (&m.from.value, &m.to.value);
+            quote!(.output_mapping(#f, #t))
+        });
+        quote!(__distil_pipeline.add(#step_name, #v) #batch #input_batch #(#ins)* #(#outs)*;)
+    });
+    let routed: Vec<(usize, usize)> = routes
+        .iter()
+        .flat_map(|(f, _, names)| names.iter().map(|n| (*f, index[n])))
+        .collect();
+    let connect_calls = connects.iter().filter(|e| !routed.contains(e)).map(|&(f, t)| {
+        let (f, t) = (model.bindings[f].ident.to_string(), model.bindings[t].ident.to_string());
+        quote!(__distil_pipeline.connect(#f, #t);)
+    });
+    let route_calls = routes.iter().map(|(f, router, names)| {
+        let f = model.bindings[*f].ident.to_string();
+        quote!(__distil_pipeline.route(#f, ::std::convert::Into::<::distil::Router>::into(#router), [#(#names),*]);)
+    });
+    quote! {{
+        #(#lets)*
+        #(#checks)*
+        let mut __distil_pipeline = ::distil::Pipeline::new(#name) #description;
+        #(#adds)*
+        #(#connect_calls)*
+        #(#route_calls)*
+        __distil_pipeline
+    }}
+}
+
+/// A name usable as a marker struct, so rustc prints the column or step name in messages.
+fn marker(name: &str) -> String {
+    let cleaned: String = name.chars().map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if cleaned.starts_with(|c: char| c.is_ascii_digit()) || cleaned.is_empty() {
+        format!("_{cleaned}")
+    } else if syn::parse_str::<Ident>(&cleaned).is_err() {
+        format!("r#{cleaned}")
+    } else {
+        cleaned
+    }
+}
+
+fn distil_graph_distance(a: &str, b: &str) -> usize {
+    // Small edit distance for "did you mean" on binding names.
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut row = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            row.push((prev[j] + cost).min(prev[j + 1] + 1).min(row[j] + 1));
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
+fn list_span(element: &Element) -> Span {
+    match element {
+        Element::List(items) => items[0].span(),
+        Element::Step(s) => s.span(),
+        Element::Router(_, span) => *span,
+    }
+}
+
+fn router_span(element: &Element) -> Span {
+    list_span(element)
+}
+
+/// Entry point of `__define_step`: the step's output row has told its columns.
+pub fn define_step(tokens: TokenStream) -> TokenStream {
+    struct Define {
+        vis: syn::Visibility,
+        ident: Ident,
+        suffix: syn::LitStr,
+        step: StepDesc,
+        row: Vec<ColumnDesc>,
+    }
+    impl Parse for Define {
+        fn parse(stream: ParseStream) -> syn::Result<Self> {
+            let todo;
+            bracketed!(todo in stream);
+            let _: TokenStream = todo.parse()?;
+            let body;
+            braced!(body in stream);
+            body.parse::<Ident>()?;
+            let header;
+            braced!(header in body);
+            let vis_group;
+            syn::parenthesized!(vis_group in header);
+            let vis: syn::Visibility = vis_group.parse()?;
+            let ident: Ident = header.parse()?;
+            let suffix: syn::LitStr = header.parse()?;
+            let Desc::Step(step) = body.parse::<Desc>()? else {
+                return Err(body.error("expected the step description"));
+            };
+            let row = match body.parse::<Desc>()? {
+                Desc::Row(r) => r.columns,
+                Desc::Step(s) => {
+                    return Err(syn::Error::new(
+                        Span::call_site(),
+                        format!("a step's output must be a #[derive(Row)] struct, but `{}` is a step", s.type_name),
+                    ));
+                }
+            };
+            Ok(Define { vis, ident, suffix, step, row })
+        }
+    }
+    match syn::parse2::<Define>(tokens) {
+        Ok(mut d) => {
+            d.step.outputs = d.row;
+            crate::desc::callback_macro(&d.vis, &d.ident, &d.suffix.value(), d.step.to_tokens())
+        }
+        Err(e) => e.to_compile_error(),
+    }
+}

@@ -1,0 +1,231 @@
+//! The `pipeline!` grammar, parsed into a model with the spans errors point at.
+//!
+//! ```text
+//! name: "..", description: "..",
+//! binding = StepType::new(..) [, inputs { col => upstream, .. }] [, outputs { col => new, .. }]
+//!                             [, batch_size: expr] [, input_batch_size: expr],
+//! binding: StepType = expr,
+//! a >> b >> [c, d] >> e,
+//! a >> sample_n_steps(2) >> [c, d],
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, GenericArgument, Ident, LitStr, Path, PathArguments, Token, Type, braced, bracketed, token};
+
+/// A column name in a mapping, with its span.
+#[derive(Clone)]
+pub struct Name {
+    pub value: String,
+    pub span: Span,
+}
+
+impl Parse for Name {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            Ok(Name { value: lit.value(), span: lit.span() })
+        } else {
+            let ident: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+            Ok(Name { value: ident.to_string().trim_start_matches("r#").to_owned(), span: ident.span() })
+        }
+    }
+}
+
+pub struct Mapping {
+    pub from: Name,
+    pub to: Name,
+}
+
+pub struct Binding {
+    pub ident: Ident,
+    pub ty: Option<Type>,
+    pub expr: Expr,
+    pub inputs: Vec<Mapping>,
+    pub outputs: Vec<Mapping>,
+    pub batch_size: Option<Expr>,
+    pub input_batch_size: Option<Expr>,
+}
+
+pub enum Element {
+    Step(Ident),
+    List(Vec<Ident>),
+    /// A routing function call: `sample_n_steps(2)`.
+    Router(TokenStream, Span),
+}
+
+pub struct PipelineInput {
+    pub name: Option<LitStr>,
+    pub description: Option<LitStr>,
+    pub bindings: Vec<Binding>,
+    pub chains: Vec<Vec<Element>>,
+}
+
+fn parse_mappings(input: ParseStream) -> syn::Result<Vec<Mapping>> {
+    let content;
+    braced!(content in input);
+    let mut mappings = Vec::new();
+    while !content.is_empty() {
+        let from: Name = content.parse()?;
+        content.parse::<Token![=>]>()?;
+        let to: Name = content.parse()?;
+        mappings.push(Mapping { from, to });
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(mappings)
+}
+
+fn parse_element(input: ParseStream) -> syn::Result<Element> {
+    if input.peek(token::Bracket) {
+        let content;
+        bracketed!(content in input);
+        let list: Punctuated<Ident, Token![,]> = Punctuated::parse_terminated(&content)?;
+        if list.is_empty() {
+            return Err(content.error("an empty list of steps"));
+        }
+        return Ok(Element::List(list.into_iter().collect()));
+    }
+    if input.peek(Ident) && input.peek2(token::Paren) {
+        let call: syn::ExprCall = input.parse()?;
+        let span = syn::spanned::Spanned::span(&call);
+        return Ok(Element::Router(quote::ToTokens::to_token_stream(&call), span));
+    }
+    if input.peek(Ident) && input.peek2(Token![::]) {
+        let call: syn::ExprCall = input.parse()?;
+        let span = syn::spanned::Spanned::span(&call);
+        return Ok(Element::Router(quote::ToTokens::to_token_stream(&call), span));
+    }
+    Ok(Element::Step(input.parse()?))
+}
+
+const CLAUSES: [&str; 4] = ["inputs", "outputs", "batch_size", "input_batch_size"];
+
+impl Parse for PipelineInput {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut out = PipelineInput { name: None, description: None, bindings: Vec::new(), chains: Vec::new() };
+        while !input.is_empty() {
+            let fork = input.fork();
+            let first: Option<Ident> = fork.parse().ok();
+            let word = first.as_ref().map(ToString::to_string).unwrap_or_default();
+            if (word == "name" || word == "description") && fork.peek(Token![:]) {
+                let key: Ident = input.parse()?;
+                input.parse::<Token![:]>()?;
+                let value: LitStr = input.parse()?;
+                let slot = if key == "name" { &mut out.name } else { &mut out.description };
+                if slot.is_some() {
+                    return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")));
+                }
+                *slot = Some(value);
+            } else if CLAUSES.contains(&word.as_str()) && (fork.peek(token::Brace) || fork.peek(Token![:])) {
+                let key: Ident = input.parse()?;
+                let Some(binding) = out.bindings.last_mut() else {
+                    return Err(syn::Error::new(key.span(), format!("`{key}` belongs after a step binding (`name = Step::new()`)")));
+                };
+                match word.as_str() {
+                    "inputs" => binding.inputs.extend(parse_mappings(input)?),
+                    "outputs" => binding.outputs.extend(parse_mappings(input)?),
+                    _ => {
+                        input.parse::<Token![:]>()?;
+                        let value: Expr = input.parse()?;
+                        if word == "batch_size" {
+                            binding.batch_size = Some(value);
+                        } else {
+                            binding.input_batch_size = Some(value);
+                        }
+                    }
+                }
+            } else if first.is_some() && (fork.peek(Token![=]) && !fork.peek(Token![=>]) && !fork.peek(Token![==])) {
+                let ident: Ident = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let expr: Expr = input.parse()?;
+                out.bindings.push(binding(ident, None, expr));
+            } else if first.is_some() && fork.peek(Token![:]) && !fork.peek(Token![::]) {
+                let ident: Ident = input.parse()?;
+                input.parse::<Token![:]>()?;
+                let ty: Type = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let expr: Expr = input.parse()?;
+                out.bindings.push(binding(ident, Some(ty), expr));
+            } else {
+                let mut chain = vec![parse_element(input)?];
+                while input.peek(Token![>>]) {
+                    input.parse::<Token![>>]>()?;
+                    chain.push(parse_element(input)?);
+                }
+                if chain.len() < 2 {
+                    return Err(input.error(
+                        "expected `name: \"..\"`, a step binding `name = Step::new(..)`, or connections `a >> b`",
+                    ));
+                }
+                out.chains.push(chain);
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(out)
+    }
+}
+
+fn binding(ident: Ident, ty: Option<Type>, expr: Expr) -> Binding {
+    Binding { ident, ty, expr, inputs: Vec::new(), outputs: Vec::new(), batch_size: None, input_batch_size: None }
+}
+
+/// The step type named by a binding: its path without generic arguments (the callback macro's
+/// path), and the generic arguments of the type itself.
+pub fn step_type(binding: &Binding) -> Option<(Path, Vec<Type>)> {
+    let path = match &binding.ty {
+        Some(Type::Path(p)) => p.path.clone(),
+        Some(_) => return None,
+        None => type_path_of(&binding.expr)?,
+    };
+    let mut macro_path = path.clone();
+    let mut generics = Vec::new();
+    if let Some(last) = path.segments.last() {
+        if let PathArguments::AngleBracketed(args) = &last.arguments {
+            generics = args
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    GenericArgument::Type(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+        }
+    }
+    for segment in &mut macro_path.segments {
+        segment.arguments = PathArguments::None;
+    }
+    Some((macro_path, generics))
+}
+
+/// `Type::ctor(..).method(..)` -> `Type`; `Type { .. }` and `Type` -> `Type`.
+fn type_path_of(expr: &Expr) -> Option<Path> {
+    match expr {
+        Expr::MethodCall(m) => type_path_of(&m.receiver),
+        Expr::Paren(p) => type_path_of(&p.expr),
+        Expr::Struct(s) => Some(s.path.clone()),
+        Expr::Call(call) => {
+            let Expr::Path(func) = &*call.func else { return None };
+            let mut path = func.path.clone();
+            if path.segments.len() >= 2 {
+                path.segments.pop();
+                let last = path.segments.pop().expect("two segments").into_value();
+                path.segments.push(last);
+                Some(path)
+            } else {
+                starts_upper(&path).then_some(path)
+            }
+        }
+        Expr::Path(p) if starts_upper(&p.path) => Some(p.path.clone()),
+        _ => None,
+    }
+}
+
+fn starts_upper(path: &Path) -> bool {
+    path.segments.last().is_some_and(|s| s.ident.to_string().starts_with(|c: char| c.is_uppercase()))
+}

@@ -1,0 +1,279 @@
+//! What the macros expand into. Not public API: names and signatures change without notice.
+
+use std::fmt::Display;
+
+pub use distil_graph::column_id;
+pub use serde_json;
+
+use crate::column::{Arg, ColumnSpec, ColumnValue};
+use crate::row::{Row, RowError};
+use crate::step::{Output, StepKind, StepSpec};
+use crate::{Error, Value};
+
+pub use distil_macros::{__collect as collect, __define_step as define_step};
+
+/// A column's Rust type, by the column id (a hash of its name): implemented by
+/// `#[derive(Row)]` per field.
+pub trait Col<const ID: u64> {
+    type Ty;
+}
+
+/// A step's input column type, by column id.
+pub trait InCol<const ID: u64> {
+    type Ty;
+}
+
+/// A step's output column type, by column id.
+pub trait OutCol<const ID: u64> {
+    type Ty;
+}
+
+/// What a `serde_json::Value` input accepts: any column type.
+pub struct AnyColumn;
+
+/// The compile-time type check `pipeline!` emits for each column a step reads.
+#[diagnostic::on_unimplemented(
+    message = "column `{Column}` has type `{Self}` upstream, but step `{Step}` expects `{Expected}`",
+    label = "column type mismatch for this step",
+    note = "make the producing step output `{Expected}`, or read it as `Option<_>`/`&Value`, or add a step that converts it"
+)]
+pub trait ColumnTypeIs<Expected, Column, Step> {}
+
+#[diagnostic::do_not_recommend]
+impl<T: ColumnValue, C, S> ColumnTypeIs<T, C, S> for T {}
+#[diagnostic::do_not_recommend]
+impl<T: ColumnValue, C, S> ColumnTypeIs<Option<T>, C, S> for T {}
+#[diagnostic::do_not_recommend]
+impl<T: ColumnValue, C, S> ColumnTypeIs<AnyColumn, C, S> for T {}
+
+/// Asserts that `producer`'s output column `OUT` satisfies `consumer`'s input column `IN`.
+#[inline(always)]
+pub fn check_column<const OUT: u64, const IN: u64, Column, Step, P, Q>(_producer: &P, _consumer: &Q)
+where
+    P: OutCol<OUT>,
+    Q: InCol<IN>,
+    <P as OutCol<OUT>>::Ty: ColumnTypeIs<<Q as InCol<IN>>::Ty, Column, Step>,
+{
+}
+
+/// The spec of a macro-generated step.
+pub fn spec(type_name: &str, kind: StepKind, inputs: Vec<ColumnSpec>, outputs: Vec<ColumnSpec>) -> StepSpec {
+    StepSpec { inputs, outputs, ..StepSpec::new(type_name, kind) }
+}
+
+/// An input column spec for an argument of type `A`.
+pub fn input<'a, A: Arg<'a>>(name: &str) -> ColumnSpec {
+    ColumnSpec { name: name.to_owned(), data_type: <A::Column as ColumnValue>::data_type(), required: A::REQUIRED }
+}
+
+/// An input column spec for a batch-form argument `Vec<T>`.
+pub fn batch_input<T: ColumnValue>(name: &str) -> ColumnSpec {
+    ColumnSpec { name: name.to_owned(), data_type: T::data_type(), required: !T::NULLABLE }
+}
+
+/// Reads argument `name` of row `row`.
+#[inline]
+pub fn arg<'a, A: Arg<'a>>(column: Option<&'a [Value]>, row: usize, name: &str) -> Result<A, String> {
+    A::from_cell(column.map(|c| &c[row])).map_err(|e| format!("column `{name}`: {e}"))
+}
+
+/// Reads a whole column for a batch-form argument.
+pub fn column_vec<T: ColumnValue>(column: Option<&[Value]>, len: usize, name: &str) -> Result<Vec<T>, Error> {
+    (0..len)
+        .map(|i| T::from_value(column.map(|c| &c[i])).map_err(|e| Error::msg(format!("column `{name}`, row {i}: {e}"))))
+        .collect()
+}
+
+/// Collects a row-form step's results.
+pub struct RowSink<R: Row> {
+    columns: Vec<Vec<Value>>,
+    marker: std::marker::PhantomData<fn(R)>,
+    parents: Vec<u32>,
+    errors: Vec<(u32, String)>,
+    expanded: bool,
+}
+
+impl<R: Row> RowSink<R> {
+    pub fn new(capacity: usize) -> Self {
+        RowSink {
+            columns: (0..R::width()).map(|_| Vec::with_capacity(capacity)).collect(),
+            marker: std::marker::PhantomData,
+            parents: Vec::with_capacity(capacity), errors: Vec::new(), expanded: false }
+    }
+
+    fn push(&mut self, parent: usize, row: R) {
+        row.write(&mut self.columns);
+        self.parents.push(parent as u32);
+    }
+
+    fn fail(&mut self, parent: usize, message: String) {
+        self.errors.push((self.parents.len() as u32, message));
+        for column in &mut self.columns {
+            column.push(Value::Null);
+        }
+        self.parents.push(parent as u32);
+    }
+
+    /// Emits what the step function returned for input row `parent`.
+    pub fn emit<T: StepReturn<R>>(&mut self, parent: usize, result: Result<T, String>) {
+        match result {
+            Ok(value) => value.emit(self, parent),
+            Err(message) => self.fail(parent, message),
+        }
+    }
+
+    /// The step output.
+    pub fn finish(self) -> Output {
+        let mut output = if self.expanded { Output::from_rows(self.parents) } else { Output::same_rows() };
+        for (spec, values) in R::columns().into_iter().zip(self.columns) {
+            output.push_column(spec.name, values);
+        }
+        output.errors = self.errors;
+        output
+    }
+
+    /// A generator's batch; `None` once the generator is exhausted.
+    pub fn finish_generated(self) -> Option<Output> {
+        if self.parents.is_empty() {
+            return None;
+        }
+        let mut output = Output::new_rows(self.parents.len());
+        for (spec, values) in R::columns().into_iter().zip(self.columns) {
+            output.push_column(spec.name, values);
+        }
+        Some(output)
+    }
+
+    /// Adds a generated row.
+    pub fn generated(&mut self, row: R) {
+        let n = self.parents.len();
+        self.push(n, row);
+    }
+}
+
+/// What a row-form step function may return: a row, `Option` (filter), `Vec` (expansion), or
+/// `Result` of those (an `Err` is recorded on the row).
+#[diagnostic::on_unimplemented(
+    message = "a step cannot return `{Self}`",
+    note = "return a #[derive(Row)] struct, Option<_> or Vec<_> of one, or a Result of those"
+)]
+pub trait StepReturn<R: Row> {
+    fn emit(self, sink: &mut RowSink<R>, parent: usize);
+}
+
+impl<R: Row> StepReturn<R> for R {
+    fn emit(self, sink: &mut RowSink<R>, parent: usize) {
+        sink.push(parent, self);
+    }
+}
+
+impl<R: Row> StepReturn<R> for Option<R> {
+    fn emit(self, sink: &mut RowSink<R>, parent: usize) {
+        sink.expanded = true;
+        if let Some(row) = self {
+            sink.push(parent, row);
+        }
+    }
+}
+
+impl<R: Row> StepReturn<R> for Vec<R> {
+    fn emit(self, sink: &mut RowSink<R>, parent: usize) {
+        sink.expanded = true;
+        for row in self {
+            sink.push(parent, row);
+        }
+    }
+}
+
+impl StepReturn<()> for bool {
+    fn emit(self, sink: &mut RowSink<()>, parent: usize) {
+        sink.expanded = true;
+        if self {
+            sink.push(parent, ());
+        }
+    }
+}
+
+impl<R: Row, T: StepReturn<R>, E: Display> StepReturn<R> for Result<T, E> {
+    fn emit(self, sink: &mut RowSink<R>, parent: usize) {
+        match self {
+            Ok(value) => value.emit(sink, parent),
+            Err(e) => sink.fail(parent, e.to_string()),
+        }
+    }
+}
+
+/// What a batch- or global-form step may return: one row per input row, or a `Result` of that
+/// (an `Err` is recorded on every row of the batch).
+pub trait BatchReturn<R: Row> {
+    fn into_rows(self) -> Result<Vec<R>, String>;
+}
+
+impl<R: Row> BatchReturn<R> for Vec<R> {
+    fn into_rows(self) -> Result<Vec<R>, String> {
+        Ok(self)
+    }
+}
+
+impl<R: Row, E: Display> BatchReturn<R> for Result<Vec<R>, E> {
+    fn into_rows(self) -> Result<Vec<R>, String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// The output of a batch- or global-form step.
+pub fn batch_output<R: Row, T: BatchReturn<R>>(result: T, rows: usize) -> crate::Result<Output> {
+    let produced = result.into_rows().map_err(Error::msg)?;
+    if produced.len() != rows {
+        return Err(Error::msg(format!("returned {} rows for a batch of {rows}; return one row per input row", produced.len())));
+    }
+    let mut sink = RowSink::<R>::new(rows);
+    for (i, row) in produced.into_iter().enumerate() {
+        sink.push(i, row);
+    }
+    Ok(sink.finish())
+}
+
+/// Reads a nested row from a cell.
+pub fn row_from_value<R: Row>(value: Option<&Value>, type_name: &str) -> Result<R, crate::column::CellError> {
+    match value {
+        Some(Value::Object(map)) => R::from_lookup(&|name| map.get(name)).map_err(|e| crate::column::CellError {
+            expected: format!("a `{type_name}`"),
+            found: e.to_string(),
+        }),
+        other => Err(crate::column::CellError::new(format_args!("a `{type_name}` object"), other)),
+    }
+}
+
+/// Reads field `name` of a row.
+pub fn field<'a, T: ColumnValue>(get: &dyn Fn(&str) -> Option<&'a Value>, name: &str) -> Result<T, RowError> {
+    T::from_value(get(name)).map_err(|error| RowError { column: name.to_owned(), error })
+}
+
+/// The current value of a runtime parameter.
+pub fn param_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Sets a runtime parameter; an object is merged into the current object, key by key.
+pub fn set_param<T: serde::Serialize + serde::de::DeserializeOwned>(slot: &mut T, name: &str, value: Value) -> Result<(), String> {
+    let merged = match (param_value(slot), value) {
+        (Value::Object(mut current), Value::Object(new)) => {
+            current.extend(new);
+            Value::Object(current)
+        }
+        (_, new) => new,
+    };
+    *slot = serde_json::from_value(merged).map_err(|e| format!("runtime parameter `{name}`: {e}"))?;
+    Ok(())
+}
+
+/// The message of an unknown runtime parameter.
+pub fn unknown_param(name: &str, known: &[&str]) -> String {
+    if known.is_empty() {
+        format!("has no runtime parameter `{name}` (it has none)")
+    } else {
+        let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+        format!("has no runtime parameter `{name}`; it has {}", known.join(", "))
+    }
+}

@@ -1,0 +1,246 @@
+//! Batches: the unit that flows between steps. Columnar, so adding, dropping or renaming a
+//! column costs nothing per row, and fan-out shares columns instead of copying them.
+
+use std::sync::Arc;
+
+use serde_json::Map;
+
+use crate::row::RowId;
+use crate::{METADATA_COLUMN, Value};
+
+/// One column of a batch.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub(crate) name: Arc<str>,
+    pub(crate) values: Arc<Vec<Value>>,
+    /// Execution-order position of the producing step: when a join meets the same column from
+    /// several branches, the nearest producer's value wins.
+    pub(crate) producer: usize,
+}
+
+impl Column {
+    pub(crate) fn new(name: impl Into<Arc<str>>, values: Vec<Value>, producer: usize) -> Self {
+        Column { name: name.into(), values: Arc::new(values), producer }
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The column's cells, one per row.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The cells by value, without copying when this is the only reference.
+    pub(crate) fn into_values(self) -> Vec<Value> {
+        Arc::try_unwrap(self.values).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    fn gather(&self, rows: &[u32]) -> Column {
+        let values = rows.iter().map(|&r| self.values[r as usize].clone()).collect();
+        Column { name: self.name.clone(), values: Arc::new(values), producer: self.producer }
+    }
+}
+
+/// The rows of one predecessor of a join step, aligned with the joined rows.
+#[derive(Clone, Debug)]
+pub struct Branch {
+    pub(crate) step: Arc<str>,
+    /// Whether the predecessor delivered each joined row (routing sends rows to some only).
+    pub(crate) present: Arc<Vec<bool>>,
+    pub(crate) columns: Vec<Column>,
+}
+
+impl Branch {
+    /// The predecessor's step name.
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+
+    /// Whether this predecessor delivered row `row`.
+    pub fn has_row(&self, row: usize) -> bool {
+        self.present[row]
+    }
+
+    /// A column of this predecessor's rows (null where it did not deliver the row).
+    pub fn column(&self, name: &str) -> Option<&[Value]> {
+        self.columns.iter().find(|c| &*c.name == name).map(|c| c.values.as_slice())
+    }
+}
+
+/// Rows with their ids, stored by column.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub(crate) ids: Arc<Vec<RowId>>,
+    pub(crate) columns: Vec<Column>,
+    /// Every source row with a smaller index has been delivered (or dropped) on this stream.
+    pub(crate) through: u64,
+    /// For join steps: each predecessor's view of the same rows.
+    pub(crate) branches: Vec<Branch>,
+}
+
+impl Batch {
+    pub(crate) fn new(ids: Vec<RowId>, columns: Vec<Column>, through: u64) -> Self {
+        Batch { ids: Arc::new(ids), columns, through, branches: Vec::new() }
+    }
+
+    /// A batch without rows that only advances the stream's watermark.
+    pub(crate) fn watermark(through: u64) -> Self {
+        Batch { through, ..Batch::default() }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The row ids.
+    pub fn ids(&self) -> &[RowId] {
+        &self.ids
+    }
+
+    /// The columns, in order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// A column's cells by name.
+    pub fn column(&self, name: &str) -> Option<&[Value]> {
+        self.columns.iter().find(|c| &*c.name == name).map(|c| c.values.as_slice())
+    }
+
+    /// The column names, in order.
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|c| c.name())
+    }
+
+    /// Row `row` as a JSON object (untyped access).
+    pub fn row(&self, row: usize) -> Map<String, Value> {
+        self.columns.iter().map(|c| (c.name.to_string(), c.values[row].clone())).collect()
+    }
+
+    /// Adds a column, or replaces the column of that name in place.
+    pub(crate) fn set_column(&mut self, column: Column) {
+        match self.columns.iter_mut().find(|c| c.name == column.name) {
+            Some(slot) => *slot = column,
+            None => self.columns.push(column),
+        }
+    }
+
+    /// Keeps only `names` (in that order) and the metadata column.
+    pub(crate) fn keep_columns(&mut self, names: &[String]) {
+        let mut columns = std::mem::take(&mut self.columns);
+        let mut kept = Vec::with_capacity(names.len() + 1);
+        for name in names.iter().map(String::as_str).chain([METADATA_COLUMN]) {
+            if let Some(at) = columns.iter().position(|c| &*c.name == name) {
+                kept.push(columns.swap_remove(at));
+            }
+        }
+        self.columns = kept;
+    }
+
+    /// The rows at `rows` (indices may repeat), with ids given by the caller.
+    pub(crate) fn gather(&self, rows: &[u32], ids: Vec<RowId>) -> Batch {
+        Batch {
+            ids: Arc::new(ids),
+            columns: self.columns.iter().map(|c| c.gather(rows)).collect(),
+            through: self.through,
+            branches: self
+                .branches
+                .iter()
+                .map(|b| Branch {
+                    step: b.step.clone(),
+                    present: Arc::new(rows.iter().map(|&r| b.present[r as usize]).collect()),
+                    columns: b.columns.iter().map(|c| c.gather(rows)).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Splits off the first `n` rows, moving cells rather than cloning where possible.
+    pub(crate) fn split_front(&mut self, n: usize) -> Batch {
+        if n >= self.len() {
+            let through = self.through;
+            let whole = std::mem::take(self);
+            self.through = through;
+            return whole;
+        }
+        let mut ids = Arc::try_unwrap(std::mem::take(&mut self.ids)).unwrap_or_else(|a| (*a).clone());
+        let tail_ids = ids.split_off(n);
+        self.ids = Arc::new(tail_ids);
+        let front_columns = self.columns.iter_mut().map(|c| split_column(c, n)).collect();
+        let front_branches = self
+            .branches
+            .iter_mut()
+            .map(|b| {
+                let mut present = Arc::try_unwrap(std::mem::take(&mut b.present)).unwrap_or_else(|a| (*a).clone());
+                let tail = present.split_off(n);
+                b.present = Arc::new(tail);
+                Branch {
+                    step: b.step.clone(),
+                    present: Arc::new(present),
+                    columns: b.columns.iter_mut().map(|c| split_column(c, n)).collect(),
+                }
+            })
+            .collect();
+        let through = self.ids.first().map_or(self.through, RowId::index);
+        Batch { ids: Arc::new(ids), columns: front_columns, through, branches: front_branches }
+    }
+
+    /// Appends `other`'s rows; both must carry the same columns (the same stream).
+    pub(crate) fn append(&mut self, other: Batch) {
+        self.through = self.through.max(other.through);
+        if other.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            let through = self.through;
+            *self = other;
+            self.through = through;
+            return;
+        }
+        Arc::make_mut(&mut self.ids).extend(other.ids.iter().cloned());
+        append_columns(&mut self.columns, other.columns, self.ids.len() - other.ids.len());
+        for (mine, theirs) in self.branches.iter_mut().zip(other.branches) {
+            Arc::make_mut(&mut mine.present).extend(theirs.present.iter().copied());
+            let before = mine.present.len() - theirs.present.len();
+            append_columns(&mut mine.columns, theirs.columns, before);
+        }
+    }
+}
+
+fn split_column(column: &mut Column, n: usize) -> Column {
+    let mut front = Arc::try_unwrap(std::mem::take(&mut column.values)).unwrap_or_else(|a| (*a).clone());
+    let tail = front.split_off(n);
+    column.values = Arc::new(tail);
+    Column { name: column.name.clone(), values: Arc::new(front), producer: column.producer }
+}
+
+/// Appends columns by name; a column missing on one side is padded with nulls.
+fn append_columns(mine: &mut Vec<Column>, theirs: Vec<Column>, rows_before: usize) {
+    let added = theirs.first().map_or(0, |c| c.values.len());
+    for column in theirs {
+        match mine.iter_mut().find(|c| c.name == column.name) {
+            Some(slot) => {
+                let values = Arc::make_mut(&mut slot.values);
+                values.extend(column.into_values());
+            }
+            None => {
+                let mut values = vec![Value::Null; rows_before];
+                values.extend(column.values.iter().cloned());
+                mine.push(Column { name: column.name, values: Arc::new(values), producer: column.producer });
+            }
+        }
+    }
+    for slot in mine.iter_mut() {
+        let values = Arc::make_mut(&mut slot.values);
+        values.resize(rows_before + added, Value::Null);
+    }
+}

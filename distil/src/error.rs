@@ -1,0 +1,50 @@
+//! The error type of distil.
+
+/// Everything that can stop a pipeline. Errors of single rows never do: they are recorded in the
+/// row's metadata column (see [`METADATA_COLUMN`](crate::METADATA_COLUMN)) and the run goes on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The pipeline is malformed; each line names the step and the column.
+    #[error("pipeline `{pipeline}` is invalid:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { pipeline: String, problems: Vec<String> },
+    /// A step panicked; the run stopped.
+    #[error("step `{step}` panicked: {message}")]
+    Panicked { step: String, message: String },
+    /// A step failed in a way that stops the run (a wrong API key, a bad configuration).
+    #[error("step `{step}` failed: {message}")]
+    Step { step: String, message: String },
+    /// A runtime parameter was given for a step that does not exist.
+    #[error("runtime parameters given for step `{step}`, but pipeline `{pipeline}` has no such step; its steps are {known}")]
+    UnknownStep { pipeline: String, step: String, known: String },
+    /// A runtime parameter the step does not have, or a value it cannot take.
+    #[error("step `{step}`: {message}")]
+    Parameter { step: String, message: String },
+    /// A step's batch-level error; the runtime records it on the batch's rows.
+    #[error("{0}")]
+    Message(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl Error {
+    /// A batch-level error for a step to return from `process`: recorded on every row of the
+    /// batch, the run goes on.
+    pub fn msg(message: impl std::fmt::Display) -> Self {
+        Error::Message(message.to_string())
+    }
+
+    /// An error that stops the run at once, for failures no later row can escape.
+    pub fn fatal(step: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Step { step: step.into(), message: message.to_string() }
+    }
+
+    /// Whether the error stops the run rather than being recorded on rows.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, Error::Message(_))
+    }
+}
+
+/// `Result` with distil's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

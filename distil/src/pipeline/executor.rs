@@ -1,0 +1,383 @@
+//! The executor: one tokio task per step, bounded channels between them.
+//!
+//! Memory stays bounded whatever the row count: each edge holds at most [`CHANNEL_BATCHES`]
+//! batches, and a step waits when its successors are behind. A panicking or failing step drops
+//! its channels, so every other task ends instead of waiting for it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{Receiver, Sender, channel};
+
+use super::join::Joiner;
+use super::routing::Router;
+use super::{Pipeline, RunOptions, StepOptions};
+use crate::batch::{Batch, Column};
+use crate::distiset::{Dataset, Distiset};
+use crate::row::RowId;
+use crate::step::{Input, Output, Rows, Step, StepKind, StepSpec};
+use crate::{Error, METADATA_COLUMN, Value};
+
+/// Batches an edge holds before its sender waits.
+const CHANNEL_BATCHES: usize = 4;
+
+type Message = (usize, Batch);
+
+struct Target {
+    sender: Sender<Message>,
+    slot: usize,
+    name: Arc<str>,
+}
+
+/// Where a step's batches go.
+struct Outputs {
+    targets: Vec<Target>,
+    /// The router and the indices (into `targets`) it picks among.
+    router: Option<(Router, Vec<usize>)>,
+    /// Leaf steps keep their batches for the Distiset.
+    collected: Option<Vec<Batch>>,
+}
+
+impl Outputs {
+    /// Sends a batch on; `false` once a successor is gone (the run is failing).
+    async fn send(&mut self, batch: Batch) -> bool {
+        let chosen: Option<Vec<usize>> = self.router.as_mut().map(|(router, routed)| {
+            let names: Vec<&str> = routed.iter().map(|&t| &*self.targets[t].name).collect();
+            let picked = router.choose(&names);
+            routed.iter().enumerate().filter(|(i, _)| !picked.contains(i)).map(|(_, &t)| t).collect()
+        });
+        for (t, target) in self.targets.iter().enumerate() {
+            let skipped = chosen.as_ref().is_some_and(|skip| skip.contains(&t));
+            let message = if skipped { Batch::watermark(batch.through) } else { batch.clone() };
+            if target.sender.send((target.slot, message)).await.is_err() {
+                return false;
+            }
+        }
+        if let Some(collected) = &mut self.collected {
+            if !batch.is_empty() {
+                collected.push(batch);
+            }
+        }
+        true
+    }
+
+    /// Tells every successor this stream is over.
+    async fn finish(&mut self) {
+        for target in &self.targets {
+            let _ = target.sender.send((target.slot, Batch::watermark(u64::MAX))).await;
+        }
+    }
+}
+
+struct Task {
+    name: Arc<str>,
+    position: usize,
+    step: Box<dyn Step>,
+    spec: StepSpec,
+    options: StepOptions,
+    input: Option<Receiver<Message>>,
+    predecessors: Vec<Arc<str>>,
+    outputs: Outputs,
+    dry_run: bool,
+}
+
+pub(crate) async fn execute(pipeline: &mut Pipeline, order: Vec<usize>, options: &RunOptions) -> crate::Result<Distiset> {
+    if let Some(lost) = pipeline.nodes.iter().find(|n| n.step.is_none()) {
+        return Err(Error::fatal(&lost.name, "the step was lost when an earlier run panicked"));
+    }
+    let n = pipeline.nodes.len();
+    let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &s)| (s, p)).collect();
+    let names: Vec<Arc<str>> = pipeline.nodes.iter().map(|n| Arc::from(n.name.as_str())).collect();
+
+    let mut predecessors: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(from, to) in &pipeline.edges {
+        predecessors[to].push(from);
+    }
+    let mut receivers: Vec<Option<Receiver<Message>>> = Vec::with_capacity(n);
+    let mut senders: Vec<Option<Sender<Message>>> = Vec::with_capacity(n);
+    for preds in &predecessors {
+        if preds.is_empty() {
+            receivers.push(None);
+            senders.push(None);
+        } else {
+            let (tx, rx) = channel(CHANNEL_BATCHES * preds.len());
+            receivers.push(Some(rx));
+            senders.push(Some(tx));
+        }
+    }
+    let mut outputs: Vec<Outputs> = (0..n)
+        .map(|_| Outputs { targets: Vec::new(), router: None, collected: None })
+        .collect();
+    for &(from, to) in &pipeline.edges {
+        let slot = predecessors[to].iter().position(|&p| p == from).expect("edge is known");
+        let sender = senders[to].clone().expect("a step with a predecessor has a channel");
+        outputs[from].targets.push(Target { sender, slot, name: names[to].clone() });
+    }
+    drop(senders);
+    for route in std::mem::take(&mut pipeline.routes) {
+        let mut router = route.router;
+        if let Some(seed) = options.seed {
+            router.seed(seed ^ route.from as u64);
+        }
+        let routed = route
+            .targets
+            .iter()
+            .filter_map(|t| outputs[route.from].targets.iter().position(|x| x.name == names[*t]))
+            .collect();
+        outputs[route.from].router = Some((router, routed));
+    }
+    let leaves: Vec<usize> = (0..n).filter(|&s| outputs[s].targets.is_empty()).collect();
+    for &leaf in &leaves {
+        outputs[leaf].collected = Some(Vec::new());
+    }
+
+    let mut handles = Vec::with_capacity(n);
+    for (s, output) in outputs.into_iter().enumerate() {
+        let node = &mut pipeline.nodes[s];
+        let step = node.step.take().expect("checked above");
+        let task = Task {
+            name: names[s].clone(),
+            position: position[&s],
+            step,
+            spec: node.spec.clone(),
+            options: node.options.clone(),
+            input: receivers[s].take(),
+            predecessors: predecessors[s].iter().map(|&p| names[p].clone()).collect(),
+            outputs: output,
+            dry_run: options.dry_run,
+        };
+        handles.push((s, tokio::spawn(run_task(task))));
+    }
+
+    let mut returned = Vec::with_capacity(n);
+    let mut first_error: Option<Error> = None;
+    let mut collected: HashMap<usize, Vec<Batch>> = HashMap::new();
+    for (s, handle) in handles {
+        match handle.await {
+            Ok((step, result)) => {
+                returned.push((s, step));
+                match result {
+                    Ok(batches) => {
+                        collected.insert(s, batches);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            Err(join_error) => {
+                let message = match join_error.try_into_panic() {
+                    Ok(payload) => panic_message(payload),
+                    Err(e) => e.to_string(),
+                };
+                first_error.get_or_insert(Error::Panicked { step: names[s].to_string(), message });
+            }
+        }
+    }
+    restore(pipeline, returned);
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let single = leaves.len() == 1;
+    let configs = leaves
+        .into_iter()
+        .map(|leaf| {
+            let name = if single { "default".to_owned() } else { names[leaf].to_string() };
+            (name, Dataset::from_batches(collected.remove(&leaf).unwrap_or_default()))
+        })
+        .collect();
+    Ok(Distiset::new(configs))
+}
+
+fn restore(pipeline: &mut Pipeline, returned: Vec<(usize, Box<dyn Step>)>) {
+    for (s, step) in returned {
+        pipeline.nodes[s].step = Some(step);
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload.downcast::<&str>().map_or_else(|_| "unknown panic".to_owned(), |s| s.to_string()),
+    }
+}
+
+/// Runs one step; gives the step back (so the pipeline can run again) with its leaf output.
+async fn run_task(mut task: Task) -> (Box<dyn Step>, crate::Result<Vec<Batch>>) {
+    let result = match task.spec.kind {
+        StepKind::Generator => generate(&mut task).await,
+        StepKind::Normal | StepKind::Global => consume(&mut task).await,
+    };
+    task.outputs.finish().await;
+    let collected = task.outputs.collected.take().unwrap_or_default();
+    (task.step, result.map(|()| collected))
+}
+
+async fn generate(task: &mut Task) -> crate::Result<()> {
+    task.step.start().await.map_err(|e| in_step(&task.name, e))?;
+    let mut next: u64 = 0;
+    loop {
+        let Some(output) = task.step.generate(task.options.batch_size).await.map_err(|e| in_step(&task.name, e))? else {
+            return Ok(());
+        };
+        let rows = match output.rows {
+            Rows::New(n) => n,
+            _ => return Err(Error::fatal(&*task.name, "a generator must return `Output::new_rows`")),
+        };
+        let ids = (next..next + rows as u64).map(RowId::new).collect();
+        next += rows as u64;
+        let batch = assemble(task, Batch::new(ids, Vec::new(), next), output)?;
+        if !task.outputs.send(batch).await || task.dry_run {
+            return Ok(());
+        }
+    }
+}
+
+async fn consume(task: &mut Task) -> crate::Result<()> {
+    task.step.start().await.map_err(|e| in_step(&task.name, e))?;
+    let Some(mut input) = task.input.take() else {
+        return Err(Error::fatal(&*task.name, "has no predecessor"));
+    };
+    let mut joiner = (task.predecessors.len() > 1).then(|| Joiner::new(&task.predecessors));
+    let global = task.spec.kind == StepKind::Global;
+    let size = task.options.input_batch_size;
+    let mut pending = Batch::default();
+    let mut open = task.predecessors.len();
+    while open > 0 {
+        let Some((slot, batch)) = input.recv().await else { break };
+        if batch.through == u64::MAX {
+            open -= 1;
+        }
+        let ready = match &mut joiner {
+            Some(joiner) => {
+                joiner.push(slot, batch);
+                joiner.release()
+            }
+            None => batch,
+        };
+        pending.append(ready);
+        while !global && pending.len() >= size {
+            let chunk = pending.split_front(size);
+            if !process(task, chunk).await? {
+                return Ok(());
+            }
+        }
+    }
+    if global {
+        if !pending.is_empty() {
+            process(task, pending).await?;
+        }
+        return Ok(());
+    }
+    while !pending.is_empty() {
+        let chunk = pending.split_front(size);
+        if !process(task, chunk).await? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Processes a chunk and sends the result on; `false` once the successors are gone.
+async fn process(task: &mut Task, chunk: Batch) -> crate::Result<bool> {
+    let result = task.step.process(Input::new(&chunk, &task.options.input_mappings)).await;
+    let batch = match result {
+        Ok(output) => assemble(task, chunk, output)?,
+        Err(e) if e.is_fatal() => return Err(in_step(&task.name, e)),
+        Err(e) => {
+            let mut batch = chunk;
+            batch.branches.clear();
+            let message = e.to_string();
+            for row in 0..batch.len() {
+                record_error(&mut batch, row, &task.name, &message);
+            }
+            batch
+        }
+    };
+    Ok(task.outputs.send(batch).await)
+}
+
+/// Builds the outgoing batch: the upstream columns the step keeps, for the rows it emits, plus
+/// its outputs (renamed by the output mappings) and its row errors.
+fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batch> {
+    chunk.branches.clear();
+    if let crate::step::Passthrough::Only(keep) = &task.spec.passthrough {
+        chunk.keep_columns(keep);
+    }
+    let mut batch = match &output.rows {
+        Rows::Same | Rows::New(_) => chunk,
+        Rows::From(parents) => {
+            if let Some(&bad) = parents.iter().find(|&&p| p as usize >= chunk.len()) {
+                return Err(Error::fatal(&*task.name, format!("emitted a row from input row {bad}, but the batch has {} rows", chunk.len())));
+            }
+            let mut count: HashMap<u32, u32> = HashMap::new();
+            for &p in parents {
+                *count.entry(p).or_default() += 1;
+            }
+            let mut seen: HashMap<u32, u32> = HashMap::new();
+            let ids = parents
+                .iter()
+                .map(|&p| {
+                    let parent = &chunk.ids[p as usize];
+                    if count[&p] == 1 {
+                        parent.clone()
+                    } else {
+                        let k = seen.entry(p).or_default();
+                        *k += 1;
+                        parent.child(*k - 1)
+                    }
+                })
+                .collect();
+            chunk.gather(parents, ids)
+        }
+    };
+    for (name, values) in output.columns {
+        if values.len() != batch.len() {
+            return Err(Error::fatal(
+                &*task.name,
+                format!("returned {} values for column `{name}`, but {} rows", values.len(), batch.len()),
+            ));
+        }
+        let out_name = task
+            .options
+            .output_mappings
+            .iter()
+            .find(|(from, _)| *from == name)
+            .map_or(name.as_str(), |(_, to)| to.as_str());
+        batch.set_column(Column::new(out_name, values, task.position));
+    }
+    for (row, message) in &output.errors {
+        record_error(&mut batch, *row as usize, &task.name, message);
+    }
+    Ok(batch)
+}
+
+/// Appends `{step, message}` to the row's `errors` in the metadata column.
+fn record_error(batch: &mut Batch, row: usize, step: &str, message: &str) {
+    if row >= batch.len() {
+        return;
+    }
+    if batch.column(METADATA_COLUMN).is_none() {
+        batch.set_column(Column::new(METADATA_COLUMN, vec![Value::Null; batch.len()], 0));
+    }
+    let column = batch.columns.iter_mut().find(|c| &*c.name == METADATA_COLUMN).expect("just added");
+    let cell = &mut Arc::make_mut(&mut column.values)[row];
+    if !cell.is_object() {
+        *cell = Value::Object(serde_json::Map::new());
+    }
+    let errors = cell
+        .as_object_mut()
+        .expect("an object")
+        .entry("errors")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = errors {
+        list.push(serde_json::json!({ "step": step, "message": message }));
+    }
+}
+
+fn in_step(step: &str, error: Error) -> Error {
+    match error {
+        Error::Message(message) => Error::Step { step: step.to_owned(), message },
+        other => other,
+    }
+}

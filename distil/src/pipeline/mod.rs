@@ -1,0 +1,338 @@
+//! Pipelines: the graph of steps, its validation, and running it.
+//!
+//! `pipeline!` builds a [`Pipeline`] and checks it at compile time; the builder API here builds
+//! the same value without the macro, and [`Pipeline::validate`] applies the same rules (with the
+//! same words) when it runs.
+//!
+//! ```
+//! use distil::prelude::*;
+//! use distil::steps::{KeepColumns, LoadDataFromDicts};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> distil::Result<()> {
+//! let mut pipeline = Pipeline::new("builder");
+//! pipeline.add("load", LoadDataFromDicts::untyped(vec![json!({"a": 1, "b": 2})]));
+//! pipeline.add("keep", KeepColumns::new(["a"]));
+//! pipeline.connect("load", "keep");
+//! let distiset = pipeline.run().await?;
+//! assert_eq!(distiset.default_config().unwrap().column_names(), ["a"]);
+//! # Ok(()) }
+//! ```
+
+mod executor;
+mod join;
+mod routing;
+mod validate;
+
+pub use routing::{Router, route, sample_n_steps};
+
+use crate::distiset::Distiset;
+use crate::step::{Step, StepSpec};
+use crate::{Error, Value};
+
+/// Rows per generated batch and per processed batch unless a step says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 50;
+
+/// Per-step settings of a pipeline.
+#[derive(Clone, Debug)]
+pub struct StepOptions {
+    /// Rows per batch a generator produces.
+    pub batch_size: usize,
+    /// Rows per batch a step processes.
+    pub input_batch_size: usize,
+    /// `(step input, upstream column)`: the step reads `upstream column` as `step input`.
+    pub input_mappings: Vec<(String, String)>,
+    /// `(step output, new name)`: the step's output is written as `new name`.
+    pub output_mappings: Vec<(String, String)>,
+}
+
+impl Default for StepOptions {
+    fn default() -> Self {
+        StepOptions {
+            batch_size: DEFAULT_BATCH_SIZE,
+            input_batch_size: DEFAULT_BATCH_SIZE,
+            input_mappings: Vec::new(),
+            output_mappings: Vec::new(),
+        }
+    }
+}
+
+pub(crate) struct Node {
+    pub(crate) name: String,
+    /// Taken while a run has it.
+    pub(crate) step: Option<Box<dyn Step>>,
+    pub(crate) spec: StepSpec,
+    pub(crate) options: StepOptions,
+}
+
+pub(crate) struct Route {
+    pub(crate) from: usize,
+    pub(crate) router: Router,
+    pub(crate) targets: Vec<usize>,
+}
+
+/// A pipeline: steps, their connections and routing.
+pub struct Pipeline {
+    name: String,
+    description: Option<String>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) edges: Vec<(usize, usize)>,
+    pub(crate) routes: Vec<Route>,
+    /// Builder mistakes (duplicate or unknown names), reported by `validate`.
+    pub(crate) build_problems: Vec<String>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .field("steps", &self.nodes.iter().map(|n| &n.name).collect::<Vec<_>>())
+            .field("edges", &self.edges)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sets a step's options; returned by [`Pipeline::add`].
+pub struct StepConfig<'p> {
+    options: &'p mut StepOptions,
+}
+
+impl StepConfig<'_> {
+    /// Rows per batch a generator produces.
+    pub fn batch_size(self, rows: usize) -> Self {
+        self.options.batch_size = rows.max(1);
+        self
+    }
+
+    /// Rows per batch the step processes.
+    pub fn input_batch_size(self, rows: usize) -> Self {
+        self.options.input_batch_size = rows.max(1);
+        self
+    }
+
+    /// The step reads `upstream_column` as its input `step_input`.
+    pub fn input_mapping(self, step_input: &str, upstream_column: &str) -> Self {
+        self.options.input_mappings.push((step_input.to_owned(), upstream_column.to_owned()));
+        self
+    }
+
+    /// The step's output `step_output` is written as `new_name`.
+    pub fn output_mapping(self, step_output: &str, new_name: &str) -> Self {
+        self.options.output_mappings.push((step_output.to_owned(), new_name.to_owned()));
+        self
+    }
+}
+
+/// How to run a pipeline: runtime parameters, seeds, dry run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub(crate) params: Vec<(String, String, Value)>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) dry_run: bool,
+}
+
+impl RunOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Overrides runtime parameter `name` of step `step` for this run (and after it). Other
+    /// parameters keep their values; an object value is merged into the current one.
+    /// `batch_size` and `input_batch_size` are parameters of every step.
+    pub fn param(mut self, step: &str, name: &str, value: impl Into<Value>) -> Self {
+        self.params.push((step.to_owned(), name.to_owned(), value.into()));
+        self
+    }
+
+    /// Seeds random routing, so two runs route rows the same way.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new(name: impl Into<String>) -> Self {
+        Pipeline {
+            name: name.into(),
+            description: None,
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            routes: Vec::new(),
+            build_problems: Vec::new(),
+        }
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The pipeline's description.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The step names, in the order they were added.
+    pub fn step_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(|n| n.name.as_str())
+    }
+
+    /// Adds a step under `name` (unique in the pipeline).
+    pub fn add(&mut self, name: &str, step: impl Step) -> StepConfig<'_> {
+        self.add_boxed(name, Box::new(step))
+    }
+
+    /// Adds a boxed step under `name`.
+    pub fn add_boxed(&mut self, name: &str, step: Box<dyn Step>) -> StepConfig<'_> {
+        if self.index_of(name).is_some() {
+            self.build_problems.push(format!("step `{name}` is defined twice"));
+        }
+        let spec = step.spec();
+        self.nodes.push(Node { name: name.to_owned(), step: Some(step), spec, options: StepOptions::default() });
+        StepConfig { options: &mut self.nodes.last_mut().expect("just pushed").options }
+    }
+
+    /// The options of step `name`.
+    pub fn options(&mut self, name: &str) -> Option<StepConfig<'_>> {
+        let at = self.index_of(name)?;
+        Some(StepConfig { options: &mut self.nodes[at].options })
+    }
+
+    /// Connects `from >> to`.
+    pub fn connect(&mut self, from: &str, to: &str) {
+        if let (Some(f), Some(t)) = (self.known(from), self.known(to)) {
+            self.edges.push((f, t));
+        }
+    }
+
+    /// Connects `from` to each of `targets`, sending each batch only to the targets `router`
+    /// picks.
+    pub fn route<'a>(&mut self, from: &str, router: impl Into<Router>, targets: impl IntoIterator<Item = &'a str>) {
+        let Some(f) = self.known(from) else { return };
+        let targets: Vec<usize> = targets.into_iter().filter_map(|t| self.known(t)).collect();
+        for &t in &targets {
+            self.edges.push((f, t));
+        }
+        self.routes.push(Route { from: f, router: router.into(), targets });
+    }
+
+    fn known(&mut self, name: &str) -> Option<usize> {
+        let found = self.index_of(name);
+        if found.is_none() {
+            let known: Vec<String> = self.nodes.iter().map(|n| format!("`{}`", n.name)).collect();
+            self.build_problems.push(format!(
+                "no step named `{name}` to connect; the steps are {}",
+                known.join(", ")
+            ));
+        }
+        found
+    }
+
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Checks the pipeline: its shape, mappings, and that every step's input columns are produced
+    /// upstream with a compatible type. `pipeline!` runs the same rules at compile time.
+    pub fn validate(&self) -> crate::Result<()> {
+        self.check().map(|_| ())
+    }
+
+    /// Validates, then returns the execution order.
+    fn check(&self) -> crate::Result<Vec<usize>> {
+        let (report, problems) = validate::check(self);
+        if problems.is_empty() {
+            Ok(report.order)
+        } else {
+            Err(Error::Invalid { pipeline: self.name.clone(), problems })
+        }
+    }
+
+    /// Runs the pipeline to the end and returns its Distiset.
+    pub async fn run(&mut self) -> crate::Result<Distiset> {
+        self.run_with(RunOptions::default()).await
+    }
+
+    /// Runs the pipeline with runtime parameters and other options.
+    pub async fn run_with(&mut self, options: RunOptions) -> crate::Result<Distiset> {
+        self.apply_params(&options.params)?;
+        let order = self.check()?;
+        executor::execute(self, order, &options).await
+    }
+
+    /// Sends one row through every step (each generator yields a single batch of one row) and
+    /// returns what came out, to check a pipeline before a long run.
+    pub async fn dry_run(&mut self) -> crate::Result<Distiset> {
+        let saved: Vec<usize> = self.nodes.iter().map(|n| n.options.batch_size).collect();
+        for node in &mut self.nodes {
+            node.options.batch_size = 1;
+        }
+        let options = RunOptions { dry_run: true, ..RunOptions::default() };
+        let result = match self.check() {
+            Ok(order) => executor::execute(self, order, &options).await,
+            Err(e) => Err(e),
+        };
+        for (node, batch_size) in self.nodes.iter_mut().zip(saved) {
+            node.options.batch_size = batch_size;
+        }
+        result
+    }
+
+    fn apply_params(&mut self, params: &[(String, String, Value)]) -> crate::Result<()> {
+        for (step, name, value) in params {
+            let Some(at) = self.index_of(step) else {
+                let known: Vec<String> = self.nodes.iter().map(|n| format!("`{}`", n.name)).collect();
+                return Err(Error::UnknownStep {
+                    pipeline: self.name.clone(),
+                    step: step.clone(),
+                    known: known.join(", "),
+                });
+            };
+            let node = &mut self.nodes[at];
+            let size = |v: &Value| {
+                v.as_u64().filter(|&n| n > 0).map(|n| n as usize).ok_or_else(|| Error::Parameter {
+                    step: step.clone(),
+                    message: format!("`{name}` must be a positive integer, got {v}"),
+                })
+            };
+            match name.as_str() {
+                "batch_size" => node.options.batch_size = size(value)?,
+                "input_batch_size" => node.options.input_batch_size = size(value)?,
+                _ => {
+                    let Some(instance) = node.step.as_mut() else {
+                        return Err(Error::fatal(step.clone(), "the step was lost when an earlier run panicked"));
+                    };
+                    instance
+                        .set_param(name, value.clone())
+                        .map_err(|message| Error::Parameter { step: step.clone(), message })?;
+                    node.spec = instance.spec();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each step's runtime parameters and their current values.
+    pub fn params(&self) -> Vec<(String, Vec<(String, Value)>)> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let mut params = vec![
+                    ("batch_size".to_owned(), Value::from(n.options.batch_size)),
+                    ("input_batch_size".to_owned(), Value::from(n.options.input_batch_size)),
+                ];
+                params.extend(n.step.as_ref().map(|s| s.params()).unwrap_or_default());
+                (n.name.clone(), params)
+            })
+            .collect()
+    }
+}

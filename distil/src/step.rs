@@ -1,0 +1,217 @@
+//! The runtime interface of steps: what `#[step]` implements, and what an untyped step
+//! implements by hand.
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use distil_graph::{Passthrough, StepKind};
+
+use crate::batch::{Batch, Branch};
+use crate::column::ColumnSpec;
+use crate::row::RowId;
+use crate::{Error, Value};
+
+/// A boxed future, as [`Step`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a step declares about itself.
+#[derive(Clone, Debug)]
+pub struct StepSpec {
+    /// The step's type name, for messages.
+    pub type_name: String,
+    pub kind: StepKind,
+    /// Input columns, by the step's own names.
+    pub inputs: Vec<ColumnSpec>,
+    /// Output columns, by the step's own names.
+    pub outputs: Vec<ColumnSpec>,
+    /// Which upstream columns pass through.
+    pub passthrough: Passthrough,
+}
+
+impl StepSpec {
+    /// A spec with no columns that keeps every upstream column.
+    pub fn new(type_name: impl Into<String>, kind: StepKind) -> Self {
+        StepSpec {
+            type_name: type_name.into(),
+            kind,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            passthrough: Passthrough::All,
+        }
+    }
+}
+
+/// A step: typed ones come from `#[step]`; implement it by hand for steps whose columns are only
+/// known at run time, and mark the impl `#[step(dynamic)]` so `pipeline!` accepts it.
+///
+/// Normal and global steps implement [`process`](Step::process), generators
+/// [`generate`](Step::generate).
+///
+/// ```
+/// use distil::prelude::*;
+/// use distil::step::{BoxFuture, Input, Output, StepSpec};
+///
+/// /// Adds a `<column>_len` column for each configured column.
+/// struct Lengths { columns: Vec<String> }
+///
+/// #[step(dynamic)]
+/// impl Step for Lengths {
+///     fn spec(&self) -> StepSpec {
+///         let mut spec = StepSpec::new("Lengths", StepKind::Normal);
+///         for c in &self.columns {
+///             spec.inputs.push(ColumnSpec::new(c, DataType::String));
+///             spec.outputs.push(ColumnSpec::new(format!("{c}_len"), DataType::UInt(64)));
+///         }
+///         spec
+///     }
+///     fn process<'a>(&'a mut self, input: Input<'a>) -> BoxFuture<'a, distil::Result<Output>> {
+///         let mut out = Output::same_rows();
+///         for c in &self.columns {
+///             let lens = input.column(c).unwrap_or_default().iter()
+///                 .map(|v| Value::from(v.as_str().map_or(0, str::len))).collect();
+///             out = out.column(format!("{c}_len"), lens);
+///         }
+///         Box::pin(async move { Ok(out) })
+///     }
+/// }
+/// ```
+pub trait Step: Send + 'static {
+    /// The step's columns and kind; read once per run.
+    fn spec(&self) -> StepSpec;
+
+    /// Processes one batch (all rows, for a global step). An `Err` is recorded on every row of
+    /// the batch unless it [is fatal](Error::is_fatal).
+    fn process<'a>(&'a mut self, input: Input<'a>) -> BoxFuture<'a, crate::Result<Output>> {
+        let _ = input;
+        Box::pin(async { Err(Error::msg("this step does not process rows")) })
+    }
+
+    /// A generator's next batch of at most `batch_size` rows; `None` once exhausted.
+    fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
+        let _ = batch_size;
+        Box::pin(async { Err(Error::msg("this step does not generate rows")) })
+    }
+
+    /// Called once before the first batch of a run (and of a dry run): reset generators here.
+    fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The step's runtime parameters and their current values.
+    fn params(&self) -> Vec<(String, Value)> {
+        Vec::new()
+    }
+
+    /// Overrides one runtime parameter.
+    fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
+        let _ = value;
+        let known: Vec<String> = self.params().into_iter().map(|(n, _)| format!("`{n}`")).collect();
+        if known.is_empty() {
+            Err(format!("has no runtime parameter `{name}` (it has none)"))
+        } else {
+            Err(format!("has no runtime parameter `{name}`; it has {}", known.join(", ")))
+        }
+    }
+}
+
+/// The rows a step sees: input columns by the step's own names (mappings applied).
+pub struct Input<'a> {
+    batch: &'a Batch,
+    mappings: &'a [(String, String)],
+}
+
+impl<'a> Input<'a> {
+    pub(crate) fn new(batch: &'a Batch, mappings: &'a [(String, String)]) -> Self {
+        Input { batch, mappings }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// The ids of the rows.
+    pub fn ids(&self) -> &'a [RowId] {
+        self.batch.ids()
+    }
+
+    /// An input column by the step's name for it; `None` when no upstream step produced it.
+    pub fn column(&self, name: &str) -> Option<&'a [Value]> {
+        let source = self.mappings.iter().find(|(from, _)| from == name).map_or(name, |(_, to)| to);
+        self.batch.column(source)
+    }
+
+    /// The whole batch, every column under its upstream name.
+    pub fn batch(&self) -> &'a Batch {
+        self.batch
+    }
+
+    /// For a step with several predecessors: each predecessor's view of the joined rows.
+    pub fn branches(&self) -> &'a [Branch] {
+        &self.batch.branches
+    }
+}
+
+/// Which input rows the output rows come from.
+#[derive(Clone, Debug)]
+pub(crate) enum Rows {
+    /// One output row per input row.
+    Same,
+    /// Output row `i` comes from input row `parents[i]` (filters, expansions).
+    From(Vec<u32>),
+    /// A generator's `n` new rows.
+    New(usize),
+}
+
+/// What a step returns: new columns, which rows they belong to, and per-row errors.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub(crate) rows: Rows,
+    pub(crate) columns: Vec<(String, Vec<Value>)>,
+    pub(crate) errors: Vec<(u32, String)>,
+}
+
+impl Output {
+    /// One output row per input row.
+    pub fn same_rows() -> Self {
+        Output { rows: Rows::Same, columns: Vec::new(), errors: Vec::new() }
+    }
+
+    /// Output row `i` comes from input row `parents[i]`: a filter lists the kept rows, an
+    /// expansion repeats a row once per output.
+    pub fn from_rows(parents: Vec<u32>) -> Self {
+        Output { rows: Rows::From(parents), columns: Vec::new(), errors: Vec::new() }
+    }
+
+    /// A generator's `n` new rows.
+    pub fn new_rows(n: usize) -> Self {
+        Output { rows: Rows::New(n), columns: Vec::new(), errors: Vec::new() }
+    }
+
+    /// Adds an output column (by the step's own name), one cell per output row.
+    pub fn column(mut self, name: impl Into<String>, values: Vec<Value>) -> Self {
+        self.columns.push((name.into(), values));
+        self
+    }
+
+    /// Records an error on output row `row`; its output cells should be null.
+    pub fn error(mut self, row: usize, message: impl Into<String>) -> Self {
+        self.errors.push((row as u32, message.into()));
+        self
+    }
+
+    /// Adds output columns in place.
+    pub fn push_column(&mut self, name: impl Into<String>, values: Vec<Value>) {
+        self.columns.push((name.into(), values));
+    }
+
+    /// Records an error in place.
+    pub fn push_error(&mut self, row: usize, message: impl Into<String>) {
+        self.errors.push((row as u32, message.into()));
+    }
+}

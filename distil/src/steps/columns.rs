@@ -1,0 +1,37 @@
+//! Column operations: keep, combine, group, merge, expand.
+
+use crate::column::ColumnSpec;
+use crate::step::{BoxFuture, Input, Output, Passthrough, Step, StepKind, StepSpec};
+use crate::{DataType, step};
+
+/// Keeps only the given columns, in that order (and the metadata column, so no row's errors
+/// are lost).
+///
+/// ```
+/// let keep = distil::steps::KeepColumns::new(["instruction", "generation"]);
+/// ```
+pub struct KeepColumns {
+    columns: Vec<String>,
+}
+
+impl KeepColumns {
+    /// Keeps `columns`.
+    pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
+        KeepColumns { columns: columns.into_iter().map(Into::into).collect() }
+    }
+}
+
+#[step(dynamic)]
+impl Step for KeepColumns {
+    fn spec(&self) -> StepSpec {
+        StepSpec {
+            inputs: self.columns.iter().map(|c| ColumnSpec::new(c, DataType::Json)).collect(),
+            passthrough: Passthrough::Only(self.columns.clone()),
+            ..StepSpec::new("KeepColumns", StepKind::Normal)
+        }
+    }
+
+    fn process<'a>(&'a mut self, _input: Input<'a>) -> BoxFuture<'a, crate::Result<Output>> {
+        Box::pin(async { Ok(Output::same_rows()) })
+    }
+}

@@ -1,0 +1,92 @@
+//! Loaders: generator steps that start a pipeline.
+
+use std::marker::PhantomData;
+
+use crate::column::{ColumnSpec, DataType};
+use crate::row::Row;
+use crate::step::{BoxFuture, Output, Step, StepKind, StepSpec};
+use crate::{Value, step};
+
+/// The row type of an untyped loader: columns are whatever the data holds, known at run time.
+pub struct Untyped;
+
+/// Rows from memory. Typed, `LoadDataFromDicts::<MyRow>::new(rows)`, its columns are `MyRow`'s
+/// and are checked at compile time; untyped, `LoadDataFromDicts::untyped(json_objects)`, its
+/// columns are the keys of the first object, checked when the pipeline starts.
+///
+/// ```
+/// use distil::prelude::*;
+/// use distil::steps::LoadDataFromDicts;
+///
+/// #[derive(Row)]
+/// struct Prompt { instruction: String }
+///
+/// let typed = LoadDataFromDicts::<Prompt>::new(vec![Prompt { instruction: "Hi".into() }]);
+/// let untyped = LoadDataFromDicts::untyped(vec![serde_json::json!({"instruction": "Hi"})]);
+/// ```
+pub struct LoadDataFromDicts<R = Untyped> {
+    columns: Vec<ColumnSpec>,
+    /// All rows, column by column, and the next row to emit.
+    data: Vec<Vec<Value>>,
+    len: usize,
+    next: usize,
+    row: PhantomData<fn() -> R>,
+}
+
+impl<R: Row> LoadDataFromDicts<R> {
+    /// Loads typed rows.
+    pub fn new(rows: impl IntoIterator<Item = R>) -> Self {
+        let columns = R::columns();
+        let mut data: Vec<Vec<Value>> = vec![Vec::new(); columns.len()];
+        let mut len = 0;
+        for row in rows {
+            row.write(&mut data);
+            len += 1;
+        }
+        LoadDataFromDicts { columns, data, len, next: 0, row: PhantomData }
+    }
+}
+
+impl LoadDataFromDicts<Untyped> {
+    /// Loads JSON objects; the columns are the keys of the first one (a key missing from a later
+    /// object is null there, an extra key is ignored).
+    pub fn untyped(rows: impl IntoIterator<Item = Value>) -> Self {
+        let rows: Vec<Value> = rows.into_iter().collect();
+        let names: Vec<String> = rows
+            .first()
+            .and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let columns = names.iter().map(|n| ColumnSpec::new(n, DataType::Json)).collect();
+        let data = names
+            .iter()
+            .map(|n| rows.iter().map(|r| r.get(n).cloned().unwrap_or(Value::Null)).collect())
+            .collect();
+        LoadDataFromDicts { columns, data, len: rows.len(), next: 0, row: PhantomData }
+    }
+}
+
+#[step(generator, outputs = R)]
+impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
+    fn spec(&self) -> StepSpec {
+        StepSpec { outputs: self.columns.clone(), ..StepSpec::new("LoadDataFromDicts", StepKind::Generator) }
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
+        self.next = 0;
+        Box::pin(async { Ok(()) })
+    }
+
+    fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
+        let end = (self.next + batch_size).min(self.len);
+        let output = (self.next < end).then(|| {
+            let mut output = Output::new_rows(end - self.next);
+            for (spec, column) in self.columns.iter().zip(&self.data) {
+                output.push_column(&spec.name, column[self.next..end].to_vec());
+            }
+            output
+        });
+        self.next = end;
+        Box::pin(async move { Ok(output) })
+    }
+}
