@@ -19,22 +19,34 @@ struct Loud {
 /// Counts words.
 #[step]
 fn word_count(instruction: &str) -> Words {
-    Words { words: instruction.split_whitespace().count() as u64 }
+    Words {
+        words: instruction.split_whitespace().count() as u64,
+    }
 }
 
 #[step]
-fn shout(instruction: &str, words: u64, #[param(default = 1u32)] times: u32) -> Result<Loud, String> {
+fn shout(
+    instruction: &str,
+    words: u64,
+    #[param(default = 1u32)] times: u32,
+) -> Result<Loud, String> {
     if words > 3 {
         return Err(format!("too long: {words}"));
     }
-    Ok(Loud { shout: instruction.to_uppercase().repeat(times as usize) })
+    Ok(Loud {
+        shout: instruction.to_uppercase().repeat(times as usize),
+    })
 }
 
 #[tokio::main]
 async fn main() -> distil::Result<()> {
     let prompts = vec![
-        Prompt { prompt: "hello there".into() },
-        Prompt { prompt: "a b c d e".into() },
+        Prompt {
+            prompt: "hello there".into(),
+        },
+        Prompt {
+            prompt: "a b c d e".into(),
+        },
     ];
     let mut p = pipeline! {
         name: "hello",

@@ -33,7 +33,11 @@ pub struct ColumnDecl {
 impl ColumnDecl {
     /// A required column.
     pub fn new(name: impl Into<String>, ty: impl Into<String>) -> Self {
-        ColumnDecl { name: name.into(), ty: ty.into(), required: true }
+        ColumnDecl {
+            name: name.into(),
+            ty: ty.into(),
+            required: true,
+        }
     }
 }
 
@@ -156,14 +160,46 @@ pub enum Problem {
         producer: String,
         site: Site,
     },
-    UnknownInputMapping { step: String, column: String, known: Vec<String>, site: Site },
-    UnknownOutputMapping { step: String, column: String, known: Vec<String>, site: Site },
-    Cycle { path: Vec<String>, site: Site },
-    RootNotGenerator { step: String, type_name: String, site: Site },
-    GeneratorWithPredecessor { step: String, predecessor: String, site: Site },
-    Unconnected { step: String, site: Site },
-    CannotJoin { step: String, roots: Vec<(String, String)>, site: Site },
-    DuplicateEdge { from: String, to: String, site: Site },
+    UnknownInputMapping {
+        step: String,
+        column: String,
+        known: Vec<String>,
+        site: Site,
+    },
+    UnknownOutputMapping {
+        step: String,
+        column: String,
+        known: Vec<String>,
+        site: Site,
+    },
+    Cycle {
+        path: Vec<String>,
+        site: Site,
+    },
+    RootNotGenerator {
+        step: String,
+        type_name: String,
+        site: Site,
+    },
+    GeneratorWithPredecessor {
+        step: String,
+        predecessor: String,
+        site: Site,
+    },
+    Unconnected {
+        step: String,
+        site: Site,
+    },
+    CannotJoin {
+        step: String,
+        roots: Vec<(String, String)>,
+        site: Site,
+    },
+    DuplicateEdge {
+        from: String,
+        to: String,
+        site: Site,
+    },
 }
 
 impl Problem {
@@ -188,15 +224,31 @@ fn list(items: &[String]) -> String {
     if items.is_empty() {
         return "none".to_owned();
     }
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::MissingColumn { step, type_name, column, ty, source, available, suggestion, .. } => {
+            Problem::MissingColumn {
+                step,
+                type_name,
+                column,
+                ty,
+                source,
+                available,
+                suggestion,
+                ..
+            } => {
                 if source == column {
-                    write!(f, "step `{step}` ({type_name}) needs column `{column}: {ty}`, but no step upstream produces it")?;
+                    write!(
+                        f,
+                        "step `{step}` ({type_name}) needs column `{column}: {ty}`, but no step upstream produces it"
+                    )?;
                 } else {
                     write!(
                         f,
@@ -213,20 +265,40 @@ impl fmt::Display for Problem {
                     write!(f, "\n  rows reaching it carry {}", carried.join(", "))?;
                 }
                 if let Some(near) = suggestion {
-                    write!(f, "\n  help: did you mean to map `{near}`? add `inputs {{ {column} => {near} }}` to `{step}`")?;
+                    write!(
+                        f,
+                        "\n  help: did you mean to map `{near}`? add `inputs {{ {column} => {near} }}` to `{step}`"
+                    )?;
                 }
                 Ok(())
             }
-            Problem::TypeMismatch { step, column, expected, found, producer, .. } => write!(
+            Problem::TypeMismatch {
+                step,
+                column,
+                expected,
+                found,
+                producer,
+                ..
+            } => write!(
                 f,
                 "column `{column}` has type `{found}` (from `{producer}`), but step `{step}` expects `{expected}`"
             ),
-            Problem::UnknownInputMapping { step, column, known, .. } => write!(
+            Problem::UnknownInputMapping {
+                step,
+                column,
+                known,
+                ..
+            } => write!(
                 f,
                 "step `{step}` has no input column `{column}` to map; its inputs are {}",
                 list(known)
             ),
-            Problem::UnknownOutputMapping { step, column, known, .. } => write!(
+            Problem::UnknownOutputMapping {
+                step,
+                column,
+                known,
+                ..
+            } => write!(
                 f,
                 "step `{step}` has no output column `{column}` to map; its outputs are {}",
                 list(known)
@@ -234,11 +306,15 @@ impl fmt::Display for Problem {
             Problem::Cycle { path, .. } => {
                 write!(f, "the connections form a cycle: {}", path.join(" >> "))
             }
-            Problem::RootNotGenerator { step, type_name, .. } => write!(
+            Problem::RootNotGenerator {
+                step, type_name, ..
+            } => write!(
                 f,
                 "step `{step}` ({type_name}) has no predecessor, but only a generator (a loader) can start a pipeline; connect a step to it"
             ),
-            Problem::GeneratorWithPredecessor { step, predecessor, .. } => write!(
+            Problem::GeneratorWithPredecessor {
+                step, predecessor, ..
+            } => write!(
                 f,
                 "step `{step}` is a generator and cannot receive rows, but `{predecessor}` is connected to it"
             ),
@@ -246,8 +322,10 @@ impl fmt::Display for Problem {
                 write!(f, "step `{step}` is not connected to any other step")
             }
             Problem::CannotJoin { step, roots, .. } => {
-                let from: Vec<String> =
-                    roots.iter().map(|(pred, root)| format!("`{pred}` (rows of `{root}`)")).collect();
+                let from: Vec<String> = roots
+                    .iter()
+                    .map(|(pred, root)| format!("`{pred}` (rows of `{root}`)"))
+                    .collect();
                 write!(
                     f,
                     "step `{step}` cannot join its predecessors: rows are joined by their id, and only rows of one generator share ids, but it receives {}",
@@ -355,7 +433,9 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
             let roots = preds[s]
                 .iter()
                 .map(|&p| {
-                    let root = root_of[p].first().map_or("?", |&r| graph.steps[r].name.as_str());
+                    let root = root_of[p]
+                        .first()
+                        .map_or("?", |&r| graph.steps[r].name.as_str());
                     (graph.steps[p].name.clone(), root.to_owned())
                 })
                 .collect();
@@ -419,14 +499,19 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
 
         let mut out = match &step.passthrough {
             Passthrough::All => arriving,
-            Passthrough::Only(keep) => {
-                arriving.into_iter().filter(|(name, _)| keep.contains(name)).collect()
-            }
+            Passthrough::Only(keep) => arriving
+                .into_iter()
+                .filter(|(name, _)| keep.contains(name))
+                .collect(),
         };
         for output in &step.outputs {
             out.insert(
                 step.output_name(&output.name).to_owned(),
-                Origin { producer: s, produced_as: output.name.clone(), ty: output.ty.clone() },
+                Origin {
+                    producer: s,
+                    produced_as: output.name.clone(),
+                    ty: output.ty.clone(),
+                },
             );
         }
         leaving[s] = out;
@@ -480,7 +565,10 @@ fn check_shape(graph: &Graph, preds: &[Vec<usize>], succs: &[Vec<usize>], report
     let n = graph.steps.len();
     for (s, step) in graph.steps.iter().enumerate() {
         if n > 1 && preds[s].is_empty() && succs[s].is_empty() {
-            report.problems.push(Problem::Unconnected { step: step.name.clone(), site: Site::Step(s) });
+            report.problems.push(Problem::Unconnected {
+                step: step.name.clone(),
+                site: Site::Step(s),
+            });
         } else if preds[s].is_empty() && step.kind != StepKind::Generator {
             report.problems.push(Problem::RootNotGenerator {
                 step: step.name.clone(),
@@ -510,7 +598,8 @@ fn topological_order(
     let n = graph.steps.len();
     let mut indegree: Vec<usize> = preds.iter().map(Vec::len).collect();
     let mut order = Vec::with_capacity(n);
-    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&s| indegree[s] == 0).collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&s| indegree[s] == 0).collect();
     while let Some(s) = ready.pop_first() {
         order.push(s);
         for &t in &succs[s] {
@@ -528,7 +617,10 @@ fn topological_order(
     let mut path = vec![start];
     let mut current = start;
     loop {
-        let next = *preds[current].iter().find(|&&p| indegree[p] > 0).expect("cycle continues");
+        let next = *preds[current]
+            .iter()
+            .find(|&&p| indegree[p] > 0)
+            .expect("cycle continues");
         if let Some(at) = path.iter().position(|&s| s == next) {
             let mut cycle: Vec<usize> = path[at..].to_vec();
             cycle.reverse();
@@ -567,10 +659,21 @@ pub const fn column_id(name: &str) -> u64 {
 mod tests {
     use super::*;
 
-    fn step(name: &str, kind: StepKind, inputs: &[(&str, &str)], outputs: &[(&str, &str)]) -> StepDecl {
+    fn step(
+        name: &str,
+        kind: StepKind,
+        inputs: &[(&str, &str)],
+        outputs: &[(&str, &str)],
+    ) -> StepDecl {
         StepDecl {
-            inputs: inputs.iter().map(|(n, t)| ColumnDecl::new(*n, *t)).collect(),
-            outputs: outputs.iter().map(|(n, t)| ColumnDecl::new(*n, *t)).collect(),
+            inputs: inputs
+                .iter()
+                .map(|(n, t)| ColumnDecl::new(*n, *t))
+                .collect(),
+            outputs: outputs
+                .iter()
+                .map(|(n, t)| ColumnDecl::new(*n, *t))
+                .collect(),
             ..StepDecl::new(name, name.to_uppercase(), kind)
         }
     }
@@ -580,28 +683,53 @@ mod tests {
         let graph = Graph {
             steps: vec![
                 step("load", StepKind::Generator, &[], &[("prompt", "String")]),
-                step("count", StepKind::Normal, &[("prompt", "String")], &[("words", "u64")]),
-                step("generate", StepKind::Normal, &[("instruction", "String")], &[("generation", "String")]),
+                step(
+                    "count",
+                    StepKind::Normal,
+                    &[("prompt", "String")],
+                    &[("words", "u64")],
+                ),
+                step(
+                    "generate",
+                    StepKind::Normal,
+                    &[("instruction", "String")],
+                    &[("generation", "String")],
+                ),
             ],
             edges: vec![Edge { from: 0, to: 1 }, Edge { from: 1, to: 2 }],
         };
         let report = check(&graph, None);
         assert_eq!(report.problems.len(), 1);
         let text = report.problems[0].to_string();
-        assert!(text.starts_with("step `generate` (GENERATE) needs column `instruction: String`"), "{text}");
-        assert!(text.contains("`prompt: String` (from `load`), `words: u64` (from `count`)"), "{text}");
+        assert!(
+            text.starts_with("step `generate` (GENERATE) needs column `instruction: String`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`prompt: String` (from `load`), `words: u64` (from `count`)"),
+            "{text}"
+        );
         assert!(text.contains("did you mean to map `prompt`?"), "{text}");
         assert_eq!(report.resolutions.len(), 1);
     }
 
     #[test]
     fn nearest_producer_wins_and_mappings_apply() {
-        let mut gen2 = step("gen2", StepKind::Normal, &[("text", "String")], &[("text", "u64")]);
+        let mut gen2 = step(
+            "gen2",
+            StepKind::Normal,
+            &[("text", "String")],
+            &[("text", "u64")],
+        );
         gen2.output_mappings.push(("text".into(), "text".into()));
         let mut read = step("read", StepKind::Normal, &[("value", "u64")], &[]);
         read.input_mappings.push(("value".into(), "text".into()));
         let graph = Graph {
-            steps: vec![step("load", StepKind::Generator, &[], &[("text", "String")]), gen2, read],
+            steps: vec![
+                step("load", StepKind::Generator, &[], &[("text", "String")]),
+                gen2,
+                read,
+            ],
             edges: vec![Edge { from: 0, to: 1 }, Edge { from: 1, to: 2 }],
         };
         let report = check(&graph, Some(&|s, _, o: &Origin| s != 2 || o.ty == "u64"));
@@ -618,10 +746,19 @@ mod tests {
                 step("b", StepKind::Normal, &[], &[]),
                 step("c", StepKind::Normal, &[], &[]),
             ],
-            edges: vec![Edge { from: 0, to: 1 }, Edge { from: 1, to: 2 }, Edge { from: 2, to: 1 }],
+            edges: vec![
+                Edge { from: 0, to: 1 },
+                Edge { from: 1, to: 2 },
+                Edge { from: 2, to: 1 },
+            ],
         };
         let report = check(&graph, None);
-        assert!(report.problems.iter().any(|p| matches!(p, Problem::Cycle { path, .. } if path.len() == 3)));
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| matches!(p, Problem::Cycle { path, .. } if path.len() == 3))
+        );
 
         let graph = Graph {
             steps: vec![
@@ -632,8 +769,15 @@ mod tests {
             ],
             edges: vec![Edge { from: 0, to: 2 }, Edge { from: 1, to: 2 }],
         };
-        let text: Vec<String> = check(&graph, None).problems.iter().map(ToString::to_string).collect();
+        let text: Vec<String> = check(&graph, None)
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert!(text.iter().any(|t| t.contains("cannot join")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("`d` is not connected")), "{text:?}");
+        assert!(
+            text.iter().any(|t| t.contains("`d` is not connected")),
+            "{text:?}"
+        );
     }
 }

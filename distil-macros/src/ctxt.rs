@@ -12,7 +12,9 @@ pub struct Ctxt {
 
 impl Ctxt {
     pub fn new() -> Self {
-        Ctxt { errors: RefCell::new(Some(Vec::new())) }
+        Ctxt {
+            errors: RefCell::new(Some(Vec::new())),
+        }
     }
 
     /// An error spanned at `tokens`.
@@ -21,14 +23,20 @@ impl Ctxt {
     }
 
     pub fn push(&self, error: syn::Error) {
-        self.errors.borrow_mut().as_mut().expect("checked already").push(error);
+        self.errors
+            .borrow_mut()
+            .as_mut()
+            .expect("checked already")
+            .push(error);
     }
 
     /// All errors combined into one, if any.
     pub fn check(self) -> syn::Result<()> {
         let errors = self.errors.borrow_mut().take().expect("checked already");
         let mut iter = errors.into_iter();
-        let Some(mut first) = iter.next() else { return Ok(()) };
+        let Some(mut first) = iter.next() else {
+            return Ok(());
+        };
         for e in iter {
             first.combine(e);
         }

@@ -111,7 +111,11 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
         let ty: LitStr = item.parse()?;
         item.parse::<Token![,]>()?;
         let required: LitBool = item.parse()?;
-        columns.push(ColumnDesc { name: name.value(), ty: ty.value(), required: required.value });
+        columns.push(ColumnDesc {
+            name: name.value(),
+            ty: ty.value(),
+            required: required.value,
+        });
         if !content.is_empty() {
             content.parse::<Token![,]>()?;
         }
@@ -127,7 +131,10 @@ impl Parse for Desc {
         let type_name: LitStr = content.parse()?;
         if tag == "row" {
             let columns = parse_columns(&content)?;
-            return Ok(Desc::Row(RowDesc { type_name: type_name.value(), columns }));
+            return Ok(Desc::Row(RowDesc {
+                type_name: type_name.value(),
+                columns,
+            }));
         }
         let kind: Ident = content.parse()?;
         let kind = match kind.to_string().as_str() {
@@ -156,7 +163,12 @@ impl Parse for Desc {
 }
 
 /// The hidden callback macro of a type, and its re-export under the type's name.
-pub fn callback_macro(vis: &syn::Visibility, type_ident: &Ident, unique: &str, desc: TokenStream) -> TokenStream {
+pub fn callback_macro(
+    vis: &syn::Visibility,
+    type_ident: &Ident,
+    unique: &str,
+    desc: TokenStream,
+) -> TokenStream {
     let macro_name = format_ident!("__distil_{}_{}", type_ident, unique);
     quote! {
         #[doc(hidden)]
@@ -176,7 +188,13 @@ pub fn callback_macro(vis: &syn::Visibility, type_ident: &Ident, unique: &str, d
 /// its root): the type name, where it is defined and a hash of its tokens.
 pub fn unique_suffix(tokens: &TokenStream) -> String {
     let site = proc_macro::Span::call_site();
-    let place = format!("{}:{}:{}:{}", site.file(), site.line(), site.column(), tokens);
+    let place = format!(
+        "{}:{}:{}:{}",
+        site.file(),
+        site.line(),
+        site.column(),
+        tokens
+    );
     format!("{:016x}", distil_graph::column_id(&place))
 }
 
@@ -189,7 +207,8 @@ pub fn display_type(ty: &syn::Type) -> String {
         if c == ' ' {
             let prev = out.chars().last();
             let next = chars.peek().copied();
-            let tight = |x: Option<char>| matches!(x, Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']'));
+            let tight =
+                |x: Option<char>| matches!(x, Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']'));
             if tight(prev) || (tight(next) && next != Some('(')) || next == Some(',') {
                 continue;
             }

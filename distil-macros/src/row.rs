@@ -22,7 +22,10 @@ struct Model {
 fn parse(input: DeriveInput, cx: &Ctxt) -> Model {
     let mut fields = Vec::new();
     if !input.generics.params.is_empty() {
-        cx.error(&input.generics, "#[derive(Row)] does not support generic structs: a row's columns have fixed types");
+        cx.error(
+            &input.generics,
+            "#[derive(Row)] does not support generic structs: a row's columns have fixed types",
+        );
     }
     match &input.data {
         Data::Struct(data) => match &data.fields {
@@ -36,20 +39,31 @@ fn parse(input: DeriveInput, cx: &Ctxt) -> Model {
                                 column = meta.value()?.parse::<LitStr>()?.value();
                                 Ok(())
                             } else {
-                                Err(meta.error("unknown row attribute; expected `rename = \"column\"`"))
+                                Err(meta
+                                    .error("unknown row attribute; expected `rename = \"column\"`"))
                             }
                         });
                         if let Err(e) = parsed {
                             cx.push(e);
                         }
                     }
-                    fields.push(Field { ident, column, ty: f.ty.clone() });
+                    fields.push(Field {
+                        ident,
+                        column,
+                        ty: f.ty.clone(),
+                    });
                 }
             }
             Fields::Unit => {}
-            Fields::Unnamed(_) => cx.error(&data.fields, "#[derive(Row)] needs named fields: each field is a column"),
+            Fields::Unnamed(_) => cx.error(
+                &data.fields,
+                "#[derive(Row)] needs named fields: each field is a column",
+            ),
         },
-        _ => cx.error(&input.ident, "#[derive(Row)] works on structs: each field is a column"),
+        _ => cx.error(
+            &input.ident,
+            "#[derive(Row)] works on structs: each field is a column",
+        ),
     }
     Model { input, fields }
 }
@@ -94,11 +108,20 @@ fn expand(model: &Model) -> TokenStream {
         columns: model
             .fields
             .iter()
-            .map(|f| ColumnDesc { name: f.column.clone(), ty: display_type(&f.ty), required: true })
+            .map(|f| ColumnDesc {
+                name: f.column.clone(),
+                ty: display_type(&f.ty),
+                required: true,
+            })
             .collect(),
     }
     .to_tokens();
-    let callback = callback_macro(&model.input.vis, ident, &unique_suffix(&model.input.to_token_stream()), desc);
+    let callback = callback_macro(
+        &model.input.vis,
+        ident,
+        &unique_suffix(&model.input.to_token_stream()),
+        desc,
+    );
     quote! {
         impl ::distil::Row for #ident {
             fn columns() -> ::std::vec::Vec<::distil::ColumnSpec> {
@@ -167,4 +190,3 @@ pub fn derive(input: DeriveInput) -> TokenStream {
         }
     }
 }
-

@@ -8,8 +8,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::visit_mut::VisitMut;
 use syn::{
-    FnArg, GenericArgument, Ident, ImplItem, Item, ItemFn, ItemImpl, Pat, PathArguments, ReturnType, Type,
-    TypeParamBound, Visibility, parse_quote, spanned::Spanned,
+    FnArg, GenericArgument, Ident, ImplItem, Item, ItemFn, ItemImpl, Pat, PathArguments,
+    ReturnType, Type, TypeParamBound, Visibility, parse_quote, spanned::Spanned,
 };
 
 use crate::ctxt::Ctxt;
@@ -138,7 +138,10 @@ fn pascal_case(snake: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let mut chars = p.chars();
-            chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -150,7 +153,9 @@ fn unwrap_generic<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
     if last.ident != wrapper {
         return None;
     }
-    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
     args.args.iter().find_map(|a| match a {
         GenericArgument::Type(t) => Some(t),
         _ => None,
@@ -159,11 +164,17 @@ fn unwrap_generic<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
 
 /// `Item = R` of `impl Iterator<Item = R>` / `impl IntoIterator<Item = R>`.
 fn iterator_item(ty: &Type) -> Option<&Type> {
-    let Type::ImplTrait(imp) = ty else { return None };
+    let Type::ImplTrait(imp) = ty else {
+        return None;
+    };
     imp.bounds.iter().find_map(|b| {
-        let TypeParamBound::Trait(t) = b else { return None };
+        let TypeParamBound::Trait(t) = b else {
+            return None;
+        };
         let last = t.path.segments.last()?;
-        let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
         args.args.iter().find_map(|a| match a {
             GenericArgument::AssocType(assoc) if assoc.ident == "Item" => Some(&assoc.ty),
             _ => None,
@@ -191,7 +202,9 @@ fn output_row(form: Form, ret: &ReturnType, cx: &Ctxt) -> Type {
             if is_bool(ty) {
                 return unit;
             }
-            let inner = unwrap_generic(ty, "Option").or_else(|| unwrap_generic(ty, "Vec")).unwrap_or(ty);
+            let inner = unwrap_generic(ty, "Option")
+                .or_else(|| unwrap_generic(ty, "Vec"))
+                .unwrap_or(ty);
             if is_bool(inner) { unit } else { inner.clone() }
         }
         Form::Batch | Form::Global => match unwrap_generic(ty, "Vec") {
@@ -204,7 +217,10 @@ fn output_row(form: Form, ret: &ReturnType, cx: &Ctxt) -> Type {
         Form::Generator => match iterator_item(ty).or_else(|| unwrap_generic(ty, "Vec")) {
             Some(row) => row.clone(),
             None => {
-                cx.error(ty, "a generator returns `impl Iterator<Item = Row>` or `Vec<Row>`");
+                cx.error(
+                    ty,
+                    "a generator returns `impl Iterator<Item = Row>` or `Vec<Row>`",
+                );
                 unit
             }
         },
@@ -217,7 +233,10 @@ fn parse_args<'a>(form: Form, inputs: impl Iterator<Item = &'a mut FnArg>, cx: &
     for arg in inputs {
         let FnArg::Typed(typed) = arg else { continue };
         let Pat::Ident(pat) = &*typed.pat else {
-            cx.error(&typed.pat, "step arguments must be plain names: the name is the column's");
+            cx.error(
+                &typed.pat,
+                "step arguments must be plain names: the name is the column's",
+            );
             continue;
         };
         let ident = pat.ident.clone();
@@ -254,7 +273,10 @@ fn parse_args<'a>(form: Form, inputs: impl Iterator<Item = &'a mut FnArg>, cx: &
         let ty = (*typed.ty).clone();
         if let Some(default) = param {
             if matches!(ty, Type::Reference(_)) {
-                cx.error(&typed.ty, "a runtime parameter is owned: the step keeps it between batches");
+                cx.error(
+                    &typed.ty,
+                    "a runtime parameter is owned: the step keeps it between batches",
+                );
             }
             args.push(Arg::Param(Param { ident, ty, default }));
             continue;
@@ -263,12 +285,18 @@ fn parse_args<'a>(form: Form, inputs: impl Iterator<Item = &'a mut FnArg>, cx: &
             Form::Batch | Form::Global => match unwrap_generic(&ty, "Vec") {
                 Some(element) => element.clone(),
                 None => {
-                    cx.error(&typed.ty, "a batch or global step takes each column as a `Vec<T>`");
+                    cx.error(
+                        &typed.ty,
+                        "a batch or global step takes each column as a `Vec<T>`",
+                    );
                     ty
                 }
             },
             Form::Generator => {
-                cx.error(&typed.ty, "a generator has no input columns; mark its configuration `#[param]`");
+                cx.error(
+                    &typed.ty,
+                    "a generator has no input columns; mark its configuration `#[param]`",
+                );
                 ty
             }
             Form::Row => ty,
@@ -279,7 +307,11 @@ fn parse_args<'a>(form: Form, inputs: impl Iterator<Item = &'a mut FnArg>, cx: &
 }
 
 fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
-    attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect()
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect()
 }
 
 fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepModel {
@@ -287,9 +319,18 @@ fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepModel {
     let args = parse_args(form, item.sig.inputs.iter_mut(), cx);
     let output = output_row(form, &item.sig.output, cx);
     let fn_ident = item.sig.ident.clone();
-    let ident = attr.name.clone().unwrap_or_else(|| format_ident!("{}", pascal_case(&fn_ident.to_string()), span = fn_ident.span()));
+    let ident = attr.name.clone().unwrap_or_else(|| {
+        format_ident!(
+            "{}",
+            pascal_case(&fn_ident.to_string()),
+            span = fn_ident.span()
+        )
+    });
     if !item.sig.generics.params.is_empty() {
-        cx.error(&item.sig.generics, "a step function cannot be generic: its columns have fixed types");
+        cx.error(
+            &item.sig.generics,
+            "a step function cannot be generic: its columns have fixed types",
+        );
     }
     StepModel {
         form,
@@ -315,16 +356,28 @@ fn model_from_impl(attr: &Attr, mut item: ItemImpl, cx: &Ctxt) -> Option<StepMod
         cx.error(&item.self_ty, "#[step] on an impl needs a named struct");
         return None;
     };
-    let ident = self_path.path.segments.last().expect("a path").ident.clone();
+    let ident = self_path
+        .path
+        .segments
+        .last()
+        .expect("a path")
+        .ident
+        .clone();
     if !item.generics.params.is_empty() {
-        cx.error(&item.generics, "a step struct cannot be generic: its columns have fixed types");
+        cx.error(
+            &item.generics,
+            "a step struct cannot be generic: its columns have fixed types",
+        );
     }
     let method = item.items.iter_mut().find_map(|i| match i {
         ImplItem::Fn(f) if f.sig.ident == "process" => Some(f),
         _ => None,
     });
     let Some(method) = method else {
-        cx.error(&item.self_ty, "#[step] on an impl needs a `fn process(&mut self, <columns>) -> Row` method");
+        cx.error(
+            &item.self_ty,
+            "#[step] on an impl needs a `fn process(&mut self, <columns>) -> Row` method",
+        );
         return None;
     };
     if !matches!(method.sig.inputs.first(), Some(FnArg::Receiver(_))) {
@@ -381,7 +434,10 @@ fn input_display(form: Form, ty: &Type) -> String {
         "&[Value]" | "&[serde_json::Value]" => "Vec<Value>".to_owned(),
         other => other.to_owned(),
     };
-    match text.strip_prefix("Option<").and_then(|t| t.strip_suffix('>')) {
+    match text
+        .strip_prefix("Option<")
+        .and_then(|t| t.strip_suffix('>'))
+    {
         Some(inner) => format!("Option<{}>", owned(inner)),
         None => owned(&text),
     }
@@ -408,7 +464,13 @@ fn desc_kind(form: Form) -> Kind {
 }
 
 fn expand(model: &StepModel) -> TokenStream {
-    let StepModel { ident, vis, form, output, .. } = model;
+    let StepModel {
+        ident,
+        vis,
+        form,
+        output,
+        ..
+    } = model;
     let form = *form;
     let type_name = ident.to_string();
     let kind = kind_tokens(form);
@@ -431,7 +493,11 @@ fn expand(model: &StepModel) -> TokenStream {
         Call::Fn(f) => quote!(#f(#(#call_args),*)),
         Call::Method(m) => quote!(#ident::#m(self, #(#call_args),*)),
     };
-    let call = if model.is_async { quote!(#call.await) } else { call };
+    let call = if model.is_async {
+        quote!(#call.await)
+    } else {
+        call
+    };
 
     let spec_inputs = model.inputs().map(|i| {
         let (column, ty) = (&i.column, &i.ty);
@@ -667,7 +733,8 @@ fn define_chain(model: &StepModel) -> TokenStream {
                 #path! { [ (::distil::__private::define_step) ] { #header #desc } }
             }
         }
-        other => syn::Error::new_spanned(other, "a step's output must be a #[derive(Row)] struct").to_compile_error(),
+        other => syn::Error::new_spanned(other, "a step's output must be a #[derive(Row)] struct")
+            .to_compile_error(),
     }
 }
 
@@ -686,9 +753,14 @@ fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> TokenStream {
     let mut row_param = None;
     let mut out_col = quote!();
     if let Some(row) = &attr.outputs {
-        row_param = args.iter().position(|a| matches!(a, GenericArgument::Type(t) if t == row));
+        row_param = args
+            .iter()
+            .position(|a| matches!(a, GenericArgument::Type(t) if t == row));
         if row_param.is_none() {
-            cx.error(row, "`outputs = R` names a generic parameter of the step type");
+            cx.error(
+                row,
+                "`outputs = R` names a generic parameter of the step type",
+            );
         }
         let (_, _, where_clause) = item.generics.split_for_impl();
         let params = &item.generics.params;
@@ -717,7 +789,12 @@ fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> TokenStream {
         row_param,
     }
     .to_tokens();
-    let callback = callback_macro(&parse_quote!(pub), &ident, &unique_suffix(&item.to_token_stream()), desc);
+    let callback = callback_macro(
+        &parse_quote!(pub),
+        &ident,
+        &unique_suffix(&item.to_token_stream()),
+        desc,
+    );
     quote! {
         #item
         #out_col
@@ -738,7 +815,8 @@ pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
             expand_hand_written(&attr, i, &cx)
         }
-        Ok(Item::Impl(i)) => model_from_impl(&attr, i.clone(), &cx).map_or_else(|| i.to_token_stream(), |m| expand(&m)),
+        Ok(Item::Impl(i)) => model_from_impl(&attr, i.clone(), &cx)
+            .map_or_else(|| i.to_token_stream(), |m| expand(&m)),
         Ok(other) => {
             cx.error(&other, "#[step] goes on a function, on an `impl` with a `process` method, or on an `impl Step`");
             other.to_token_stream()

@@ -57,30 +57,58 @@ where
 }
 
 /// The spec of a macro-generated step.
-pub fn spec(type_name: &str, kind: StepKind, inputs: Vec<ColumnSpec>, outputs: Vec<ColumnSpec>) -> StepSpec {
-    StepSpec { inputs, outputs, ..StepSpec::new(type_name, kind) }
+pub fn spec(
+    type_name: &str,
+    kind: StepKind,
+    inputs: Vec<ColumnSpec>,
+    outputs: Vec<ColumnSpec>,
+) -> StepSpec {
+    StepSpec {
+        inputs,
+        outputs,
+        ..StepSpec::new(type_name, kind)
+    }
 }
 
 /// An input column spec for an argument of type `A`.
 pub fn input<'a, A: Arg<'a>>(name: &str) -> ColumnSpec {
-    ColumnSpec { name: name.to_owned(), data_type: <A::Column as ColumnValue>::data_type(), required: A::REQUIRED }
+    ColumnSpec {
+        name: name.to_owned(),
+        data_type: <A::Column as ColumnValue>::data_type(),
+        required: A::REQUIRED,
+    }
 }
 
 /// An input column spec for a batch-form argument `Vec<T>`.
 pub fn batch_input<T: ColumnValue>(name: &str) -> ColumnSpec {
-    ColumnSpec { name: name.to_owned(), data_type: T::data_type(), required: !T::NULLABLE }
+    ColumnSpec {
+        name: name.to_owned(),
+        data_type: T::data_type(),
+        required: !T::NULLABLE,
+    }
 }
 
 /// Reads argument `name` of row `row`.
 #[inline]
-pub fn arg<'a, A: Arg<'a>>(column: Option<&'a [Value]>, row: usize, name: &str) -> Result<A, String> {
+pub fn arg<'a, A: Arg<'a>>(
+    column: Option<&'a [Value]>,
+    row: usize,
+    name: &str,
+) -> Result<A, String> {
     A::from_cell(column.map(|c| &c[row])).map_err(|e| format!("column `{name}`: {e}"))
 }
 
 /// Reads a whole column for a batch-form argument.
-pub fn column_vec<T: ColumnValue>(column: Option<&[Value]>, len: usize, name: &str) -> Result<Vec<T>, Error> {
+pub fn column_vec<T: ColumnValue>(
+    column: Option<&[Value]>,
+    len: usize,
+    name: &str,
+) -> Result<Vec<T>, Error> {
     (0..len)
-        .map(|i| T::from_value(column.map(|c| &c[i])).map_err(|e| Error::msg(format!("column `{name}`, row {i}: {e}"))))
+        .map(|i| {
+            T::from_value(column.map(|c| &c[i]))
+                .map_err(|e| Error::msg(format!("column `{name}`, row {i}: {e}")))
+        })
         .collect()
 }
 
@@ -96,9 +124,14 @@ pub struct RowSink<R: Row> {
 impl<R: Row> RowSink<R> {
     pub fn new(capacity: usize) -> Self {
         RowSink {
-            columns: (0..R::width()).map(|_| Vec::with_capacity(capacity)).collect(),
+            columns: (0..R::width())
+                .map(|_| Vec::with_capacity(capacity))
+                .collect(),
             marker: std::marker::PhantomData,
-            parents: Vec::with_capacity(capacity), errors: Vec::new(), expanded: false }
+            parents: Vec::with_capacity(capacity),
+            errors: Vec::new(),
+            expanded: false,
+        }
     }
 
     fn push(&mut self, parent: usize, row: R) {
@@ -124,7 +157,11 @@ impl<R: Row> RowSink<R> {
 
     /// The step output.
     pub fn finish(self) -> Output {
-        let mut output = if self.expanded { Output::from_rows(self.parents) } else { Output::same_rows() };
+        let mut output = if self.expanded {
+            Output::from_rows(self.parents)
+        } else {
+            Output::same_rows()
+        };
         for (spec, values) in R::columns().into_iter().zip(self.columns) {
             output.push_column(spec.name, values);
         }
@@ -225,7 +262,10 @@ impl<R: Row, E: Display> BatchReturn<R> for Result<Vec<R>, E> {
 pub fn batch_output<R: Row, T: BatchReturn<R>>(result: T, rows: usize) -> crate::Result<Output> {
     let produced = result.into_rows().map_err(Error::msg)?;
     if produced.len() != rows {
-        return Err(Error::msg(format!("returned {} rows for a batch of {rows}; return one row per input row", produced.len())));
+        return Err(Error::msg(format!(
+            "returned {} rows for a batch of {rows}; return one row per input row",
+            produced.len()
+        )));
     }
     let mut sink = RowSink::<R>::new(rows);
     for (i, row) in produced.into_iter().enumerate() {
@@ -235,19 +275,33 @@ pub fn batch_output<R: Row, T: BatchReturn<R>>(result: T, rows: usize) -> crate:
 }
 
 /// Reads a nested row from a cell.
-pub fn row_from_value<R: Row>(value: Option<&Value>, type_name: &str) -> Result<R, crate::column::CellError> {
+pub fn row_from_value<R: Row>(
+    value: Option<&Value>,
+    type_name: &str,
+) -> Result<R, crate::column::CellError> {
     match value {
-        Some(Value::Object(map)) => R::from_lookup(&|name| map.get(name)).map_err(|e| crate::column::CellError {
-            expected: format!("a `{type_name}`"),
-            found: e.to_string(),
-        }),
-        other => Err(crate::column::CellError::new(format_args!("a `{type_name}` object"), other)),
+        Some(Value::Object(map)) => {
+            R::from_lookup(&|name| map.get(name)).map_err(|e| crate::column::CellError {
+                expected: format!("a `{type_name}`"),
+                found: e.to_string(),
+            })
+        }
+        other => Err(crate::column::CellError::new(
+            format_args!("a `{type_name}` object"),
+            other,
+        )),
     }
 }
 
 /// Reads field `name` of a row.
-pub fn field<'a, T: ColumnValue>(get: &dyn Fn(&str) -> Option<&'a Value>, name: &str) -> Result<T, RowError> {
-    T::from_value(get(name)).map_err(|error| RowError { column: name.to_owned(), error })
+pub fn field<'a, T: ColumnValue>(
+    get: &dyn Fn(&str) -> Option<&'a Value>,
+    name: &str,
+) -> Result<T, RowError> {
+    T::from_value(get(name)).map_err(|error| RowError {
+        column: name.to_owned(),
+        error,
+    })
 }
 
 /// The current value of a runtime parameter.
@@ -256,7 +310,11 @@ pub fn param_value<T: serde::Serialize>(value: &T) -> Value {
 }
 
 /// Sets a runtime parameter; an object is merged into the current object, key by key.
-pub fn set_param<T: serde::Serialize + serde::de::DeserializeOwned>(slot: &mut T, name: &str, value: Value) -> Result<(), String> {
+pub fn set_param<T: serde::Serialize + serde::de::DeserializeOwned>(
+    slot: &mut T,
+    name: &str,
+    value: Value,
+) -> Result<(), String> {
     let merged = match (param_value(slot), value) {
         (Value::Object(mut current), Value::Object(new)) => {
             current.extend(new);
@@ -264,7 +322,8 @@ pub fn set_param<T: serde::Serialize + serde::de::DeserializeOwned>(slot: &mut T
         }
         (_, new) => new,
     };
-    *slot = serde_json::from_value(merged).map_err(|e| format!("runtime parameter `{name}`: {e}"))?;
+    *slot =
+        serde_json::from_value(merged).map_err(|e| format!("runtime parameter `{name}`: {e}"))?;
     Ok(())
 }
 
@@ -274,6 +333,9 @@ pub fn unknown_param(name: &str, known: &[&str]) -> String {
         format!("has no runtime parameter `{name}` (it has none)")
     } else {
         let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-        format!("has no runtime parameter `{name}`; it has {}", known.join(", "))
+        format!(
+            "has no runtime parameter `{name}`; it has {}",
+            known.join(", ")
+        )
     }
 }

@@ -20,7 +20,11 @@ pub struct Column {
 
 impl Column {
     pub(crate) fn new(name: impl Into<Arc<str>>, values: Vec<Value>, producer: usize) -> Self {
-        Column { name: name.into(), values: Arc::new(values), producer }
+        Column {
+            name: name.into(),
+            values: Arc::new(values),
+            producer,
+        }
     }
 
     /// The column's name.
@@ -39,8 +43,15 @@ impl Column {
     }
 
     fn gather(&self, rows: &[u32]) -> Column {
-        let values = rows.iter().map(|&r| self.values[r as usize].clone()).collect();
-        Column { name: self.name.clone(), values: Arc::new(values), producer: self.producer }
+        let values = rows
+            .iter()
+            .map(|&r| self.values[r as usize].clone())
+            .collect();
+        Column {
+            name: self.name.clone(),
+            values: Arc::new(values),
+            producer: self.producer,
+        }
     }
 }
 
@@ -66,7 +77,10 @@ impl Branch {
 
     /// A column of this predecessor's rows (null where it did not deliver the row).
     pub fn column(&self, name: &str) -> Option<&[Value]> {
-        self.columns.iter().find(|c| &*c.name == name).map(|c| c.values.as_slice())
+        self.columns
+            .iter()
+            .find(|c| &*c.name == name)
+            .map(|c| c.values.as_slice())
     }
 }
 
@@ -83,12 +97,20 @@ pub struct Batch {
 
 impl Batch {
     pub(crate) fn new(ids: Vec<RowId>, columns: Vec<Column>, through: u64) -> Self {
-        Batch { ids: Arc::new(ids), columns, through, branches: Vec::new() }
+        Batch {
+            ids: Arc::new(ids),
+            columns,
+            through,
+            branches: Vec::new(),
+        }
     }
 
     /// A batch without rows that only advances the stream's watermark.
     pub(crate) fn watermark(through: u64) -> Self {
-        Batch { through, ..Batch::default() }
+        Batch {
+            through,
+            ..Batch::default()
+        }
     }
 
     /// Number of rows.
@@ -113,7 +135,10 @@ impl Batch {
 
     /// A column's cells by name.
     pub fn column(&self, name: &str) -> Option<&[Value]> {
-        self.columns.iter().find(|c| &*c.name == name).map(|c| c.values.as_slice())
+        self.columns
+            .iter()
+            .find(|c| &*c.name == name)
+            .map(|c| c.values.as_slice())
     }
 
     /// The column names, in order.
@@ -123,7 +148,10 @@ impl Batch {
 
     /// Row `row` as a JSON object (untyped access).
     pub fn row(&self, row: usize) -> Map<String, Value> {
-        self.columns.iter().map(|c| (c.name.to_string(), c.values[row].clone())).collect()
+        self.columns
+            .iter()
+            .map(|c| (c.name.to_string(), c.values[row].clone()))
+            .collect()
     }
 
     /// Adds a column, or replaces the column of that name in place.
@@ -172,15 +200,21 @@ impl Batch {
             self.through = through;
             return whole;
         }
-        let mut ids = Arc::try_unwrap(std::mem::take(&mut self.ids)).unwrap_or_else(|a| (*a).clone());
+        let mut ids =
+            Arc::try_unwrap(std::mem::take(&mut self.ids)).unwrap_or_else(|a| (*a).clone());
         let tail_ids = ids.split_off(n);
         self.ids = Arc::new(tail_ids);
-        let front_columns = self.columns.iter_mut().map(|c| split_column(c, n)).collect();
+        let front_columns = self
+            .columns
+            .iter_mut()
+            .map(|c| split_column(c, n))
+            .collect();
         let front_branches = self
             .branches
             .iter_mut()
             .map(|b| {
-                let mut present = Arc::try_unwrap(std::mem::take(&mut b.present)).unwrap_or_else(|a| (*a).clone());
+                let mut present = Arc::try_unwrap(std::mem::take(&mut b.present))
+                    .unwrap_or_else(|a| (*a).clone());
                 let tail = present.split_off(n);
                 b.present = Arc::new(tail);
                 Branch {
@@ -191,7 +225,12 @@ impl Batch {
             })
             .collect();
         let through = self.ids.first().map_or(self.through, RowId::index);
-        Batch { ids: Arc::new(ids), columns: front_columns, through, branches: front_branches }
+        Batch {
+            ids: Arc::new(ids),
+            columns: front_columns,
+            through,
+            branches: front_branches,
+        }
     }
 
     /// Appends `other`'s rows; both must carry the same columns (the same stream).
@@ -207,7 +246,11 @@ impl Batch {
             return;
         }
         Arc::make_mut(&mut self.ids).extend(other.ids.iter().cloned());
-        append_columns(&mut self.columns, other.columns, self.ids.len() - other.ids.len());
+        append_columns(
+            &mut self.columns,
+            other.columns,
+            self.ids.len() - other.ids.len(),
+        );
         for (mine, theirs) in self.branches.iter_mut().zip(other.branches) {
             Arc::make_mut(&mut mine.present).extend(theirs.present.iter().copied());
             let before = mine.present.len() - theirs.present.len();
@@ -217,10 +260,15 @@ impl Batch {
 }
 
 fn split_column(column: &mut Column, n: usize) -> Column {
-    let mut front = Arc::try_unwrap(std::mem::take(&mut column.values)).unwrap_or_else(|a| (*a).clone());
+    let mut front =
+        Arc::try_unwrap(std::mem::take(&mut column.values)).unwrap_or_else(|a| (*a).clone());
     let tail = front.split_off(n);
     column.values = Arc::new(tail);
-    Column { name: column.name.clone(), values: Arc::new(front), producer: column.producer }
+    Column {
+        name: column.name.clone(),
+        values: Arc::new(front),
+        producer: column.producer,
+    }
 }
 
 /// Appends columns by name; a column missing on one side is padded with nulls.
@@ -235,7 +283,11 @@ fn append_columns(mine: &mut Vec<Column>, theirs: Vec<Column>, rows_before: usiz
             None => {
                 let mut values = vec![Value::Null; rows_before];
                 values.extend(column.values.iter().cloned());
-                mine.push(Column { name: column.name, values: Arc::new(values), producer: column.producer });
+                mine.push(Column {
+                    name: column.name,
+                    values: Arc::new(values),
+                    producer: column.producer,
+                });
             }
         }
     }

@@ -24,7 +24,10 @@ pub enum DataType {
     /// A string-keyed map (`BTreeMap<String, T>`).
     Map(Box<DataType>),
     /// A nested `#[derive(Row)]` struct.
-    Struct { name: &'static str, fields: Arc<[ColumnSpec]> },
+    Struct {
+        name: &'static str,
+        fields: Arc<[ColumnSpec]>,
+    },
 }
 
 impl DataType {
@@ -38,7 +41,9 @@ impl DataType {
             (DataType::Json, _) | (_, DataType::Json) => true,
             (DataType::Optional(inner), DataType::Optional(found)) => inner.accepts(found),
             (DataType::Optional(inner), found) => inner.accepts(found),
-            (DataType::List(a), DataType::List(b)) | (DataType::Map(a), DataType::Map(b)) => a.accepts(b),
+            (DataType::List(a), DataType::List(b)) | (DataType::Map(a), DataType::Map(b)) => {
+                a.accepts(b)
+            }
             (a, b) => a == b,
         }
     }
@@ -73,12 +78,20 @@ pub struct ColumnSpec {
 impl ColumnSpec {
     /// A required column.
     pub fn new(name: impl Into<String>, data_type: DataType) -> Self {
-        ColumnSpec { name: name.into(), data_type, required: true }
+        ColumnSpec {
+            name: name.into(),
+            data_type,
+            required: true,
+        }
     }
 
     /// An optional column.
     pub fn optional(name: impl Into<String>, data_type: DataType) -> Self {
-        ColumnSpec { name: name.into(), data_type, required: false }
+        ColumnSpec {
+            name: name.into(),
+            data_type,
+            required: false,
+        }
     }
 }
 
@@ -101,7 +114,10 @@ impl CellError {
             Some(Value::Array(_)) => "a list".to_owned(),
             Some(Value::Object(_)) => "an object".to_owned(),
         };
-        CellError { expected: expected.to_string(), found }
+        CellError {
+            expected: expected.to_string(),
+            found,
+        }
     }
 }
 
@@ -218,7 +234,9 @@ impl ColumnValue for f64 {
         serde_json::Number::from_f64(self).map_or(Value::Null, Value::Number)
     }
     fn from_value(value: Option<&Value>) -> Result<Self, CellError> {
-        value.and_then(Value::as_f64).ok_or_else(|| CellError::new("a number", value))
+        value
+            .and_then(Value::as_f64)
+            .ok_or_else(|| CellError::new("a number", value))
     }
 }
 
@@ -276,7 +294,10 @@ impl<T: ColumnValue> ColumnValue for Vec<T> {
     fn from_value(value: Option<&Value>) -> Result<Self, CellError> {
         match value {
             Some(Value::Array(items)) => items.iter().map(|v| T::from_value(Some(v))).collect(),
-            other => Err(CellError::new(format_args!("a list of {}", T::data_type()), other)),
+            other => Err(CellError::new(
+                format_args!("a list of {}", T::data_type()),
+                other,
+            )),
         }
     }
 }
@@ -291,9 +312,10 @@ impl<T: ColumnValue> ColumnValue for BTreeMap<String, T> {
     }
     fn from_value(value: Option<&Value>) -> Result<Self, CellError> {
         match value {
-            Some(Value::Object(map)) => {
-                map.iter().map(|(k, v)| Ok((k.clone(), T::from_value(Some(v))?))).collect()
-            }
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), T::from_value(Some(v))?)))
+                .collect(),
             other => Err(CellError::new("an object", other)),
         }
     }
@@ -391,9 +413,18 @@ mod tests {
     #[test]
     fn cells_round_trip_and_errors_say_what_was_found() {
         let v = vec![Some(3u32), None].into_value();
-        assert_eq!(<Vec<Option<u32>>>::from_value(Some(&v)).unwrap(), vec![Some(3), None]);
+        assert_eq!(
+            <Vec<Option<u32>>>::from_value(Some(&v)).unwrap(),
+            vec![Some(3), None]
+        );
         let err = u8::from_value(Some(&Value::from(300))).unwrap_err();
-        assert_eq!(err.to_string(), "expected an integer that fits u8, found the number 300");
-        assert_eq!(<&str>::from_cell(None).unwrap_err().to_string(), "expected a string, found no value");
+        assert_eq!(
+            err.to_string(),
+            "expected an integer that fits u8, found the number 300"
+        );
+        assert_eq!(
+            <&str>::from_cell(None).unwrap_err().to_string(),
+            "expected a string, found no value"
+        );
     }
 }

@@ -70,7 +70,11 @@ impl Dataset {
             columns.push(metadata);
         }
         let len = batches.iter().map(Batch::len).sum();
-        Dataset { batches, columns, len }
+        Dataset {
+            batches,
+            columns,
+            len,
+        }
     }
 
     /// Number of rows.
@@ -108,7 +112,12 @@ impl Dataset {
             (0..b.len()).map(move |i| {
                 self.columns
                     .iter()
-                    .map(|name| (name.clone(), b.column(name).map_or(Value::Null, |c| c[i].clone())))
+                    .map(|name| {
+                        (
+                            name.clone(),
+                            b.column(name).map_or(Value::Null, |c| c[i].clone()),
+                        )
+                    })
                     .collect()
             })
         })

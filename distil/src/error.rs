@@ -7,7 +7,10 @@
 pub enum Error {
     /// The pipeline is malformed; each line names the step and the column.
     #[error("pipeline `{pipeline}` is invalid:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { pipeline: String, problems: Vec<String> },
+    Invalid {
+        pipeline: String,
+        problems: Vec<String>,
+    },
     /// A step panicked; the run stopped.
     #[error("step `{step}` panicked: {message}")]
     Panicked { step: String, message: String },
@@ -15,8 +18,14 @@ pub enum Error {
     #[error("step `{step}` failed: {message}")]
     Step { step: String, message: String },
     /// A runtime parameter was given for a step that does not exist.
-    #[error("runtime parameters given for step `{step}`, but pipeline `{pipeline}` has no such step; its steps are {known}")]
-    UnknownStep { pipeline: String, step: String, known: String },
+    #[error(
+        "runtime parameters given for step `{step}`, but pipeline `{pipeline}` has no such step; its steps are {known}"
+    )]
+    UnknownStep {
+        pipeline: String,
+        step: String,
+        known: String,
+    },
     /// A runtime parameter the step does not have, or a value it cannot take.
     #[error("step `{step}`: {message}")]
     Parameter { step: String, message: String },
@@ -25,7 +34,10 @@ pub enum Error {
     Message(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -37,7 +49,10 @@ impl Error {
 
     /// An error that stops the run at once, for failures no later row can escape.
     pub fn fatal(step: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        Error::Step { step: step.into(), message: message.to_string() }
+        Error::Step {
+            step: step.into(),
+            message: message.to_string(),
+        }
     }
 
     /// Whether the error stops the run rather than being recorded on rows.

@@ -64,7 +64,7 @@ pub use batch::{Batch, Branch, Column};
 pub use column::{Arg, CellError, ColumnSpec, ColumnValue, DataType};
 pub use distiset::{Dataset, Distiset};
 pub use error::{Error, Result};
-pub use pipeline::{Pipeline, RunOptions, Router, route, sample_n_steps};
+pub use pipeline::{Pipeline, Router, RunOptions, route, sample_n_steps};
 pub use row::{Row, RowError, RowId};
 pub use step::{Step, StepKind};
 
@@ -77,7 +77,7 @@ pub const METADATA_COLUMN: &str = "distil_metadata";
 
 #[doc = include_str!("../docs/row.md")]
 pub use distil_macros::Row;
-#[doc = include_str!("../docs/step.md")]
-pub use distil_macros::step;
 #[doc = include_str!("../docs/pipeline.md")]
 pub use distil_macros::pipeline;
+#[doc = include_str!("../docs/step.md")]
+pub use distil_macros::step;

@@ -4,8 +4,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::column::{CellError, ColumnSpec};
 use crate::Value;
+use crate::column::{CellError, ColumnSpec};
 
 /// A struct whose fields are typed columns; derive it with `#[derive(Row)]`.
 ///
@@ -95,7 +95,10 @@ impl RowId {
     pub fn child(&self, n: u32) -> Self {
         let mut sub = self.sub().to_vec();
         sub.push(n);
-        RowId { index: self.index, sub: Some(sub.into()) }
+        RowId {
+            index: self.index,
+            sub: Some(sub.into()),
+        }
     }
 
     /// Whether `self` is `other` or a row expanded from it.
@@ -106,7 +109,9 @@ impl RowId {
 
 impl Ord for RowId {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.index.cmp(&other.index).then_with(|| self.sub().cmp(other.sub()))
+        self.index
+            .cmp(&other.index)
+            .then_with(|| self.sub().cmp(other.sub()))
     }
 }
 

@@ -105,11 +105,18 @@ pub trait Step: Send + 'static {
     /// Overrides one runtime parameter.
     fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
         let _ = value;
-        let known: Vec<String> = self.params().into_iter().map(|(n, _)| format!("`{n}`")).collect();
+        let known: Vec<String> = self
+            .params()
+            .into_iter()
+            .map(|(n, _)| format!("`{n}`"))
+            .collect();
         if known.is_empty() {
             Err(format!("has no runtime parameter `{name}` (it has none)"))
         } else {
-            Err(format!("has no runtime parameter `{name}`; it has {}", known.join(", ")))
+            Err(format!(
+                "has no runtime parameter `{name}`; it has {}",
+                known.join(", ")
+            ))
         }
     }
 }
@@ -142,7 +149,11 @@ impl<'a> Input<'a> {
 
     /// An input column by the step's name for it; `None` when no upstream step produced it.
     pub fn column(&self, name: &str) -> Option<&'a [Value]> {
-        let source = self.mappings.iter().find(|(from, _)| from == name).map_or(name, |(_, to)| to);
+        let source = self
+            .mappings
+            .iter()
+            .find(|(from, _)| from == name)
+            .map_or(name, |(_, to)| to);
         self.batch.column(source)
     }
 
@@ -179,18 +190,30 @@ pub struct Output {
 impl Output {
     /// One output row per input row.
     pub fn same_rows() -> Self {
-        Output { rows: Rows::Same, columns: Vec::new(), errors: Vec::new() }
+        Output {
+            rows: Rows::Same,
+            columns: Vec::new(),
+            errors: Vec::new(),
+        }
     }
 
     /// Output row `i` comes from input row `parents[i]`: a filter lists the kept rows, an
     /// expansion repeats a row once per output.
     pub fn from_rows(parents: Vec<u32>) -> Self {
-        Output { rows: Rows::From(parents), columns: Vec::new(), errors: Vec::new() }
+        Output {
+            rows: Rows::From(parents),
+            columns: Vec::new(),
+            errors: Vec::new(),
+        }
     }
 
     /// A generator's `n` new rows.
     pub fn new_rows(n: usize) -> Self {
-        Output { rows: Rows::New(n), columns: Vec::new(), errors: Vec::new() }
+        Output {
+            rows: Rows::New(n),
+            columns: Vec::new(),
+            errors: Vec::new(),
+        }
     }
 
     /// Adds an output column (by the step's own name), one cell per output row.

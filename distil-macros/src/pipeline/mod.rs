@@ -37,7 +37,10 @@ pub fn pipeline(input: TokenStream) -> TokenStream {
         }
     }
     if model.bindings.is_empty() {
-        cx.push(syn::Error::new(Span::call_site(), "a pipeline needs steps: `name = Step::new(..)`"));
+        cx.push(syn::Error::new(
+            Span::call_site(),
+            "a pipeline needs steps: `name = Step::new(..)`",
+        ));
     }
     if let Err(e) = cx.check() {
         return stub(e.to_compile_error(), model.name.as_ref());
@@ -117,7 +120,10 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
         match desc {
             Desc::Step(s) => descs.push(s.clone()),
             Desc::Row(r) => {
-                cx.error(&binding.expr, format!("`{}` is a row type, not a step", r.type_name));
+                cx.error(
+                    &binding.expr,
+                    format!("`{}` is a row type, not a step", r.type_name),
+                );
                 descs.push(StepDesc {
                     type_name: r.type_name.clone(),
                     kind: Kind::Normal,
@@ -157,13 +163,19 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
             });
             let input = &state.input;
             let _ = cx.check();
-            return chain(wanted.into_iter().map(|(_, p)| p).collect(), quote!(input { #input } #(#steps)* rows;));
+            return chain(
+                wanted.into_iter().map(|(_, p)| p).collect(),
+                quote!(input { #input } #(#steps)* rows;),
+            );
         }
         Some(rows) => {
             for ((i, _), row) in wanted.iter().zip(rows) {
                 match row {
                     Desc::Row(r) => descs[*i].outputs = r.columns.clone(),
-                    Desc::Step(s) => cx.error(&model.bindings[*i].expr, format!("`{}` is a step, not a row type", s.type_name)),
+                    Desc::Step(s) => cx.error(
+                        &model.bindings[*i].expr,
+                        format!("`{}` is a step, not a row type", s.type_name),
+                    ),
                 }
             }
         }
@@ -184,7 +196,14 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
 }
 
 fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {
-    columns.iter().map(|c| ColumnDecl { name: c.name.clone(), ty: c.ty.clone(), required: c.required }).collect()
+    columns
+        .iter()
+        .map(|c| ColumnDecl {
+            name: c.name.clone(),
+            ty: c.ty.clone(),
+            required: c.required,
+        })
+        .collect()
 }
 
 fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream {
@@ -211,7 +230,11 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
             if let Some(near) = near.filter(|n| distil_graph_distance(n, &ident.to_string()) <= 2) {
                 message.push_str(&format!("; did you mean `{near}`?"));
             } else {
-                let known: Vec<String> = model.bindings.iter().map(|b| format!("`{}`", b.ident)).collect();
+                let known: Vec<String> = model
+                    .bindings
+                    .iter()
+                    .map(|b| format!("`{}`", b.ident))
+                    .collect();
                 message.push_str(&format!("; the steps are {}", known.join(", ")));
             }
             cx.error(ident, message);
@@ -271,7 +294,10 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
             }
         }
         if let Some(first @ Element::Router(..)) = chain.first() {
-            cx.push(syn::Error::new(router_span(first), "a routing function needs a step before it"));
+            cx.push(syn::Error::new(
+                router_span(first),
+                "a routing function needs a step before it",
+            ));
         }
     }
 
@@ -286,8 +312,16 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
                 outputs: decls(&d.outputs),
                 passthrough: Passthrough::All,
                 dynamic: d.dynamic,
-                input_mappings: b.inputs.iter().map(|m| (m.from.value.clone(), m.to.value.clone())).collect(),
-                output_mappings: b.outputs.iter().map(|m| (m.from.value.clone(), m.to.value.clone())).collect(),
+                input_mappings: b
+                    .inputs
+                    .iter()
+                    .map(|m| (m.from.value.clone(), m.to.value.clone()))
+                    .collect(),
+                output_mappings: b
+                    .outputs
+                    .iter()
+                    .map(|m| (m.from.value.clone(), m.to.value.clone()))
+                    .collect(),
                 ..StepDecl::new(
                     b.ident.to_string(),
                     d.type_name.clone(),
@@ -322,30 +356,52 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
             None => quote!(let #v = #expr;),
         }
     });
-    let checks = report.resolutions.iter().filter(|r| !descs[r.consumer].dynamic).map(|r| {
+    // One marker struct per column and step name, so rustc prints plain names in messages.
+    let mut markers: Vec<String> = Vec::new();
+    let mut checks = Vec::new();
+    for r in report
+        .resolutions
+        .iter()
+        .filter(|r| !descs[r.consumer].dynamic)
+    {
         let span = model.bindings[r.consumer].ident.span();
         let out_id = distil_graph::column_id(&r.origin.produced_as);
         let in_id = distil_graph::column_id(&r.column);
-        let column_marker = Ident::new(&marker(&graph.steps[r.consumer].input_source(&r.column).to_owned()), span);
-        let step_marker = Ident::new(&marker(&model.bindings[r.consumer].ident.to_string()), span);
-        let (p, c) = (var(r.origin.producer), var(r.consumer));
-        quote_spanned! {span=>
-            {
-                #[allow(non_camel_case_types, dead_code)]
-                struct #column_marker;
-                #[allow(non_camel_case_types, dead_code)]
-                struct #step_marker;
-                ::distil::__private::check_column::<#out_id, #in_id, #column_marker, #step_marker, _, _>(&#p, &#c);
+        let column = marker(graph.steps[r.consumer].input_source(&r.column));
+        let step = marker(&model.bindings[r.consumer].ident.to_string());
+        for m in [&column, &step] {
+            if !markers.contains(m) {
+                markers.push(m.clone());
             }
         }
+        let (column, step) = (Ident::new(&column, span), Ident::new(&step, span));
+        let p = Ident::new(&var(r.origin.producer).to_string(), span);
+        let c = Ident::new(&var(r.consumer).to_string(), span);
+        checks.push(quote_spanned! {span=>
+            ::distil::__private::check_column::<#out_id, #in_id, #column, #step, _, _>(&#p, &#c);
+        });
+    }
+    let markers = markers.iter().map(|m| {
+        let m = Ident::new(m, Span::call_site());
+        quote!(#[allow(non_camel_case_types, dead_code)] struct #m;)
     });
-    let name = model.name.as_ref().map_or_else(|| "pipeline".to_owned(), syn::LitStr::value);
-    let description = model.description.as_ref().map(|d| quote!(.with_description(#d)));
+    let checks = quote!({ #(#markers)* #(#checks)* });
+    let name = model
+        .name
+        .as_ref()
+        .map_or_else(|| "pipeline".to_owned(), syn::LitStr::value);
+    let description = model
+        .description
+        .as_ref()
+        .map(|d| quote!(.with_description(#d)));
     let adds = model.bindings.iter().enumerate().map(|(i, b)| {
         let v = var(i);
         let step_name = b.ident.to_string();
         let batch = b.batch_size.as_ref().map(|e| quote!(.batch_size(#e)));
-        let input_batch = b.input_batch_size.as_ref().map(|e| quote!(.input_batch_size(#e)));
+        let input_batch = b
+            .input_batch_size
+            .as_ref()
+            .map(|e| quote!(.input_batch_size(#e)));
         let ins = b.inputs.iter().map(|m| {
             let (f, t) = (&m.from.value, &m.to.value);
             quote!(.input_mapping(#f, #t))
@@ -360,17 +416,23 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
         .iter()
         .flat_map(|(f, _, names)| names.iter().map(|n| (*f, index[n])))
         .collect();
-    let connect_calls = connects.iter().filter(|e| !routed.contains(e)).map(|&(f, t)| {
-        let (f, t) = (model.bindings[f].ident.to_string(), model.bindings[t].ident.to_string());
-        quote!(__distil_pipeline.connect(#f, #t);)
-    });
+    let connect_calls = connects
+        .iter()
+        .filter(|e| !routed.contains(e))
+        .map(|&(f, t)| {
+            let (f, t) = (
+                model.bindings[f].ident.to_string(),
+                model.bindings[t].ident.to_string(),
+            );
+            quote!(__distil_pipeline.connect(#f, #t);)
+        });
     let route_calls = routes.iter().map(|(f, router, names)| {
         let f = model.bindings[*f].ident.to_string();
         quote!(__distil_pipeline.route(#f, ::std::convert::Into::<::distil::Router>::into(#router), [#(#names),*]);)
     });
     quote! {{
         #(#lets)*
-        #(#checks)*
+        #checks
         let mut __distil_pipeline = ::distil::Pipeline::new(#name) #description;
         #(#adds)*
         #(#connect_calls)*
@@ -381,7 +443,16 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
 
 /// A name usable as a marker struct, so rustc prints the column or step name in messages.
 fn marker(name: &str) -> String {
-    let cleaned: String = name.chars().map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if cleaned.starts_with(|c: char| c.is_ascii_digit()) || cleaned.is_empty() {
         format!("_{cleaned}")
     } else if syn::parse_str::<Ident>(&cleaned).is_err() {
@@ -450,11 +521,20 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
                 Desc::Step(s) => {
                     return Err(syn::Error::new(
                         Span::call_site(),
-                        format!("a step's output must be a #[derive(Row)] struct, but `{}` is a step", s.type_name),
+                        format!(
+                            "a step's output must be a #[derive(Row)] struct, but `{}` is a step",
+                            s.type_name
+                        ),
                     ));
                 }
             };
-            Ok(Define { vis, ident, suffix, step, row })
+            Ok(Define {
+                vis,
+                ident,
+                suffix,
+                step,
+                row,
+            })
         }
     }
     match syn::parse2::<Define>(tokens) {

@@ -12,7 +12,10 @@
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Expr, GenericArgument, Ident, LitStr, Path, PathArguments, Token, Type, braced, bracketed, token};
+use syn::{
+    Expr, GenericArgument, Ident, LitStr, Path, PathArguments, Token, Type, braced, bracketed,
+    token,
+};
 
 /// A column name in a mapping, with its span.
 #[derive(Clone)]
@@ -25,10 +28,16 @@ impl Parse for Name {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
-            Ok(Name { value: lit.value(), span: lit.span() })
+            Ok(Name {
+                value: lit.value(),
+                span: lit.span(),
+            })
         } else {
             let ident: Ident = input.call(syn::ext::IdentExt::parse_any)?;
-            Ok(Name { value: ident.to_string().trim_start_matches("r#").to_owned(), span: ident.span() })
+            Ok(Name {
+                value: ident.to_string().trim_start_matches("r#").to_owned(),
+                span: ident.span(),
+            })
         }
     }
 }
@@ -91,12 +100,18 @@ fn parse_element(input: ParseStream) -> syn::Result<Element> {
     if input.peek(Ident) && input.peek2(token::Paren) {
         let call: syn::ExprCall = input.parse()?;
         let span = syn::spanned::Spanned::span(&call);
-        return Ok(Element::Router(quote::ToTokens::to_token_stream(&call), span));
+        return Ok(Element::Router(
+            quote::ToTokens::to_token_stream(&call),
+            span,
+        ));
     }
     if input.peek(Ident) && input.peek2(Token![::]) {
         let call: syn::ExprCall = input.parse()?;
         let span = syn::spanned::Spanned::span(&call);
-        return Ok(Element::Router(quote::ToTokens::to_token_stream(&call), span));
+        return Ok(Element::Router(
+            quote::ToTokens::to_token_stream(&call),
+            span,
+        ));
     }
     Ok(Element::Step(input.parse()?))
 }
@@ -105,7 +120,12 @@ const CLAUSES: [&str; 4] = ["inputs", "outputs", "batch_size", "input_batch_size
 
 impl Parse for PipelineInput {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut out = PipelineInput { name: None, description: None, bindings: Vec::new(), chains: Vec::new() };
+        let mut out = PipelineInput {
+            name: None,
+            description: None,
+            bindings: Vec::new(),
+            chains: Vec::new(),
+        };
         while !input.is_empty() {
             let fork = input.fork();
             let first: Option<Ident> = fork.parse().ok();
@@ -114,15 +134,27 @@ impl Parse for PipelineInput {
                 let key: Ident = input.parse()?;
                 input.parse::<Token![:]>()?;
                 let value: LitStr = input.parse()?;
-                let slot = if key == "name" { &mut out.name } else { &mut out.description };
+                let slot = if key == "name" {
+                    &mut out.name
+                } else {
+                    &mut out.description
+                };
                 if slot.is_some() {
-                    return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")));
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("`{key}` is given twice"),
+                    ));
                 }
                 *slot = Some(value);
-            } else if CLAUSES.contains(&word.as_str()) && (fork.peek(token::Brace) || fork.peek(Token![:])) {
+            } else if CLAUSES.contains(&word.as_str())
+                && (fork.peek(token::Brace) || fork.peek(Token![:]))
+            {
                 let key: Ident = input.parse()?;
                 let Some(binding) = out.bindings.last_mut() else {
-                    return Err(syn::Error::new(key.span(), format!("`{key}` belongs after a step binding (`name = Step::new()`)")));
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("`{key}` belongs after a step binding (`name = Step::new()`)"),
+                    ));
                 };
                 match word.as_str() {
                     "inputs" => binding.inputs.extend(parse_mappings(input)?),
@@ -137,7 +169,9 @@ impl Parse for PipelineInput {
                         }
                     }
                 }
-            } else if first.is_some() && (fork.peek(Token![=]) && !fork.peek(Token![=>]) && !fork.peek(Token![==])) {
+            } else if first.is_some()
+                && (fork.peek(Token![=]) && !fork.peek(Token![=>]) && !fork.peek(Token![==]))
+            {
                 let ident: Ident = input.parse()?;
                 input.parse::<Token![=]>()?;
                 let expr: Expr = input.parse()?;
@@ -172,7 +206,15 @@ impl Parse for PipelineInput {
 }
 
 fn binding(ident: Ident, ty: Option<Type>, expr: Expr) -> Binding {
-    Binding { ident, ty, expr, inputs: Vec::new(), outputs: Vec::new(), batch_size: None, input_batch_size: None }
+    Binding {
+        ident,
+        ty,
+        expr,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        batch_size: None,
+        input_batch_size: None,
+    }
 }
 
 /// The step type named by a binding: its path without generic arguments (the callback macro's
@@ -210,7 +252,9 @@ fn type_path_of(expr: &Expr) -> Option<Path> {
         Expr::Paren(p) => type_path_of(&p.expr),
         Expr::Struct(s) => Some(s.path.clone()),
         Expr::Call(call) => {
-            let Expr::Path(func) = &*call.func else { return None };
+            let Expr::Path(func) = &*call.func else {
+                return None;
+            };
             let mut path = func.path.clone();
             if path.segments.len() >= 2 {
                 path.segments.pop();
@@ -227,5 +271,7 @@ fn type_path_of(expr: &Expr) -> Option<Path> {
 }
 
 fn starts_upper(path: &Path) -> bool {
-    path.segments.last().is_some_and(|s| s.ident.to_string().starts_with(|c: char| c.is_uppercase()))
+    path.segments
+        .last()
+        .is_some_and(|s| s.ident.to_string().starts_with(|c: char| c.is_uppercase()))
 }

@@ -44,11 +44,20 @@ impl Outputs {
         let chosen: Option<Vec<usize>> = self.router.as_mut().map(|(router, routed)| {
             let names: Vec<&str> = routed.iter().map(|&t| &*self.targets[t].name).collect();
             let picked = router.choose(&names);
-            routed.iter().enumerate().filter(|(i, _)| !picked.contains(i)).map(|(_, &t)| t).collect()
+            routed
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !picked.contains(i))
+                .map(|(_, &t)| t)
+                .collect()
         });
         for (t, target) in self.targets.iter().enumerate() {
             let skipped = chosen.as_ref().is_some_and(|skip| skip.contains(&t));
-            let message = if skipped { Batch::watermark(batch.through) } else { batch.clone() };
+            let message = if skipped {
+                Batch::watermark(batch.through)
+            } else {
+                batch.clone()
+            };
             if target.sender.send((target.slot, message)).await.is_err() {
                 return false;
             }
@@ -64,7 +73,10 @@ impl Outputs {
     /// Tells every successor this stream is over.
     async fn finish(&mut self) {
         for target in &self.targets {
-            let _ = target.sender.send((target.slot, Batch::watermark(u64::MAX))).await;
+            let _ = target
+                .sender
+                .send((target.slot, Batch::watermark(u64::MAX)))
+                .await;
         }
     }
 }
@@ -81,13 +93,24 @@ struct Task {
     dry_run: bool,
 }
 
-pub(crate) async fn execute(pipeline: &mut Pipeline, order: Vec<usize>, options: &RunOptions) -> crate::Result<Distiset> {
+pub(crate) async fn execute(
+    pipeline: &mut Pipeline,
+    order: Vec<usize>,
+    options: &RunOptions,
+) -> crate::Result<Distiset> {
     if let Some(lost) = pipeline.nodes.iter().find(|n| n.step.is_none()) {
-        return Err(Error::fatal(&lost.name, "the step was lost when an earlier run panicked"));
+        return Err(Error::fatal(
+            &lost.name,
+            "the step was lost when an earlier run panicked",
+        ));
     }
     let n = pipeline.nodes.len();
     let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &s)| (s, p)).collect();
-    let names: Vec<Arc<str>> = pipeline.nodes.iter().map(|n| Arc::from(n.name.as_str())).collect();
+    let names: Vec<Arc<str>> = pipeline
+        .nodes
+        .iter()
+        .map(|n| Arc::from(n.name.as_str()))
+        .collect();
 
     let mut predecessors: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &(from, to) in &pipeline.edges {
@@ -106,12 +129,25 @@ pub(crate) async fn execute(pipeline: &mut Pipeline, order: Vec<usize>, options:
         }
     }
     let mut outputs: Vec<Outputs> = (0..n)
-        .map(|_| Outputs { targets: Vec::new(), router: None, collected: None })
+        .map(|_| Outputs {
+            targets: Vec::new(),
+            router: None,
+            collected: None,
+        })
         .collect();
     for &(from, to) in &pipeline.edges {
-        let slot = predecessors[to].iter().position(|&p| p == from).expect("edge is known");
-        let sender = senders[to].clone().expect("a step with a predecessor has a channel");
-        outputs[from].targets.push(Target { sender, slot, name: names[to].clone() });
+        let slot = predecessors[to]
+            .iter()
+            .position(|&p| p == from)
+            .expect("edge is known");
+        let sender = senders[to]
+            .clone()
+            .expect("a step with a predecessor has a channel");
+        outputs[from].targets.push(Target {
+            sender,
+            slot,
+            name: names[to].clone(),
+        });
     }
     drop(senders);
     for route in std::mem::take(&mut pipeline.routes) {
@@ -122,7 +158,12 @@ pub(crate) async fn execute(pipeline: &mut Pipeline, order: Vec<usize>, options:
         let routed = route
             .targets
             .iter()
-            .filter_map(|t| outputs[route.from].targets.iter().position(|x| x.name == names[*t]))
+            .filter_map(|t| {
+                outputs[route.from]
+                    .targets
+                    .iter()
+                    .position(|x| x.name == names[*t])
+            })
             .collect();
         outputs[route.from].router = Some((router, routed));
     }
@@ -170,7 +211,10 @@ pub(crate) async fn execute(pipeline: &mut Pipeline, order: Vec<usize>, options:
                     Ok(payload) => panic_message(payload),
                     Err(e) => e.to_string(),
                 };
-                first_error.get_or_insert(Error::Panicked { step: names[s].to_string(), message });
+                first_error.get_or_insert(Error::Panicked {
+                    step: names[s].to_string(),
+                    message,
+                });
             }
         }
     }
@@ -182,8 +226,15 @@ pub(crate) async fn execute(pipeline: &mut Pipeline, order: Vec<usize>, options:
     let configs = leaves
         .into_iter()
         .map(|leaf| {
-            let name = if single { "default".to_owned() } else { names[leaf].to_string() };
-            (name, Dataset::from_batches(collected.remove(&leaf).unwrap_or_default()))
+            let name = if single {
+                "default".to_owned()
+            } else {
+                names[leaf].to_string()
+            };
+            (
+                name,
+                Dataset::from_batches(collected.remove(&leaf).unwrap_or_default()),
+            )
         })
         .collect();
     Ok(Distiset::new(configs))
@@ -198,7 +249,9 @@ fn restore(pipeline: &mut Pipeline, returned: Vec<(usize, Box<dyn Step>)>) {
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(s) => *s,
-        Err(payload) => payload.downcast::<&str>().map_or_else(|_| "unknown panic".to_owned(), |s| s.to_string()),
+        Err(payload) => payload
+            .downcast::<&str>()
+            .map_or_else(|_| "unknown panic".to_owned(), |s| s.to_string()),
     }
 }
 
@@ -214,15 +267,28 @@ async fn run_task(mut task: Task) -> (Box<dyn Step>, crate::Result<Vec<Batch>>) 
 }
 
 async fn generate(task: &mut Task) -> crate::Result<()> {
-    task.step.start().await.map_err(|e| in_step(&task.name, e))?;
+    task.step
+        .start()
+        .await
+        .map_err(|e| in_step(&task.name, e))?;
     let mut next: u64 = 0;
     loop {
-        let Some(output) = task.step.generate(task.options.batch_size).await.map_err(|e| in_step(&task.name, e))? else {
+        let Some(output) = task
+            .step
+            .generate(task.options.batch_size)
+            .await
+            .map_err(|e| in_step(&task.name, e))?
+        else {
             return Ok(());
         };
         let rows = match output.rows {
             Rows::New(n) => n,
-            _ => return Err(Error::fatal(&*task.name, "a generator must return `Output::new_rows`")),
+            _ => {
+                return Err(Error::fatal(
+                    &*task.name,
+                    "a generator must return `Output::new_rows`",
+                ));
+            }
         };
         let ids = (next..next + rows as u64).map(RowId::new).collect();
         next += rows as u64;
@@ -234,7 +300,10 @@ async fn generate(task: &mut Task) -> crate::Result<()> {
 }
 
 async fn consume(task: &mut Task) -> crate::Result<()> {
-    task.step.start().await.map_err(|e| in_step(&task.name, e))?;
+    task.step
+        .start()
+        .await
+        .map_err(|e| in_step(&task.name, e))?;
     let Some(mut input) = task.input.take() else {
         return Err(Error::fatal(&*task.name, "has no predecessor"));
     };
@@ -244,7 +313,9 @@ async fn consume(task: &mut Task) -> crate::Result<()> {
     let mut pending = Batch::default();
     let mut open = task.predecessors.len();
     while open > 0 {
-        let Some((slot, batch)) = input.recv().await else { break };
+        let Some((slot, batch)) = input.recv().await else {
+            break;
+        };
         if batch.through == u64::MAX {
             open -= 1;
         }
@@ -280,7 +351,10 @@ async fn consume(task: &mut Task) -> crate::Result<()> {
 
 /// Processes a chunk and sends the result on; `false` once the successors are gone.
 async fn process(task: &mut Task, chunk: Batch) -> crate::Result<bool> {
-    let result = task.step.process(Input::new(&chunk, &task.options.input_mappings)).await;
+    let result = task
+        .step
+        .process(Input::new(&chunk, &task.options.input_mappings))
+        .await;
     let batch = match result {
         Ok(output) => assemble(task, chunk, output)?,
         Err(e) if e.is_fatal() => return Err(in_step(&task.name, e)),
@@ -308,7 +382,13 @@ fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batc
         Rows::Same | Rows::New(_) => chunk,
         Rows::From(parents) => {
             if let Some(&bad) = parents.iter().find(|&&p| p as usize >= chunk.len()) {
-                return Err(Error::fatal(&*task.name, format!("emitted a row from input row {bad}, but the batch has {} rows", chunk.len())));
+                return Err(Error::fatal(
+                    &*task.name,
+                    format!(
+                        "emitted a row from input row {bad}, but the batch has {} rows",
+                        chunk.len()
+                    ),
+                ));
             }
             let mut count: HashMap<u32, u32> = HashMap::new();
             for &p in parents {
@@ -335,7 +415,11 @@ fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batc
         if values.len() != batch.len() {
             return Err(Error::fatal(
                 &*task.name,
-                format!("returned {} values for column `{name}`, but {} rows", values.len(), batch.len()),
+                format!(
+                    "returned {} values for column `{name}`, but {} rows",
+                    values.len(),
+                    batch.len()
+                ),
             ));
         }
         let out_name = task
@@ -358,9 +442,17 @@ fn record_error(batch: &mut Batch, row: usize, step: &str, message: &str) {
         return;
     }
     if batch.column(METADATA_COLUMN).is_none() {
-        batch.set_column(Column::new(METADATA_COLUMN, vec![Value::Null; batch.len()], 0));
+        batch.set_column(Column::new(
+            METADATA_COLUMN,
+            vec![Value::Null; batch.len()],
+            0,
+        ));
     }
-    let column = batch.columns.iter_mut().find(|c| &*c.name == METADATA_COLUMN).expect("just added");
+    let column = batch
+        .columns
+        .iter_mut()
+        .find(|c| &*c.name == METADATA_COLUMN)
+        .expect("just added");
     let cell = &mut Arc::make_mut(&mut column.values)[row];
     if !cell.is_object() {
         *cell = Value::Object(serde_json::Map::new());
@@ -377,7 +469,10 @@ fn record_error(batch: &mut Batch, row: usize, step: &str, message: &str) {
 
 fn in_step(step: &str, error: Error) -> Error {
     match error {
-        Error::Message(message) => Error::Step { step: step.to_owned(), message },
+        Error::Message(message) => Error::Step {
+            step: step.to_owned(),
+            message,
+        },
         other => other,
     }
 }

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::{METADATA_COLUMN, Value};
 use crate::batch::{Batch, Branch, Column};
 use crate::row::RowId;
+use crate::{METADATA_COLUMN, Value};
 
 struct Pending {
     step: Arc<str>,
@@ -26,7 +26,14 @@ pub(crate) struct Joiner {
 impl Joiner {
     pub(crate) fn new(steps: &[Arc<str>]) -> Self {
         Joiner {
-            preds: steps.iter().map(|s| Pending { step: s.clone(), rows: Batch::default(), through: 0 }).collect(),
+            preds: steps
+                .iter()
+                .map(|s| Pending {
+                    step: s.clone(),
+                    rows: Batch::default(),
+                    through: 0,
+                })
+                .collect(),
         }
     }
 
@@ -38,16 +45,32 @@ impl Joiner {
 
     /// The joined rows every predecessor is done with.
     pub(crate) fn release(&mut self) -> Batch {
-        let watermark = self.preds.iter().map(|p| p.through).min().unwrap_or(u64::MAX);
+        let watermark = self
+            .preds
+            .iter()
+            .map(|p| p.through)
+            .min()
+            .unwrap_or(u64::MAX);
         let ready: Vec<usize> = self
             .preds
             .iter()
-            .map(|p| p.rows.ids.iter().take_while(|id| id.index() < watermark).count())
+            .map(|p| {
+                p.rows
+                    .ids
+                    .iter()
+                    .take_while(|id| id.index() < watermark)
+                    .count()
+            })
             .collect();
         if ready.iter().all(|&n| n == 0) {
             return Batch::watermark(watermark);
         }
-        let parts: Vec<Batch> = self.preds.iter_mut().zip(ready).map(|(p, n)| p.rows.split_front(n)).collect();
+        let parts: Vec<Batch> = self
+            .preds
+            .iter_mut()
+            .zip(ready)
+            .map(|(p, n)| p.rows.split_front(n))
+            .collect();
         let mut joined = merge(&self.preds, parts);
         joined.through = watermark;
         joined
@@ -70,7 +93,8 @@ fn merge(preds: &[Pending], parts: Vec<Batch>) -> Batch {
     let sources: Vec<Vec<Option<usize>>> = parts
         .iter()
         .map(|part| {
-            let at: HashMap<&RowId, usize> = part.ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+            let at: HashMap<&RowId, usize> =
+                part.ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
             ids.iter()
                 .map(|id| {
                     (0..=id.sub().len()).rev().find_map(|depth| {
@@ -103,11 +127,17 @@ fn merge(preds: &[Pending], parts: Vec<Batch>) -> Batch {
             if &*name == METADATA_COLUMN {
                 let values = (0..ids.len())
                     .map(|row| {
-                        let cells = candidates.iter().filter_map(|(k, c)| sources[*k][row].map(|i| &c.values[i]));
+                        let cells = candidates
+                            .iter()
+                            .filter_map(|(k, c)| sources[*k][row].map(|i| &c.values[i]));
                         merge_metadata(cells)
                     })
                     .collect();
-                return Column { name, values: Arc::new(values), producer: 0 };
+                return Column {
+                    name,
+                    values: Arc::new(values),
+                    producer: 0,
+                };
             }
             let values = (0..ids.len())
                 .map(|row| {
@@ -117,7 +147,11 @@ fn merge(preds: &[Pending], parts: Vec<Batch>) -> Batch {
                         .unwrap_or(Value::Null)
                 })
                 .collect();
-            Column { name, values: Arc::new(values), producer: candidates[0].1.producer }
+            Column {
+                name,
+                values: Arc::new(values),
+                producer: candidates[0].1.producer,
+            }
         })
         .collect();
 
@@ -133,14 +167,24 @@ fn merge(preds: &[Pending], parts: Vec<Batch>) -> Batch {
                 .iter()
                 .map(|c| Column {
                     name: c.name.clone(),
-                    values: Arc::new(source.iter().map(|i| i.map_or(Value::Null, |i| c.values[i].clone())).collect()),
+                    values: Arc::new(
+                        source
+                            .iter()
+                            .map(|i| i.map_or(Value::Null, |i| c.values[i].clone()))
+                            .collect(),
+                    ),
                     producer: c.producer,
                 })
                 .collect(),
         })
         .collect();
 
-    Batch { ids: Arc::new(ids), columns, through: 0, branches }
+    Batch {
+        ids: Arc::new(ids),
+        columns,
+        through: 0,
+        branches,
+    }
 }
 
 /// The ancestor of `id` with `depth` sub-indices.
@@ -173,5 +217,9 @@ fn merge_metadata<'a>(cells: impl Iterator<Item = &'a Value>) -> Value {
             }
         }
     }
-    if merged.is_empty() { Value::Null } else { Value::Object(merged) }
+    if merged.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(merged)
+    }
 }

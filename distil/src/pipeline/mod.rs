@@ -86,7 +86,10 @@ impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("name", &self.name)
-            .field("steps", &self.nodes.iter().map(|n| &n.name).collect::<Vec<_>>())
+            .field(
+                "steps",
+                &self.nodes.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            )
             .field("edges", &self.edges)
             .finish_non_exhaustive()
     }
@@ -112,13 +115,17 @@ impl StepConfig<'_> {
 
     /// The step reads `upstream_column` as its input `step_input`.
     pub fn input_mapping(self, step_input: &str, upstream_column: &str) -> Self {
-        self.options.input_mappings.push((step_input.to_owned(), upstream_column.to_owned()));
+        self.options
+            .input_mappings
+            .push((step_input.to_owned(), upstream_column.to_owned()));
         self
     }
 
     /// The step's output `step_output` is written as `new_name`.
     pub fn output_mapping(self, step_output: &str, new_name: &str) -> Self {
-        self.options.output_mappings.push((step_output.to_owned(), new_name.to_owned()));
+        self.options
+            .output_mappings
+            .push((step_output.to_owned(), new_name.to_owned()));
         self
     }
 }
@@ -141,7 +148,8 @@ impl RunOptions {
     /// parameters keep their values; an object value is merged into the current one.
     /// `batch_size` and `input_batch_size` are parameters of every step.
     pub fn param(mut self, step: &str, name: &str, value: impl Into<Value>) -> Self {
-        self.params.push((step.to_owned(), name.to_owned(), value.into()));
+        self.params
+            .push((step.to_owned(), name.to_owned(), value.into()));
         self
     }
 
@@ -194,17 +202,27 @@ impl Pipeline {
     /// Adds a boxed step under `name`.
     pub fn add_boxed(&mut self, name: &str, step: Box<dyn Step>) -> StepConfig<'_> {
         if self.index_of(name).is_some() {
-            self.build_problems.push(format!("step `{name}` is defined twice"));
+            self.build_problems
+                .push(format!("step `{name}` is defined twice"));
         }
         let spec = step.spec();
-        self.nodes.push(Node { name: name.to_owned(), step: Some(step), spec, options: StepOptions::default() });
-        StepConfig { options: &mut self.nodes.last_mut().expect("just pushed").options }
+        self.nodes.push(Node {
+            name: name.to_owned(),
+            step: Some(step),
+            spec,
+            options: StepOptions::default(),
+        });
+        StepConfig {
+            options: &mut self.nodes.last_mut().expect("just pushed").options,
+        }
     }
 
     /// The options of step `name`.
     pub fn options(&mut self, name: &str) -> Option<StepConfig<'_>> {
         let at = self.index_of(name)?;
-        Some(StepConfig { options: &mut self.nodes[at].options })
+        Some(StepConfig {
+            options: &mut self.nodes[at].options,
+        })
     }
 
     /// Connects `from >> to`.
@@ -216,13 +234,22 @@ impl Pipeline {
 
     /// Connects `from` to each of `targets`, sending each batch only to the targets `router`
     /// picks.
-    pub fn route<'a>(&mut self, from: &str, router: impl Into<Router>, targets: impl IntoIterator<Item = &'a str>) {
+    pub fn route<'a>(
+        &mut self,
+        from: &str,
+        router: impl Into<Router>,
+        targets: impl IntoIterator<Item = &'a str>,
+    ) {
         let Some(f) = self.known(from) else { return };
         let targets: Vec<usize> = targets.into_iter().filter_map(|t| self.known(t)).collect();
         for &t in &targets {
             self.edges.push((f, t));
         }
-        self.routes.push(Route { from: f, router: router.into(), targets });
+        self.routes.push(Route {
+            from: f,
+            router: router.into(),
+            targets,
+        });
     }
 
     fn known(&mut self, name: &str) -> Option<usize> {
@@ -253,7 +280,10 @@ impl Pipeline {
         if problems.is_empty() {
             Ok(report.order)
         } else {
-            Err(Error::Invalid { pipeline: self.name.clone(), problems })
+            Err(Error::Invalid {
+                pipeline: self.name.clone(),
+                problems,
+            })
         }
     }
 
@@ -276,7 +306,10 @@ impl Pipeline {
         for node in &mut self.nodes {
             node.options.batch_size = 1;
         }
-        let options = RunOptions { dry_run: true, ..RunOptions::default() };
+        let options = RunOptions {
+            dry_run: true,
+            ..RunOptions::default()
+        };
         let result = match self.check() {
             Ok(order) => executor::execute(self, order, &options).await,
             Err(e) => Err(e),
@@ -290,7 +323,8 @@ impl Pipeline {
     fn apply_params(&mut self, params: &[(String, String, Value)]) -> crate::Result<()> {
         for (step, name, value) in params {
             let Some(at) = self.index_of(step) else {
-                let known: Vec<String> = self.nodes.iter().map(|n| format!("`{}`", n.name)).collect();
+                let known: Vec<String> =
+                    self.nodes.iter().map(|n| format!("`{}`", n.name)).collect();
                 return Err(Error::UnknownStep {
                     pipeline: self.name.clone(),
                     step: step.clone(),
@@ -299,21 +333,30 @@ impl Pipeline {
             };
             let node = &mut self.nodes[at];
             let size = |v: &Value| {
-                v.as_u64().filter(|&n| n > 0).map(|n| n as usize).ok_or_else(|| Error::Parameter {
-                    step: step.clone(),
-                    message: format!("`{name}` must be a positive integer, got {v}"),
-                })
+                v.as_u64()
+                    .filter(|&n| n > 0)
+                    .map(|n| n as usize)
+                    .ok_or_else(|| Error::Parameter {
+                        step: step.clone(),
+                        message: format!("`{name}` must be a positive integer, got {v}"),
+                    })
             };
             match name.as_str() {
                 "batch_size" => node.options.batch_size = size(value)?,
                 "input_batch_size" => node.options.input_batch_size = size(value)?,
                 _ => {
                     let Some(instance) = node.step.as_mut() else {
-                        return Err(Error::fatal(step.clone(), "the step was lost when an earlier run panicked"));
+                        return Err(Error::fatal(
+                            step.clone(),
+                            "the step was lost when an earlier run panicked",
+                        ));
                     };
-                    instance
-                        .set_param(name, value.clone())
-                        .map_err(|message| Error::Parameter { step: step.clone(), message })?;
+                    instance.set_param(name, value.clone()).map_err(|message| {
+                        Error::Parameter {
+                            step: step.clone(),
+                            message,
+                        }
+                    })?;
                     node.spec = instance.spec();
                 }
             }
@@ -328,7 +371,10 @@ impl Pipeline {
             .map(|n| {
                 let mut params = vec![
                     ("batch_size".to_owned(), Value::from(n.options.batch_size)),
-                    ("input_batch_size".to_owned(), Value::from(n.options.input_batch_size)),
+                    (
+                        "input_batch_size".to_owned(),
+                        Value::from(n.options.input_batch_size),
+                    ),
                 ];
                 params.extend(n.step.as_ref().map(|s| s.params()).unwrap_or_default());
                 (n.name.clone(), params)

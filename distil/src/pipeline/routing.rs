@@ -15,14 +15,19 @@ pub struct Router {
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Router")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl Router {
     /// A router from a function of the successors' names to the indices of those that receive
     /// the batch.
-    pub fn new(name: impl Into<String>, mut choose: impl FnMut(&[&str]) -> Vec<usize> + Send + 'static) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        mut choose: impl FnMut(&[&str]) -> Vec<usize> + Send + 'static,
+    ) -> Self {
         Router {
             name: name.into(),
             choose: Box::new(move |targets, _| choose(targets)),
@@ -59,7 +64,9 @@ impl Router {
 pub fn sample_n_steps(n: usize) -> Router {
     Router {
         name: format!("sample_n_steps({n})"),
-        choose: Box::new(move |targets, rng| sample(rng, targets.len(), n.min(targets.len())).into_vec()),
+        choose: Box::new(move |targets, rng| {
+            sample(rng, targets.len(), n.min(targets.len())).into_vec()
+        }),
         rng: SmallRng::from_os_rng(),
     }
 }

@@ -9,7 +9,11 @@ use crate::column::ColumnSpec;
 fn decls(columns: &[ColumnSpec]) -> Vec<ColumnDecl> {
     columns
         .iter()
-        .map(|c| ColumnDecl { name: c.name.clone(), ty: c.data_type.to_string(), required: c.required })
+        .map(|c| ColumnDecl {
+            name: c.name.clone(),
+            ty: c.data_type.to_string(),
+            required: c.required,
+        })
         .collect()
 }
 
@@ -27,7 +31,11 @@ pub(crate) fn graph(pipeline: &Pipeline) -> Graph {
                 ..StepDecl::new(&node.name, &node.spec.type_name, node.spec.kind)
             })
             .collect(),
-        edges: pipeline.edges.iter().map(|&(from, to)| Edge { from, to }).collect(),
+        edges: pipeline
+            .edges
+            .iter()
+            .map(|&(from, to)| Edge { from, to })
+            .collect(),
     }
 }
 
@@ -35,8 +43,16 @@ pub(crate) fn graph(pipeline: &Pipeline) -> Graph {
 pub(crate) fn check(pipeline: &Pipeline) -> (Report, Vec<String>) {
     let graph = graph(pipeline);
     let compatible = |consumer: usize, input: &str, origin: &Origin| {
-        let wanted = pipeline.nodes[consumer].spec.inputs.iter().find(|c| c.name == input);
-        let found = pipeline.nodes[origin.producer].spec.outputs.iter().find(|c| c.name == origin.produced_as);
+        let wanted = pipeline.nodes[consumer]
+            .spec
+            .inputs
+            .iter()
+            .find(|c| c.name == input);
+        let found = pipeline.nodes[origin.producer]
+            .spec
+            .outputs
+            .iter()
+            .find(|c| c.name == origin.produced_as);
         match (wanted, found) {
             (Some(w), Some(f)) => w.data_type.accepts(&f.data_type),
             _ => true,

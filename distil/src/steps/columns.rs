@@ -17,7 +17,9 @@ pub struct KeepColumns {
 impl KeepColumns {
     /// Keeps `columns`.
     pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
-        KeepColumns { columns: columns.into_iter().map(Into::into).collect() }
+        KeepColumns {
+            columns: columns.into_iter().map(Into::into).collect(),
+        }
     }
 }
 
@@ -25,7 +27,11 @@ impl KeepColumns {
 impl Step for KeepColumns {
     fn spec(&self) -> StepSpec {
         StepSpec {
-            inputs: self.columns.iter().map(|c| ColumnSpec::new(c, DataType::Json)).collect(),
+            inputs: self
+                .columns
+                .iter()
+                .map(|c| ColumnSpec::new(c, DataType::Json))
+                .collect(),
             passthrough: Passthrough::Only(self.columns.clone()),
             ..StepSpec::new("KeepColumns", StepKind::Normal)
         }

@@ -43,7 +43,13 @@ impl<R: Row> LoadDataFromDicts<R> {
             row.write(&mut data);
             len += 1;
         }
-        LoadDataFromDicts { columns, data, len, next: 0, row: PhantomData }
+        LoadDataFromDicts {
+            columns,
+            data,
+            len,
+            next: 0,
+            row: PhantomData,
+        }
     }
 }
 
@@ -57,19 +63,35 @@ impl LoadDataFromDicts<Untyped> {
             .and_then(Value::as_object)
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
-        let columns = names.iter().map(|n| ColumnSpec::new(n, DataType::Json)).collect();
+        let columns = names
+            .iter()
+            .map(|n| ColumnSpec::new(n, DataType::Json))
+            .collect();
         let data = names
             .iter()
-            .map(|n| rows.iter().map(|r| r.get(n).cloned().unwrap_or(Value::Null)).collect())
+            .map(|n| {
+                rows.iter()
+                    .map(|r| r.get(n).cloned().unwrap_or(Value::Null))
+                    .collect()
+            })
             .collect();
-        LoadDataFromDicts { columns, data, len: rows.len(), next: 0, row: PhantomData }
+        LoadDataFromDicts {
+            columns,
+            data,
+            len: rows.len(),
+            next: 0,
+            row: PhantomData,
+        }
     }
 }
 
 #[step(generator, outputs = R)]
 impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
     fn spec(&self) -> StepSpec {
-        StepSpec { outputs: self.columns.clone(), ..StepSpec::new("LoadDataFromDicts", StepKind::Generator) }
+        StepSpec {
+            outputs: self.columns.clone(),
+            ..StepSpec::new("LoadDataFromDicts", StepKind::Generator)
+        }
     }
 
     fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
