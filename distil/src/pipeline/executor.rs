@@ -21,7 +21,8 @@ use crate::{Error, METADATA_COLUMN, Value};
 /// Batches an edge holds before its sender waits.
 const CHANNEL_BATCHES: usize = 4;
 
-type Message = (usize, Batch);
+/// A batch from the predecessor in `slot`; `None` once that predecessor is done.
+type Message = (usize, Option<Batch>);
 
 struct Target {
     sender: Sender<Message>,
@@ -58,7 +59,7 @@ impl Outputs {
             } else {
                 batch.clone()
             };
-            if target.sender.send((target.slot, message)).await.is_err() {
+            if target.sender.send((target.slot, Some(message))).await.is_err() {
                 return false;
             }
         }
@@ -75,7 +76,7 @@ impl Outputs {
         for target in &self.targets {
             let _ = target
                 .sender
-                .send((target.slot, Batch::watermark(u64::MAX)))
+                .send((target.slot, None))
                 .await;
         }
     }
@@ -316,9 +317,10 @@ async fn consume(task: &mut Task) -> crate::Result<()> {
         let Some((slot, batch)) = input.recv().await else {
             break;
         };
-        if batch.through == u64::MAX {
+        let batch = batch.unwrap_or_else(|| {
             open -= 1;
-        }
+            Batch::watermark(u64::MAX)
+        });
         let ready = match &mut joiner {
             Some(joiner) => {
                 joiner.push(slot, batch);
