@@ -97,21 +97,23 @@ fn parse_element(input: ParseStream) -> syn::Result<Element> {
         }
         return Ok(Element::List(list.into_iter().collect()));
     }
-    if input.peek(Ident) && input.peek2(token::Paren) {
-        let call: syn::ExprCall = input.parse()?;
-        let span = syn::spanned::Spanned::span(&call);
-        return Ok(Element::Router(
-            quote::ToTokens::to_token_stream(&call),
-            span,
-        ));
-    }
-    if input.peek(Ident) && input.peek2(Token![::]) {
-        let call: syn::ExprCall = input.parse()?;
-        let span = syn::spanned::Spanned::span(&call);
-        return Ok(Element::Router(
-            quote::ToTokens::to_token_stream(&call),
-            span,
-        ));
+    if input.peek(Ident) && (input.peek2(token::Paren) || input.peek2(Token![::])) {
+        // A routing call: a path and its arguments (parsed apart, since `f(x) >> [..]` would
+        // otherwise read as one shift expression).
+        let fork = input.fork();
+        let path: Path = fork.call(Path::parse_mod_style)?;
+        if fork.peek(token::Paren) {
+            let path: Path = input.call(Path::parse_mod_style)?;
+            let args;
+            syn::parenthesized!(args in input);
+            let args: TokenStream = args.parse()?;
+            let span = path
+                .segments
+                .first()
+                .map_or_else(Span::call_site, |s| s.ident.span());
+            return Ok(Element::Router(quote::quote!(#path(#args)), span));
+        }
+        let _ = path;
     }
     Ok(Element::Step(input.parse()?))
 }
