@@ -8,11 +8,14 @@ use serde_json::Map;
 use crate::row::RowId;
 use crate::{METADATA_COLUMN, Value};
 
-/// One column of a batch.
+/// One column of a batch: a window onto shared cells, so splitting a batch, fanning it out or
+/// emitting a loader's rows copies no cell.
 #[derive(Clone, Debug)]
 pub struct Column {
     pub(crate) name: Arc<str>,
-    pub(crate) values: Arc<Vec<Value>>,
+    data: Arc<Vec<Value>>,
+    start: usize,
+    len: usize,
     /// Execution-order position of the producing step: when a join meets the same column from
     /// several branches, the nearest producer's value wins.
     pub(crate) producer: usize,
@@ -20,9 +23,29 @@ pub struct Column {
 
 impl Column {
     pub(crate) fn new(name: impl Into<Arc<str>>, values: Vec<Value>, producer: usize) -> Self {
+        let len = values.len();
         Column {
             name: name.into(),
-            values: Arc::new(values),
+            data: Arc::new(values),
+            start: 0,
+            len,
+            producer,
+        }
+    }
+
+    /// A window `start..start + len` onto shared cells.
+    pub(crate) fn shared(
+        name: impl Into<Arc<str>>,
+        data: Arc<Vec<Value>>,
+        start: usize,
+        len: usize,
+        producer: usize,
+    ) -> Self {
+        Column {
+            name: name.into(),
+            data,
+            start,
+            len,
             producer,
         }
     }
@@ -32,26 +55,62 @@ impl Column {
         &self.name
     }
 
-    /// The column's cells, one per row.
-    pub fn values(&self) -> &[Value] {
-        &self.values
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    /// The cells by value, without copying when this is the only reference.
+    /// Whether the column has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The column's cells, one per row.
+    pub fn values(&self) -> &[Value] {
+        &self.data[self.start..self.start + self.len]
+    }
+
+    /// The cells, owned by this column alone (copied if shared); `f` may change their number.
+    fn edit(&mut self, f: impl FnOnce(&mut Vec<Value>)) {
+        if self.start != 0 || self.len != self.data.len() {
+            self.data = Arc::new(self.values().to_vec());
+            self.start = 0;
+        }
+        let cells = Arc::make_mut(&mut self.data);
+        f(cells);
+        self.len = cells.len();
+    }
+
+    /// One cell, owned by this column alone.
+    pub(crate) fn cell_mut(&mut self, row: usize) -> &mut Value {
+        self.edit(|_| {});
+        &mut Arc::make_mut(&mut self.data)[row]
+    }
+
+    /// The cells by value, without copying when this column owns them alone.
     pub(crate) fn into_values(self) -> Vec<Value> {
-        Arc::try_unwrap(self.values).unwrap_or_else(|shared| (*shared).clone())
+        if self.start == 0 && self.len == self.data.len() {
+            Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
+        } else {
+            self.values().to_vec()
+        }
+    }
+
+    /// The first `n` cells; `self` keeps the rest. Copies nothing.
+    fn split_front(&mut self, n: usize) -> Column {
+        let front = Column {
+            len: n,
+            ..self.clone()
+        };
+        self.start += n;
+        self.len -= n;
+        front
     }
 
     fn gather(&self, rows: &[u32]) -> Column {
-        let values = rows
-            .iter()
-            .map(|&r| self.values[r as usize].clone())
-            .collect();
-        Column {
-            name: self.name.clone(),
-            values: Arc::new(values),
-            producer: self.producer,
-        }
+        let cells = self.values();
+        let values = rows.iter().map(|&r| cells[r as usize].clone()).collect();
+        Column::new(self.name.clone(), values, self.producer)
     }
 }
 
@@ -80,7 +139,7 @@ impl Branch {
         self.columns
             .iter()
             .find(|c| &*c.name == name)
-            .map(|c| c.values.as_slice())
+            .map(Column::values)
     }
 }
 
@@ -138,7 +197,7 @@ impl Batch {
         self.columns
             .iter()
             .find(|c| &*c.name == name)
-            .map(|c| c.values.as_slice())
+            .map(Column::values)
     }
 
     /// The column names, in order.
@@ -150,7 +209,7 @@ impl Batch {
     pub fn row(&self, row: usize) -> Map<String, Value> {
         self.columns
             .iter()
-            .map(|c| (c.name.to_string(), c.values[row].clone()))
+            .map(|c| (c.name.to_string(), c.values()[row].clone()))
             .collect()
     }
 
@@ -204,11 +263,7 @@ impl Batch {
             Arc::try_unwrap(std::mem::take(&mut self.ids)).unwrap_or_else(|a| (*a).clone());
         let tail_ids = ids.split_off(n);
         self.ids = Arc::new(tail_ids);
-        let front_columns = self
-            .columns
-            .iter_mut()
-            .map(|c| split_column(c, n))
-            .collect();
+        let front_columns = self.columns.iter_mut().map(|c| c.split_front(n)).collect();
         let front_branches = self
             .branches
             .iter_mut()
@@ -220,7 +275,7 @@ impl Batch {
                 Branch {
                     step: b.step.clone(),
                     present: Arc::new(present),
-                    columns: b.columns.iter_mut().map(|c| split_column(c, n)).collect(),
+                    columns: b.columns.iter_mut().map(|c| c.split_front(n)).collect(),
                 }
             })
             .collect();
@@ -259,40 +314,22 @@ impl Batch {
     }
 }
 
-fn split_column(column: &mut Column, n: usize) -> Column {
-    let mut front =
-        Arc::try_unwrap(std::mem::take(&mut column.values)).unwrap_or_else(|a| (*a).clone());
-    let tail = front.split_off(n);
-    column.values = Arc::new(tail);
-    Column {
-        name: column.name.clone(),
-        values: Arc::new(front),
-        producer: column.producer,
-    }
-}
-
 /// Appends columns by name; a column missing on one side is padded with nulls.
 fn append_columns(mine: &mut Vec<Column>, theirs: Vec<Column>, rows_before: usize) {
-    let added = theirs.first().map_or(0, |c| c.values.len());
+    let added = theirs.first().map_or(0, |c| c.len);
     for column in theirs {
         match mine.iter_mut().find(|c| c.name == column.name) {
-            Some(slot) => {
-                let values = Arc::make_mut(&mut slot.values);
-                values.extend(column.into_values());
-            }
+            Some(slot) => slot.edit(|cells| cells.extend(column.into_values())),
             None => {
                 let mut values = vec![Value::Null; rows_before];
-                values.extend(column.values.iter().cloned());
-                mine.push(Column {
-                    name: column.name,
-                    values: Arc::new(values),
-                    producer: column.producer,
-                });
+                values.extend(column.values().iter().cloned());
+                mine.push(Column::new(column.name, values, column.producer));
             }
         }
     }
     for slot in mine.iter_mut() {
-        let values = Arc::make_mut(&mut slot.values);
-        values.resize(rows_before + added, Value::Null);
+        if slot.len != rows_before + added {
+            slot.edit(|cells| cells.resize(rows_before + added, Value::Null));
+        }
     }
 }

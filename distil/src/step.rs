@@ -6,7 +6,9 @@ use std::pin::Pin;
 
 pub use distil_graph::{Passthrough, StepKind};
 
-use crate::batch::{Batch, Branch};
+use std::sync::Arc;
+
+use crate::batch::{Batch, Branch, Column};
 use crate::column::ColumnSpec;
 use crate::row::RowId;
 use crate::{Error, Value};
@@ -183,7 +185,8 @@ pub(crate) enum Rows {
 #[derive(Clone, Debug)]
 pub struct Output {
     pub(crate) rows: Rows,
-    pub(crate) columns: Vec<(String, Vec<Value>)>,
+    /// Named by the step's own output names; producers are set when the batch is assembled.
+    pub(crate) columns: Vec<Column>,
     pub(crate) errors: Vec<(u32, String)>,
 }
 
@@ -218,7 +221,7 @@ impl Output {
 
     /// Adds an output column (by the step's own name), one cell per output row.
     pub fn column(mut self, name: impl Into<String>, values: Vec<Value>) -> Self {
-        self.columns.push((name.into(), values));
+        self.push_column(name, values);
         self
     }
 
@@ -230,7 +233,20 @@ impl Output {
 
     /// Adds output columns in place.
     pub fn push_column(&mut self, name: impl Into<String>, values: Vec<Value>) {
-        self.columns.push((name.into(), values));
+        self.columns.push(Column::new(name.into(), values, 0));
+    }
+
+    /// Adds an output column that is the window `start..start + len` of shared cells: a
+    /// loader hands out its rows without copying them.
+    pub(crate) fn push_shared(
+        &mut self,
+        name: &str,
+        cells: Arc<Vec<Value>>,
+        start: usize,
+        len: usize,
+    ) {
+        self.columns
+            .push(Column::shared(name, cells, start, len, 0));
     }
 
     /// Records an error in place.

@@ -59,7 +59,12 @@ impl Outputs {
             } else {
                 batch.clone()
             };
-            if target.sender.send((target.slot, Some(message))).await.is_err() {
+            if target
+                .sender
+                .send((target.slot, Some(message)))
+                .await
+                .is_err()
+            {
                 return false;
             }
         }
@@ -74,10 +79,7 @@ impl Outputs {
     /// Tells every successor this stream is over.
     async fn finish(&mut self) {
         for target in &self.targets {
-            let _ = target
-                .sender
-                .send((target.slot, None))
-                .await;
+            let _ = target.sender.send((target.slot, None)).await;
         }
     }
 }
@@ -413,24 +415,28 @@ fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batc
             chunk.gather(parents, ids)
         }
     };
-    for (name, values) in output.columns {
-        if values.len() != batch.len() {
+    for mut column in output.columns {
+        if column.len() != batch.len() {
             return Err(Error::fatal(
                 &*task.name,
                 format!(
-                    "returned {} values for column `{name}`, but {} rows",
-                    values.len(),
+                    "returned {} values for column `{}`, but {} rows",
+                    column.len(),
+                    column.name(),
                     batch.len()
                 ),
             ));
         }
-        let out_name = task
+        if let Some((_, to)) = task
             .options
             .output_mappings
             .iter()
-            .find(|(from, _)| *from == name)
-            .map_or(name.as_str(), |(_, to)| to.as_str());
-        batch.set_column(Column::new(out_name, values, task.position));
+            .find(|(from, _)| **from == *column.name)
+        {
+            column.name = Arc::from(to.as_str());
+        }
+        column.producer = task.position;
+        batch.set_column(column);
     }
     for (row, message) in &output.errors {
         record_error(&mut batch, *row as usize, &task.name, message);
@@ -455,7 +461,7 @@ fn record_error(batch: &mut Batch, row: usize, step: &str, message: &str) {
         .iter_mut()
         .find(|c| &*c.name == METADATA_COLUMN)
         .expect("just added");
-    let cell = &mut Arc::make_mut(&mut column.values)[row];
+    let cell = column.cell_mut(row);
     if !cell.is_object() {
         *cell = Value::Object(serde_json::Map::new());
     }

@@ -129,29 +129,21 @@ fn merge(preds: &[Pending], parts: Vec<Batch>) -> Batch {
                     .map(|row| {
                         let cells = candidates
                             .iter()
-                            .filter_map(|(k, c)| sources[*k][row].map(|i| &c.values[i]));
+                            .filter_map(|(k, c)| sources[*k][row].map(|i| &c.values()[i]));
                         merge_metadata(cells)
                     })
                     .collect();
-                return Column {
-                    name,
-                    values: Arc::new(values),
-                    producer: 0,
-                };
+                return Column::new(name, values, 0);
             }
             let values = (0..ids.len())
                 .map(|row| {
                     candidates
                         .iter()
-                        .find_map(|(k, c)| sources[*k][row].map(|i| c.values[i].clone()))
+                        .find_map(|(k, c)| sources[*k][row].map(|i| c.values()[i].clone()))
                         .unwrap_or(Value::Null)
                 })
                 .collect();
-            Column {
-                name,
-                values: Arc::new(values),
-                producer: candidates[0].1.producer,
-            }
+            Column::new(name, values, candidates[0].1.producer)
         })
         .collect();
 
@@ -165,15 +157,13 @@ fn merge(preds: &[Pending], parts: Vec<Batch>) -> Batch {
             columns: part
                 .columns
                 .iter()
-                .map(|c| Column {
-                    name: c.name.clone(),
-                    values: Arc::new(
-                        source
-                            .iter()
-                            .map(|i| i.map_or(Value::Null, |i| c.values[i].clone()))
-                            .collect(),
-                    ),
-                    producer: c.producer,
+                .map(|c| {
+                    let cells = c.values();
+                    let values = source
+                        .iter()
+                        .map(|i| i.map_or(Value::Null, |i| cells[i].clone()))
+                        .collect();
+                    Column::new(c.name.clone(), values, c.producer)
                 })
                 .collect(),
         })

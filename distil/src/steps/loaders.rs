@@ -1,6 +1,7 @@
 //! Loaders: generator steps that start a pipeline.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::column::{ColumnSpec, DataType};
 use crate::row::Row;
@@ -26,8 +27,9 @@ pub struct Untyped;
 /// ```
 pub struct LoadDataFromDicts<R = Untyped> {
     columns: Vec<ColumnSpec>,
-    /// All rows, column by column, and the next row to emit.
-    data: Vec<Vec<Value>>,
+    /// All rows, column by column (shared with the batches, so emitting copies nothing), and
+    /// the next row to emit.
+    data: Vec<Arc<Vec<Value>>>,
     len: usize,
     next: usize,
     row: PhantomData<fn() -> R>,
@@ -43,6 +45,7 @@ impl<R: Row> LoadDataFromDicts<R> {
             row.write(&mut data);
             len += 1;
         }
+        let data = data.into_iter().map(Arc::new).collect();
         LoadDataFromDicts {
             columns,
             data,
@@ -70,9 +73,11 @@ impl LoadDataFromDicts<Untyped> {
         let data = names
             .iter()
             .map(|n| {
-                rows.iter()
-                    .map(|r| r.get(n).cloned().unwrap_or(Value::Null))
-                    .collect()
+                Arc::new(
+                    rows.iter()
+                        .map(|r| r.get(n).cloned().unwrap_or(Value::Null))
+                        .collect(),
+                )
             })
             .collect();
         LoadDataFromDicts {
@@ -104,7 +109,7 @@ impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
         let output = (self.next < end).then(|| {
             let mut output = Output::new_rows(end - self.next);
             for (spec, column) in self.columns.iter().zip(&self.data) {
-                output.push_column(&spec.name, column[self.next..end].to_vec());
+                output.push_shared(&spec.name, column.clone(), self.next, end - self.next);
             }
             output
         });
