@@ -12,7 +12,7 @@ use syn::{
     ReturnType, Type, TypeParamBound, Visibility, parse_quote, spanned::Spanned,
 };
 
-use crate::ctxt::Ctxt;
+use crate::ctxt::{Ctxt, did_you_mean};
 use crate::desc::{ColumnDesc, Kind, StepDesc, callback_macro, display_type, unique_suffix};
 
 /// How the step sees rows.
@@ -35,6 +35,16 @@ struct Attr {
     name: Option<Ident>,
     outputs: Option<Type>,
 }
+
+/// The options of `#[step(..)]`, as the user writes them.
+const OPTIONS: [&str; 6] = [
+    "batch",
+    "global",
+    "generator",
+    "dynamic",
+    "name = Type",
+    "outputs = RowParam",
+];
 
 fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
     let mut out = Attr::default();
@@ -60,9 +70,18 @@ fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
         } else if meta.path.is_ident("outputs") {
             out.outputs = Some(meta.value()?.parse()?);
         } else {
-            return Err(meta.error(
-                "unknown step option; expected `batch`, `global`, `generator`, `dynamic`, `name = Type` or `outputs = RowParam`",
-            ));
+            let wrong = meta.path.to_token_stream().to_string();
+            let hint = did_you_mean(
+                &wrong,
+                OPTIONS.iter().map(|o| o.split(' ').next().unwrap_or(o)),
+            )
+            .map(|near| format!("did you mean `{near}`? "))
+            .unwrap_or_default();
+            let options: Vec<String> = OPTIONS.iter().map(|o| format!("`{o}`")).collect();
+            return Err(meta.error(format!(
+                "unknown step option `{wrong}`; {hint}the options are {}",
+                options.join(", ")
+            )));
         }
         Ok(())
     });
@@ -186,18 +205,53 @@ fn is_bool(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.is_ident("bool"))
 }
 
-/// The output row type of a return type, by form.
-fn output_row(form: Form, ret: &ReturnType, cx: &Ctxt) -> Type {
+/// Types that are certainly not `#[derive(Row)]` structs, by their last path segment.
+const NOT_ROWS: &[&str] = &[
+    "String", "str", "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16",
+    "i32", "i64", "i128", "isize", "f32", "f64", "Value", "Vec", "Option", "Result", "Box",
+    "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Cow", "Arc", "Rc",
+];
+
+/// Reports an output type that cannot be a `#[derive(Row)]` struct (whose name `#[step]` calls
+/// as a macro to learn the columns: a plain type there would only say "cannot find macro").
+fn check_row_type(ty: &Type, cx: &Ctxt) -> bool {
+    let why = match ty {
+        Type::Tuple(t) if t.elems.is_empty() => return true,
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last().expect("a path");
+            if NOT_ROWS.contains(&last.ident.to_string().as_str()) {
+                Some("")
+            } else if !matches!(last.arguments, PathArguments::None) {
+                Some("a row type is not generic; ")
+            } else {
+                None
+            }
+        }
+        _ => Some(""),
+    };
+    let Some(why) = why else { return true };
+    cx.error(
+        ty,
+        format!(
+            "a step returns its output columns as a #[derive(Row)] struct, not `{}`\n  {why}help: declare the columns, e.g. `#[derive(Row)] struct Output {{ text: String }}`, and return that",
+            display_type(ty)
+        ),
+    );
+    false
+}
+
+/// The output row type of a return type, by form; `()` (with an error) when there is none.
+fn output_row(form: Form, sig: &syn::Signature, cx: &Ctxt) -> Type {
     let unit: Type = parse_quote!(());
-    let ReturnType::Type(_, ty) = ret else {
+    let ReturnType::Type(_, ty) = &sig.output else {
         cx.error(
-            ret,
+            &sig.ident,
             "a step must return its output columns: a #[derive(Row)] struct (or `bool` for a filter)",
         );
         return unit;
     };
     let ty = unwrap_generic(ty, "Result").unwrap_or(ty);
-    match form {
+    let row = match form {
         Form::Row => {
             if is_bool(ty) {
                 return unit;
@@ -205,13 +259,16 @@ fn output_row(form: Form, ret: &ReturnType, cx: &Ctxt) -> Type {
             let inner = unwrap_generic(ty, "Option")
                 .or_else(|| unwrap_generic(ty, "Vec"))
                 .unwrap_or(ty);
-            if is_bool(inner) { unit } else { inner.clone() }
+            if is_bool(inner) {
+                return unit;
+            }
+            inner.clone()
         }
         Form::Batch | Form::Global => match unwrap_generic(ty, "Vec") {
             Some(row) => row.clone(),
             None => {
                 cx.error(ty, "a batch or global step returns `Vec<Row>` (one row per input row), or a `Result` of it");
-                unit
+                return unit;
             }
         },
         Form::Generator => match iterator_item(ty).or_else(|| unwrap_generic(ty, "Vec")) {
@@ -221,10 +278,11 @@ fn output_row(form: Form, ret: &ReturnType, cx: &Ctxt) -> Type {
                     ty,
                     "a generator returns `impl Iterator<Item = Row>` or `Vec<Row>`",
                 );
-                unit
+                return unit;
             }
         },
-    }
+    };
+    if check_row_type(&row, cx) { row } else { unit }
 }
 
 /// Reads the arguments: `#[param]` ones are runtime parameters, the others input columns.
@@ -317,7 +375,7 @@ fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
 fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepModel {
     let form = attr.form.map_or(Form::Row, |(f, _)| f);
     let args = parse_args(form, item.sig.inputs.iter_mut(), cx);
-    let output = output_row(form, &item.sig.output, cx);
+    let output = output_row(form, &item.sig, cx);
     let fn_ident = item.sig.ident.clone();
     let ident = attr.name.clone().unwrap_or_else(|| {
         format_ident!(
@@ -332,6 +390,20 @@ fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepModel {
             "a step function cannot be generic: its columns have fixed types",
         );
     }
+    let clashes = matches!(&output, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == ident));
+    let ident = if clashes {
+        cx.error(
+            &fn_ident,
+            format!(
+                "the step made from `{fn_ident}` would be named `{ident}`, like its output row; \
+                 rename the row (e.g. `{ident}Row`) or name the step with `#[step(name = {ident}Step)]`"
+            ),
+        );
+        // A distinct name keeps this the only error.
+        format_ident!("{}Step", ident)
+    } else {
+        ident
+    };
     StepModel {
         form,
         vis: item.vis.clone(),
@@ -368,6 +440,7 @@ fn model_from_impl(attr: &Attr, mut item: ItemImpl, cx: &Ctxt) -> Option<StepMod
             &item.generics,
             "a step struct cannot be generic: its columns have fixed types",
         );
+        return None;
     }
     let method = item.items.iter_mut().find_map(|i| match i {
         ImplItem::Fn(f) if f.sig.ident == "process" => Some(f),
@@ -387,7 +460,7 @@ fn model_from_impl(attr: &Attr, mut item: ItemImpl, cx: &Ctxt) -> Option<StepMod
     if let Some(Arg::Param(p)) = args.iter().find(|a| matches!(a, Arg::Param(_))) {
         cx.error(&p.ident, "in a step struct, configuration lives in the struct's fields, not in `#[param]` arguments");
     }
-    let output = output_row(form, &method.sig.output, cx);
+    let output = output_row(form, &method.sig, cx);
     let is_async = method.sig.asyncness.is_some();
     Some(StepModel {
         form,
@@ -466,7 +539,6 @@ fn desc_kind(form: Form) -> Kind {
 fn expand(model: &StepModel) -> TokenStream {
     let StepModel {
         ident,
-        vis,
         form,
         output,
         ..
@@ -605,63 +677,7 @@ fn expand(model: &StepModel) -> TokenStream {
         }
     };
 
-    let struct_def = if model.declares_struct {
-        let docs = &model.docs;
-        let fields = params.iter().map(|p| {
-            let (field, ty) = (&p.ident, &p.ty);
-            quote!(#[doc = "Runtime parameter."] pub #field: #ty,)
-        });
-        let inits = params.iter().map(|p| {
-            let field = &p.ident;
-            match &p.default {
-                Some(expr) => quote!(#field: ::std::convert::Into::into(#expr),),
-                None => quote!(#field: ::std::default::Default::default(),),
-            }
-        });
-        let setters = params.iter().map(|p| {
-            let (field, ty) = (&p.ident, &p.ty);
-            let doc = format!("Sets the runtime parameter `{field}`.");
-            quote! {
-                #[doc = #doc]
-                #[must_use]
-                pub fn #field(mut self, #field: #ty) -> Self {
-                    self.#field = #field;
-                    self
-                }
-            }
-        });
-        let (rows_field, rows_init) = if form == Form::Generator {
-            (
-                quote!(__distil_rows: ::std::option::Option<::std::boxed::Box<dyn ::std::iter::Iterator<Item = #output> + ::std::marker::Send>>,),
-                quote!(__distil_rows: ::std::option::Option::None,),
-            )
-        } else {
-            (quote!(), quote!())
-        };
-        let new_doc = format!("A new `{ident}` step with its default parameters.");
-        quote! {
-            #(#docs)*
-            #[allow(missing_docs)]
-            #vis struct #ident {
-                #(#fields)*
-                #rows_field
-            }
-            impl #ident {
-                #[doc = #new_doc]
-                pub fn new() -> Self {
-                    #ident { #(#inits)* #rows_init }
-                }
-                #(#setters)*
-            }
-            impl ::std::default::Default for #ident {
-                fn default() -> Self {
-                    Self::new()
-                }
-            }
-        }
-    } else {
-        quote!()
-    };
+    let struct_def = declare_struct(model, true);
 
     let in_cols = model.inputs().map(|i| {
         let id = distil_graph::column_id(&i.column);
@@ -693,6 +709,73 @@ fn expand(model: &StepModel) -> TokenStream {
             type Ty = <#output as ::distil::__private::Col<ID>>::Ty;
         }
         #chain
+    }
+}
+
+/// The struct a function-form step declares: its runtime parameters as fields, `new()`, and a
+/// setter per parameter. A generator also keeps its row iterator (`with_rows`).
+fn declare_struct(model: &StepModel, with_rows: bool) -> TokenStream {
+    let StepModel {
+        ident, vis, output, ..
+    } = model;
+    let params: Vec<&Param> = model.params().collect();
+    if !model.declares_struct {
+        return quote!();
+    }
+    {
+        let docs = &model.docs;
+        let fields = params.iter().map(|p| {
+            let (field, ty) = (&p.ident, &p.ty);
+            quote!(#[doc = "Runtime parameter."] pub #field: #ty,)
+        });
+        let inits = params.iter().map(|p| {
+            let field = &p.ident;
+            match &p.default {
+                Some(expr) => quote!(#field: ::std::convert::Into::into(#expr),),
+                None => quote!(#field: ::std::default::Default::default(),),
+            }
+        });
+        let setters = params.iter().map(|p| {
+            let (field, ty) = (&p.ident, &p.ty);
+            let doc = format!("Sets the runtime parameter `{field}`.");
+            quote! {
+                #[doc = #doc]
+                #[must_use]
+                pub fn #field(mut self, #field: #ty) -> Self {
+                    self.#field = #field;
+                    self
+                }
+            }
+        });
+        let (rows_field, rows_init) = if with_rows && model.form == Form::Generator {
+            (
+                quote!(__distil_rows: ::std::option::Option<::std::boxed::Box<dyn ::std::iter::Iterator<Item = #output> + ::std::marker::Send>>,),
+                quote!(__distil_rows: ::std::option::Option::None,),
+            )
+        } else {
+            (quote!(), quote!())
+        };
+        let new_doc = format!("A new `{ident}` step with its default parameters.");
+        quote! {
+            #(#docs)*
+            #[allow(missing_docs)]
+            #vis struct #ident {
+                #(#fields)*
+                #rows_field
+            }
+            impl #ident {
+                #[doc = #new_doc]
+                pub fn new() -> Self {
+                    #ident { #(#inits)* #rows_init }
+                }
+                #(#setters)*
+            }
+            impl ::std::default::Default for #ident {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        }
     }
 }
 
@@ -802,35 +885,141 @@ fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> TokenStream {
     }
 }
 
+/// What is left of a step whose attribute or signature is wrong: the user's item, the struct
+/// (function form) and a `Step` impl that processes nothing, and a callback that says its columns
+/// are only known when it runs. The pipelines using the step then report nothing more, so the
+/// user sees the one error that matters.
+struct Fallback {
+    form: Form,
+    ident: Ident,
+    vis: Visibility,
+    /// The step type with its generic parameters, and those parameters.
+    self_ty: Type,
+    generics: syn::Generics,
+    /// The user's item, cleaned of the attributes `#[step]` consumes when it could parse it.
+    item: TokenStream,
+    struct_def: TokenStream,
+}
+
+impl Fallback {
+    fn from_model(model: &StepModel) -> Self {
+        let ident = &model.ident;
+        Fallback {
+            form: model.form,
+            ident: ident.clone(),
+            vis: model.vis.clone(),
+            self_ty: parse_quote!(#ident),
+            generics: syn::Generics::default(),
+            item: model.item.clone(),
+            struct_def: declare_struct(model, false),
+        }
+    }
+
+    /// For `#[step] impl Struct { .. }` that could not be read as a step.
+    fn from_impl(attr: &Attr, item: &ItemImpl) -> Option<Self> {
+        let Type::Path(path) = &*item.self_ty else {
+            return None;
+        };
+        Some(Fallback {
+            form: attr.form.map_or(Form::Row, |(f, _)| f),
+            ident: path.path.segments.last()?.ident.clone(),
+            vis: parse_quote!(pub),
+            self_ty: (*item.self_ty).clone(),
+            generics: item.generics.clone(),
+            item: item.to_token_stream(),
+            struct_def: quote!(),
+        })
+    }
+
+    fn expand(&self) -> TokenStream {
+        let Fallback {
+            ident,
+            vis,
+            self_ty,
+            generics,
+            item,
+            struct_def,
+            ..
+        } = self;
+        let type_name = ident.to_string();
+        let kind = kind_tokens(self.form);
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let mut predicates: Vec<TokenStream> = where_clause
+            .map(|w| w.predicates.iter().map(ToTokens::to_token_stream).collect())
+            .unwrap_or_default();
+        predicates.push(quote!(Self: ::std::marker::Send + 'static));
+        let desc = StepDesc {
+            type_name: type_name.clone(),
+            kind: desc_kind(self.form),
+            dynamic: true,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            row_param: None,
+        }
+        .to_tokens();
+        let callback = callback_macro(vis, ident, &unique_suffix(item), desc);
+        quote! {
+            #[allow(dead_code)]
+            #item
+            #struct_def
+            impl #impl_generics ::distil::Step for #self_ty where #(#predicates),* {
+                fn spec(&self) -> ::distil::step::StepSpec {
+                    ::distil::__private::spec(#type_name, #kind, ::std::vec::Vec::new(), ::std::vec::Vec::new())
+                }
+            }
+            #callback
+        }
+    }
+}
+
+/// What `#[step]` emits once its checks ran.
+enum Plan {
+    /// A step model: expanded when the checks pass, else its fallback.
+    Model(Box<StepModel>),
+    /// The same tokens either way (a hand-written `impl Step`, marked dynamic when wrong).
+    Tokens(TokenStream),
+    /// What to emit next to the errors, which this case always has.
+    Failed(TokenStream),
+}
+
 /// Entry point of `#[step]`.
 pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
     let attr = parse_attr(attr, &cx);
     let parsed: syn::Result<Item> = syn::parse2(item.clone());
-    let output = match parsed {
-        Ok(Item::Fn(f)) if !attr.dynamic => expand(&model_from_fn(&attr, f, &cx)),
+    let plan = match parsed {
+        Ok(Item::Fn(f)) if !attr.dynamic => Plan::Model(Box::new(model_from_fn(&attr, f, &cx))),
         Ok(Item::Impl(i)) if i.trait_.is_some() => {
             if !attr.dynamic && attr.outputs.is_none() {
                 cx.error(&i.self_ty, "on a hand-written `impl Step`, say `#[step(dynamic)]` (columns known when it runs) or `#[step(outputs = R)]` (the columns of a Row parameter)");
             }
-            expand_hand_written(&attr, i, &cx)
+            Plan::Tokens(expand_hand_written(&attr, i, &cx))
         }
-        Ok(Item::Impl(i)) => model_from_impl(&attr, i.clone(), &cx)
-            .map_or_else(|| i.to_token_stream(), |m| expand(&m)),
+        Ok(Item::Impl(i)) => match model_from_impl(&attr, i.clone(), &cx) {
+            Some(model) => Plan::Model(Box::new(model)),
+            None => Plan::Failed(
+                Fallback::from_impl(&attr, &i).map_or_else(|| i.to_token_stream(), |f| f.expand()),
+            ),
+        },
         Ok(other) => {
             cx.error(&other, "#[step] goes on a function, on an `impl` with a `process` method, or on an `impl Step`");
-            other.to_token_stream()
+            Plan::Failed(other.to_token_stream())
         }
         Err(e) => {
             cx.push(e);
-            item
+            Plan::Failed(item)
         }
     };
-    match cx.check() {
-        Ok(()) => output,
-        Err(e) => {
+    match (cx.check(), plan) {
+        (Ok(()), Plan::Model(model)) => expand(&model),
+        (Ok(()), Plan::Tokens(tokens) | Plan::Failed(tokens)) => tokens,
+        (Err(e), plan) => {
             let error = e.to_compile_error();
-            quote!(#error #output)
+            let rest = match plan {
+                Plan::Model(model) => Fallback::from_model(&model).expand(),
+                Plan::Tokens(tokens) | Plan::Failed(tokens) => tokens,
+            };
+            quote!(#error #rest)
         }
     }
 }
