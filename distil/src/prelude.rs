@@ -5,4 +5,5 @@ pub use crate::column::{ColumnSpec, ColumnValue, DataType};
 pub use crate::distiset::{Dataset, Distiset};
 pub use crate::pipeline::{Pipeline, Router, RunOptions, route, sample_n_steps};
 pub use crate::step::{Step, StepKind};
+pub use crate::steps::ChatMessage;
 pub use crate::{Value, pipeline, step};

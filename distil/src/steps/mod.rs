@@ -1,7 +1,16 @@
-//! Built-in steps: loaders and column operations.
+//! Built-in steps: loaders and samplers, column operations, and formatting for fine-tuning.
 
+mod chat;
 mod columns;
+mod formatting;
 mod loaders;
+mod sampler;
 
-pub use columns::KeepColumns;
+pub use chat::ChatMessage;
+pub use columns::{CombineOutputs, ExpandColumns, GroupColumns, KeepColumns, MergeColumns};
+pub use formatting::{
+    DpoExample, FormatChatGenerationDPO, FormatChatGenerationSFT, FormatTextGenerationDPO,
+    FormatTextGenerationSFT, SftExample,
+};
 pub use loaders::{LoadDataFromDicts, Untyped};
+pub use sampler::DataSampler;

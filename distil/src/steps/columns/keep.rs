@@ -1,4 +1,4 @@
-//! Column operations: keep, combine, group, merge, expand.
+//! KeepColumns: projects rows onto chosen columns.
 
 use crate::column::ColumnSpec;
 use crate::step::{BoxFuture, Input, Output, Passthrough, Step, StepKind, StepSpec};
