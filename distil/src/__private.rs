@@ -45,6 +45,9 @@ impl<T: ColumnValue, C, S> ColumnTypeIs<T, C, S> for T {}
 impl<T: ColumnValue, C, S> ColumnTypeIs<Option<T>, C, S> for T {}
 #[diagnostic::do_not_recommend]
 impl<T: ColumnValue, C, S> ColumnTypeIs<AnyColumn, C, S> for T {}
+/// A list input whose items are optional accepts a list of plain items, as at run time.
+#[diagnostic::do_not_recommend]
+impl<T: ColumnValue, C, S> ColumnTypeIs<Vec<Option<T>>, C, S> for Vec<T> {}
 
 /// Asserts that `producer`'s output column `OUT` satisfies `consumer`'s input column `IN`.
 #[inline(always)]

@@ -151,12 +151,19 @@ impl<'a> Input<'a> {
 
     /// An input column by the step's name for it; `None` when no upstream step produced it.
     pub fn column(&self, name: &str) -> Option<&'a [Value]> {
-        let source = self
-            .mappings
+        self.batch.column(self.source(name))
+    }
+
+    /// The upstream column the step reads as its input `name` (its input mapping, if any):
+    /// the name to look up in [`branches`](Input::branches).
+    pub fn source<'n>(&self, name: &'n str) -> &'n str
+    where
+        'a: 'n,
+    {
+        self.mappings
             .iter()
             .find(|(from, _)| from == name)
-            .map_or(name, |(_, to)| to);
-        self.batch.column(source)
+            .map_or(name, |(_, to)| to.as_str())
     }
 
     /// The whole batch, every column under its upstream name.

@@ -66,7 +66,7 @@ impl GroupColumns {
                 .map(|row| Value::Array(cells.map(|c| c[row].clone()).into_iter().collect()))
                 .collect();
         }
-        let source = upstream_name(input, column);
+        let source = input.source(column);
         (0..input.len())
             .map(|row| {
                 let values = branches
@@ -77,22 +77,6 @@ impl GroupColumns {
             })
             .collect()
     }
-}
-
-/// The upstream name of the step's input `column`. Branches hold columns under their upstream
-/// names, and `Input` applies input mappings only to the joined columns. The joined column that
-/// `Input::column` returns is the very slice stored in the batch, so the slice's address names
-/// its column.
-fn upstream_name<'a>(input: &Input<'a>, column: &'a str) -> &'a str {
-    let Some(cells) = input.column(column) else {
-        return column;
-    };
-    input
-        .batch()
-        .columns()
-        .iter()
-        .find(|c| std::ptr::eq(c.values(), cells))
-        .map_or(column, |c| c.name())
 }
 
 #[step(dynamic)]
