@@ -42,22 +42,35 @@ struct Outputs {
 impl Outputs {
     /// Sends a batch on; `false` once a successor is gone (the run is failing).
     async fn send(&mut self, batch: Batch) -> bool {
-        let chosen: Option<Vec<usize>> = self.router.as_mut().map(|(router, routed)| {
-            let names: Vec<&str> = routed.iter().map(|&t| &*self.targets[t].name).collect();
-            let picked = router.choose(&names);
-            routed
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !picked.contains(i))
-                .map(|(_, &t)| t)
-                .collect()
-        });
+        let skipped: Vec<usize> = match &mut self.router {
+            Some((router, routed)) => {
+                let names: Vec<&str> = routed.iter().map(|&t| &*self.targets[t].name).collect();
+                let picked = router.choose(&names);
+                routed
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !picked.contains(i))
+                    .map(|(_, &t)| t)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        if let Some(collected) = &mut self.collected
+            && !batch.is_empty()
+        {
+            collected.push(batch);
+            return true;
+        }
+        let through = batch.through;
+        let mut batch = Some(batch);
+        let last = self.targets.len().saturating_sub(1);
         for (t, target) in self.targets.iter().enumerate() {
-            let skipped = chosen.as_ref().is_some_and(|skip| skip.contains(&t));
-            let message = if skipped {
-                Batch::watermark(batch.through)
+            let message = if skipped.contains(&t) {
+                Batch::watermark(through)
+            } else if t == last {
+                batch.take().expect("sent once")
             } else {
-                batch.clone()
+                batch.clone().expect("kept until the last target")
             };
             if target
                 .sender
@@ -66,11 +79,6 @@ impl Outputs {
                 .is_err()
             {
                 return false;
-            }
-        }
-        if let Some(collected) = &mut self.collected {
-            if !batch.is_empty() {
-                collected.push(batch);
             }
         }
         true
