@@ -128,6 +128,9 @@ pub enum Site {
     InputMapping(usize, usize),
     /// An output mapping of a step, by index in its `output_mappings`.
     OutputMapping(usize, usize),
+    /// The upstream column an input mapping reads (`inputs { step_input => this }`), by index
+    /// in the step's `input_mappings`.
+    InputSource(usize, usize),
 }
 
 /// A column reaching a step: its name, type and producing step.
@@ -163,13 +166,21 @@ pub enum Problem {
     UnknownInputMapping {
         step: String,
         column: String,
+        /// The upstream column the mapping reads.
+        upstream: String,
         known: Vec<String>,
+        /// The input the mapping was probably meant for.
+        suggestion: Option<String>,
         site: Site,
     },
     UnknownOutputMapping {
         step: String,
         column: String,
+        /// The new name the mapping gives.
+        new_name: String,
         known: Vec<String>,
+        /// The output the mapping was probably meant for.
+        suggestion: Option<String>,
         site: Site,
     },
     Cycle {
@@ -286,25 +297,52 @@ impl fmt::Display for Problem {
             Problem::UnknownInputMapping {
                 step,
                 column,
+                upstream,
                 known,
+                suggestion,
                 ..
-            } => write!(
-                f,
-                "step `{step}` has no input column `{column}` to map; its inputs are {}",
-                list(known)
-            ),
+            } => {
+                write!(
+                    f,
+                    "step `{step}` has no input column `{column}` to map; its inputs are {}",
+                    list(known)
+                )?;
+                if let Some(input) = suggestion {
+                    write!(
+                        f,
+                        "\n  help: did you mean `inputs {{ {input} => {upstream} }}`?"
+                    )?;
+                }
+                Ok(())
+            }
             Problem::UnknownOutputMapping {
                 step,
                 column,
+                new_name,
                 known,
+                suggestion,
                 ..
-            } => write!(
-                f,
-                "step `{step}` has no output column `{column}` to map; its outputs are {}",
-                list(known)
-            ),
+            } => {
+                write!(
+                    f,
+                    "step `{step}` has no output column `{column}` to map; its outputs are {}",
+                    list(known)
+                )?;
+                if let Some(output) = suggestion {
+                    write!(
+                        f,
+                        "\n  help: did you mean `outputs {{ {output} => {new_name} }}`?"
+                    )?;
+                }
+                Ok(())
+            }
             Problem::Cycle { path, .. } => {
-                write!(f, "the connections form a cycle: {}", path.join(" >> "))
+                let path: Vec<String> = path.iter().map(|s| format!("`{s}`")).collect();
+                write!(
+                    f,
+                    "the connections form a cycle: {}\n  help: a pipeline is a graph without cycles; remove one of these connections",
+                    path.join(" >> ")
+                )
             }
             Problem::RootNotGenerator {
                 step, type_name, ..
@@ -322,14 +360,36 @@ impl fmt::Display for Problem {
                 write!(f, "step `{step}` is not connected to any other step")
             }
             Problem::CannotJoin { step, roots, .. } => {
-                let from: Vec<String> = roots
+                // One entry per generator, with the predecessors its rows come through.
+                let mut generators: Vec<(&str, Vec<&str>)> = Vec::new();
+                for (pred, root) in roots {
+                    let at = match generators.iter().position(|(r, _)| r == root) {
+                        Some(at) => at,
+                        None => {
+                            generators.push((root, Vec::new()));
+                            generators.len() - 1
+                        }
+                    };
+                    if pred != root {
+                        generators[at].1.push(pred);
+                    }
+                }
+                let from: Vec<String> = generators
                     .iter()
-                    .map(|(pred, root)| format!("`{pred}` (rows of `{root}`)"))
+                    .map(|(root, through)| {
+                        if through.is_empty() {
+                            format!("`{root}`")
+                        } else {
+                            let through: Vec<String> =
+                                through.iter().map(|p| format!("`{p}`")).collect();
+                            format!("`{root}` (through {})", through.join(", "))
+                        }
+                    })
                     .collect();
                 write!(
                     f,
-                    "step `{step}` cannot join its predecessors: rows are joined by their id, and only rows of one generator share ids, but it receives {}",
-                    from.join(", ")
+                    "step `{step}` cannot join rows of different generators: it receives rows of {}\n  note: a step with several predecessors joins their rows by row id, and only the rows of one generator share ids\n  help: feed every branch from the same generator",
+                    from.join(" and of ")
                 )
             }
             Problem::DuplicateEdge { from, to, .. } => {
@@ -367,9 +427,12 @@ pub struct Report {
     pub order: Vec<usize>,
 }
 
-/// Checks the graph's shape and columns. `compatible(expected, found)` decides whether a produced
-/// column type satisfies an input; pass `None` to leave types to the compiler.
-pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> bool>) -> Report {
+/// Decides whether a produced column satisfies a step's input: `(consumer, input, origin)`.
+pub type Compatible<'a> = &'a dyn Fn(usize, &str, &Origin) -> bool;
+
+/// Checks the graph's shape and columns. `compatible` decides whether a produced column type
+/// satisfies an input; pass `None` to leave types to the compiler.
+pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
     let mut report = Report::default();
     let n = graph.steps.len();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -387,7 +450,7 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
         succs[e.from].push(e.to);
     }
 
-    check_mappings(graph, &mut report);
+    let meant_for = check_mappings(graph, &mut report);
     check_shape(graph, &preds, &succs, &mut report);
 
     let Some(order) = topological_order(graph, &preds, &succs, &mut report) else {
@@ -406,11 +469,16 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
     let mut leaving: Vec<BTreeMap<String, Origin>> = vec![BTreeMap::new(); n];
     let mut root_of: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut dynamic_upstream = vec![false; n];
+    // A root that is not a generator lies upstream: it is reported, and what reaches the steps
+    // below it is guesswork, so their missing columns are not.
+    let mut bad_root_upstream = vec![false; n];
     for &s in &order {
         let step = &graph.steps[s];
         let mut arriving: BTreeMap<String, Origin> = BTreeMap::new();
         for &p in &preds[s] {
             dynamic_upstream[s] |= dynamic_upstream[p] || graph.steps[p].dynamic;
+            bad_root_upstream[s] |= bad_root_upstream[p]
+                || (preds[p].is_empty() && graph.steps[p].kind != StepKind::Generator);
             for (name, origin) in &leaving[p] {
                 let nearer = match arriving.get(name) {
                     None => true,
@@ -451,17 +519,17 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
                 let source = step.input_source(&input.name);
                 match arriving.get(source) {
                     Some(origin) => {
-                        if let Some(ok) = compatible {
-                            if !ok(s, &input.name, origin) {
-                                report.problems.push(Problem::TypeMismatch {
-                                    step: step.name.clone(),
-                                    column: source.to_owned(),
-                                    expected: input.ty.clone(),
-                                    found: origin.ty.clone(),
-                                    producer: graph.steps[origin.producer].name.clone(),
-                                    site: Site::Step(s),
-                                });
-                            }
+                        if let Some(ok) = compatible
+                            && !ok(s, &input.name, origin)
+                        {
+                            report.problems.push(Problem::TypeMismatch {
+                                step: step.name.clone(),
+                                column: source.to_owned(),
+                                expected: input.ty.clone(),
+                                found: origin.ty.clone(),
+                                producer: graph.steps[origin.producer].name.clone(),
+                                site: Site::Step(s),
+                            });
                         }
                         report.resolutions.push(Resolution {
                             consumer: s,
@@ -471,7 +539,8 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
                     }
                     None if !input.required => {}
                     None if dynamic_upstream[s] && compatible.is_none() => {}
-                    None if preds[s].is_empty() => {}
+                    None if preds[s].is_empty() || bad_root_upstream[s] => {}
+                    None if meant_for[s].contains(&input.name) => {}
                     None => {
                         let available: Vec<Available> = arriving
                             .iter()
@@ -482,6 +551,14 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
                             })
                             .collect();
                         let suggestion = suggest(source, &input.ty, &available);
+                        let site = match step
+                            .input_mappings
+                            .iter()
+                            .position(|(from, _)| from == &input.name)
+                        {
+                            Some(m) => Site::InputSource(s, m),
+                            None => Site::Step(s),
+                        };
                         report.problems.push(Problem::MissingColumn {
                             step: step.name.clone(),
                             type_name: step.type_name.clone(),
@@ -490,7 +567,7 @@ pub fn check(graph: &Graph, compatible: Option<&dyn Fn(usize, &str, &Origin) -> 
                             source: source.to_owned(),
                             available,
                             suggestion,
-                            site: Site::Step(s),
+                            site,
                         });
                     }
                 }
@@ -533,32 +610,71 @@ fn suggest(wanted: &str, ty: &str, available: &[Available]) -> Option<String> {
     })
 }
 
-fn check_mappings(graph: &Graph, report: &mut Report) {
+/// The column a wrong mapping was probably meant for: a near name, else the only candidate.
+fn nearest(wrong: &str, candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(wrong, c), *c))
+        .filter(|(d, c)| *d <= (wrong.len().max(c.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+        .or_else(|| (candidates.len() == 1).then(|| candidates[0]))
+        .map(str::to_owned)
+}
+
+/// Reports mappings naming columns the step does not have. Returns, per step, the inputs a
+/// wrong mapping was probably meant for: their missing-column errors would only repeat it.
+fn check_mappings(graph: &Graph, report: &mut Report) -> Vec<Vec<String>> {
+    let mut meant_for = vec![Vec::new(); graph.steps.len()];
     for (s, step) in graph.steps.iter().enumerate() {
         if step.dynamic {
             continue;
         }
-        for (m, (column, _)) in step.input_mappings.iter().enumerate() {
-            if !step.inputs.iter().any(|c| &c.name == column) {
-                report.problems.push(Problem::UnknownInputMapping {
-                    step: step.name.clone(),
-                    column: column.clone(),
-                    known: step.inputs.iter().map(|c| c.name.clone()).collect(),
-                    site: Site::InputMapping(s, m),
-                });
+        let is_input = |c: &str| step.inputs.iter().any(|i| i.name == c);
+        let unmapped_inputs: Vec<&str> = step
+            .inputs
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|c| !step.input_mappings.iter().any(|(from, _)| from == c))
+            .collect();
+        for (m, (column, upstream)) in step.input_mappings.iter().enumerate() {
+            if is_input(column) {
+                continue;
             }
+            let suggestion = nearest(column, &unmapped_inputs);
+            if let Some(input) = &suggestion {
+                meant_for[s].push(input.clone());
+            }
+            report.problems.push(Problem::UnknownInputMapping {
+                step: step.name.clone(),
+                column: column.clone(),
+                upstream: upstream.clone(),
+                known: step.inputs.iter().map(|c| c.name.clone()).collect(),
+                suggestion,
+                site: Site::InputMapping(s, m),
+            });
         }
-        for (m, (column, _)) in step.output_mappings.iter().enumerate() {
-            if !step.outputs.iter().any(|c| &c.name == column) {
-                report.problems.push(Problem::UnknownOutputMapping {
-                    step: step.name.clone(),
-                    column: column.clone(),
-                    known: step.outputs.iter().map(|c| c.name.clone()).collect(),
-                    site: Site::OutputMapping(s, m),
-                });
+        let unmapped_outputs: Vec<&str> = step
+            .outputs
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|c| !step.output_mappings.iter().any(|(from, _)| from == c))
+            .collect();
+        for (m, (column, new_name)) in step.output_mappings.iter().enumerate() {
+            if step.outputs.iter().any(|c| &c.name == column) {
+                continue;
             }
+            report.problems.push(Problem::UnknownOutputMapping {
+                step: step.name.clone(),
+                column: column.clone(),
+                new_name: new_name.clone(),
+                known: step.outputs.iter().map(|c| c.name.clone()).collect(),
+                suggestion: nearest(column, &unmapped_outputs),
+                site: Site::OutputMapping(s, m),
+            });
         }
     }
+    meant_for
 }
 
 fn check_shape(graph: &Graph, preds: &[Vec<usize>], succs: &[Vec<usize>], report: &mut Report) {
@@ -576,14 +692,14 @@ fn check_shape(graph: &Graph, preds: &[Vec<usize>], succs: &[Vec<usize>], report
                 site: Site::Step(s),
             });
         }
-        if step.kind == StepKind::Generator {
-            if let Some(i) = graph.edges.iter().position(|e| e.to == s) {
-                report.problems.push(Problem::GeneratorWithPredecessor {
-                    step: step.name.clone(),
-                    predecessor: graph.steps[graph.edges[i].from].name.clone(),
-                    site: Site::Edge(i),
-                });
-            }
+        if step.kind == StepKind::Generator
+            && let Some(i) = graph.edges.iter().position(|e| e.to == s)
+        {
+            report.problems.push(Problem::GeneratorWithPredecessor {
+                step: step.name.clone(),
+                predecessor: graph.steps[graph.edges[i].from].name.clone(),
+                site: Site::Edge(i),
+            });
         }
     }
 }
@@ -622,14 +738,25 @@ fn topological_order(
             .find(|&&p| indegree[p] > 0)
             .expect("cycle continues");
         if let Some(at) = path.iter().position(|&s| s == next) {
+            // `path[at..]` walks predecessors: reversed, it is the cycle in edge direction.
             let mut cycle: Vec<usize> = path[at..].to_vec();
             cycle.reverse();
+            let len = cycle.len();
+            let edge_index = |from: usize, to: usize| {
+                graph
+                    .edges
+                    .iter()
+                    .rposition(|e| e.from == from && e.to == to)
+                    .unwrap_or(0)
+            };
+            // Report the cycle on the connection written last, and spell it out so that it
+            // ends with that connection: most likely the one that closed it.
+            let (closing, k) = (0..len)
+                .map(|k| (edge_index(cycle[k], cycle[(k + 1) % len]), k))
+                .max()
+                .expect("a cycle has an edge");
+            cycle.rotate_left((k + 1) % len);
             cycle.push(cycle[0]);
-            let closing = graph
-                .edges
-                .iter()
-                .rposition(|e| e.from == cycle[cycle.len() - 2] && e.to == cycle[cycle.len() - 1])
-                .unwrap_or(0);
             report.problems.push(Problem::Cycle {
                 path: cycle.iter().map(|&s| graph.steps[s].name.clone()).collect(),
                 site: Site::Edge(closing),

@@ -76,37 +76,38 @@ fn validate(model: &Model, cx: &Ctxt) {
     }
 }
 
-fn expand(model: &Model) -> TokenStream {
+/// The impls and the callback macro. `stub` after an error: the impls exist (so code using the
+/// row reports nothing more) but do nothing, and a column declared twice counts once.
+fn expand(model: &Model, stub: bool) -> TokenStream {
     let ident = &model.input.ident;
     let name = ident.to_string();
-    let width = model.fields.len();
-    let columns = model.fields.iter().map(|f| {
-        let (column, ty) = (&f.column, &f.ty);
-        quote!(::distil::ColumnSpec::new(#column, <#ty as ::distil::ColumnValue>::data_type()))
-    });
-    let writes = model.fields.iter().enumerate().map(|(i, f)| {
-        let (field, ty) = (&f.ident, &f.ty);
-        quote!(columns[#i].push(<#ty as ::distil::ColumnValue>::into_value(self.#field));)
-    });
-    let reads = model.fields.iter().map(|f| {
-        let (field, column) = (&f.ident, &f.column);
-        quote!(#field: ::distil::__private::field(get, #column)?)
-    });
-    let object_fields = model.fields.iter().map(|f| {
-        let (field, ty, column) = (&f.ident, &f.ty, &f.column);
-        quote!(map.insert(#column.to_owned(), <#ty as ::distil::ColumnValue>::into_value(self.#field));)
-    });
-    let col_impls = model.fields.iter().map(|f| {
+    let mut fields: Vec<&Field> = Vec::new();
+    for f in &model.fields {
+        if !stub || !fields.iter().any(|g| g.column == f.column) {
+            fields.push(f);
+        }
+    }
+    let generics = &model.input.generics;
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let mut predicates: Vec<TokenStream> = where_clause
+        .map(|w| w.predicates.iter().map(ToTokens::to_token_stream).collect())
+        .unwrap_or_default();
+    if !generics.params.is_empty() {
+        predicates.push(quote!(Self: ::std::marker::Send + 'static));
+    }
+    let where_clause = quote!(where #(#predicates),*);
+    let col_impls = fields.iter().map(|f| {
         let id = distil_graph::column_id(&f.column);
         let ty = &f.ty;
         quote! {
-            impl ::distil::__private::Col<#id> for #ident { type Ty = #ty; }
+            impl #impl_generics ::distil::__private::Col<#id> for #ident #ty_generics #where_clause {
+                type Ty = #ty;
+            }
         }
     });
     let desc = RowDesc {
         type_name: name.clone(),
-        columns: model
-            .fields
+        columns: fields
             .iter()
             .map(|f| ColumnDesc {
                 name: f.column.clone(),
@@ -122,41 +123,86 @@ fn expand(model: &Model) -> TokenStream {
         &unique_suffix(&model.input.to_token_stream()),
         desc,
     );
-    quote! {
-        impl ::distil::Row for #ident {
-            fn columns() -> ::std::vec::Vec<::distil::ColumnSpec> {
-                ::std::vec![#(#columns),*]
-            }
-            fn width() -> usize {
-                #width
-            }
-            fn write(self, columns: &mut [::std::vec::Vec<::distil::Value>]) {
-                #(#writes)*
-            }
-            fn from_lookup<'a>(
-                get: &dyn Fn(&str) -> ::std::option::Option<&'a ::distil::Value>,
-            ) -> ::std::result::Result<Self, ::distil::RowError> {
-                ::std::result::Result::Ok(#ident { #(#reads),* })
-            }
-        }
 
-        impl ::distil::ColumnValue for #ident {
-            type Expect = Self;
-            fn data_type() -> ::distil::DataType {
+    let unreachable = quote!(::std::unreachable!("#[derive(Row)] failed"));
+    let width = fields.len();
+    let (columns, write, from_lookup, data_type, into_value, from_value) = if stub {
+        (
+            quote!(::std::vec::Vec::new()),
+            unreachable.clone(),
+            unreachable.clone(),
+            unreachable.clone(),
+            unreachable.clone(),
+            unreachable,
+        )
+    } else {
+        let columns = fields.iter().map(|f| {
+            let (column, ty) = (&f.column, &f.ty);
+            quote!(::distil::ColumnSpec::new(#column, <#ty as ::distil::ColumnValue>::data_type()))
+        });
+        let writes = fields.iter().enumerate().map(|(i, f)| {
+            let (field, ty) = (&f.ident, &f.ty);
+            quote!(columns[#i].push(<#ty as ::distil::ColumnValue>::into_value(self.#field));)
+        });
+        let reads = fields.iter().map(|f| {
+            let (field, column) = (&f.ident, &f.column);
+            quote!(#field: ::distil::__private::field(get, #column)?)
+        });
+        let object_fields = fields.iter().map(|f| {
+            let (field, ty, column) = (&f.ident, &f.ty, &f.column);
+            quote!(map.insert(#column.to_owned(), <#ty as ::distil::ColumnValue>::into_value(self.#field));)
+        });
+        (
+            quote!(::std::vec![#(#columns),*]),
+            quote!(#(#writes)*),
+            quote!(::std::result::Result::Ok(#ident { #(#reads),* })),
+            quote! {
                 ::distil::DataType::Struct {
                     name: #name,
                     fields: <#ident as ::distil::Row>::columns().into(),
                 }
-            }
-            fn into_value(self) -> ::distil::Value {
+            },
+            quote! {
                 let mut map = ::distil::__private::serde_json::Map::new();
                 #(#object_fields)*
                 ::distil::Value::Object(map)
+            },
+            quote!(::distil::__private::row_from_value(value, #name)),
+        )
+    };
+    quote! {
+        impl #impl_generics ::distil::Row for #ident #ty_generics #where_clause {
+            fn columns() -> ::std::vec::Vec<::distil::ColumnSpec> {
+                #columns
             }
+            fn width() -> usize {
+                #width
+            }
+            #[allow(unused_variables)]
+            fn write(self, columns: &mut [::std::vec::Vec<::distil::Value>]) {
+                #write
+            }
+            #[allow(unused_variables)]
+            fn from_lookup<'a>(
+                get: &dyn Fn(&str) -> ::std::option::Option<&'a ::distil::Value>,
+            ) -> ::std::result::Result<Self, ::distil::RowError> {
+                #from_lookup
+            }
+        }
+
+        impl #impl_generics ::distil::ColumnValue for #ident #ty_generics #where_clause {
+            type Expect = Self;
+            fn data_type() -> ::distil::DataType {
+                #data_type
+            }
+            fn into_value(self) -> ::distil::Value {
+                #into_value
+            }
+            #[allow(unused_variables)]
             fn from_value(
                 value: ::std::option::Option<&::distil::Value>,
             ) -> ::std::result::Result<Self, ::distil::CellError> {
-                ::distil::__private::row_from_value(value, #name)
+                #from_value
             }
         }
 
@@ -172,21 +218,11 @@ pub fn derive(input: DeriveInput) -> TokenStream {
     let model = parse(input, &cx);
     validate(&model, &cx);
     match cx.check() {
-        Ok(()) => expand(&model),
+        Ok(()) => expand(&model, false),
         Err(e) => {
-            // Still declare the row so code using it reports nothing else.
-            let ident = &model.input.ident;
-            let span = ident.span();
             let error = e.to_compile_error();
-            quote::quote_spanned! {span=>
-                #error
-                impl ::distil::Row for #ident {
-                    fn columns() -> ::std::vec::Vec<::distil::ColumnSpec> { ::std::vec::Vec::new() }
-                    fn width() -> usize { 0 }
-                    fn write(self, _: &mut [::std::vec::Vec<::distil::Value>]) {}
-                    fn from_lookup<'a>(_: &dyn Fn(&str) -> ::std::option::Option<&'a ::distil::Value>) -> ::std::result::Result<Self, ::distil::RowError> { ::std::unreachable!() }
-                }
-            }
+            let stub = expand(&model, true);
+            quote!(#error #stub)
         }
     }
 }

@@ -11,10 +11,10 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Token, Type, braced, bracketed};
 
-use crate::ctxt::Ctxt;
+use crate::ctxt::{Ctxt, did_you_mean};
 use crate::desc::{ColumnDesc, Desc, Kind, StepDesc};
 use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, Site, StepDecl, StepKind};
-use parse::{Element, PipelineInput, step_type};
+use parse::{Element, PipelineInput, binding_type, step_type};
 
 /// Entry point of `pipeline!`: starts the callback chain over the bindings' step types.
 pub fn pipeline(input: TokenStream) -> TokenStream {
@@ -207,34 +207,39 @@ fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {
 }
 
 fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream {
-    // Names: unknown and duplicate bindings.
+    // Names: unknown and duplicate bindings, and connections that do not parse as a graph. Any of
+    // these makes the graph a guess, so its rules only run without them (one error, not five).
+    let wrong_names = std::cell::Cell::new(false);
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, b) in model.bindings.iter().enumerate() {
         let name = b.ident.to_string();
-        if let Some(&first) = index.get(&name) {
-            let _ = first;
-            cx.error(&b.ident, format!("step `{name}` is defined twice"));
-        } else {
-            index.insert(name, i);
+        match index.entry(name) {
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                wrong_names.set(true);
+                cx.error(
+                    &b.ident,
+                    format!(
+                        "step `{}` is defined twice; give each step its own name",
+                        entry.key()
+                    ),
+                );
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(i);
+            }
         }
     }
     let lookup = |ident: &Ident| -> Option<usize> {
         let found = index.get(&ident.to_string()).copied();
         if found.is_none() {
+            wrong_names.set(true);
             let mut message = format!("no step named `{ident}` in this pipeline");
-            let near = model
-                .bindings
-                .iter()
-                .map(|b| b.ident.to_string())
-                .min_by_key(|b| distil_graph_distance(b, &ident.to_string()));
-            if let Some(near) = near.filter(|n| distil_graph_distance(n, &ident.to_string()) <= 2) {
+            let wanted = ident.to_string();
+            let names: Vec<String> = model.bindings.iter().map(|b| b.ident.to_string()).collect();
+            if let Some(near) = did_you_mean(&wanted, names.iter().map(String::as_str)) {
                 message.push_str(&format!("; did you mean `{near}`?"));
             } else {
-                let known: Vec<String> = model
-                    .bindings
-                    .iter()
-                    .map(|b| format!("`{}`", b.ident))
-                    .collect();
+                let known: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
                 message.push_str(&format!("; the steps are {}", known.join(", ")));
             }
             cx.error(ident, message);
@@ -260,15 +265,19 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
                 (Element::Step(a), Element::Step(b)) => connect(a, b),
                 (Element::Step(a), Element::List(bs)) => bs.iter().for_each(|b| connect(a, b)),
                 (Element::List(as_), Element::Step(b)) => as_.iter().for_each(|a| connect(a, b)),
-                (Element::List(_), Element::List(_)) => cx.push(syn::Error::new(
-                    list_span(&pair[1]),
-                    "connect a list to one step (`[a, b] >> c`) or one step to a list (`a >> [b, c]`), not a list to a list",
-                )),
+                (Element::List(_), Element::List(_)) => {
+                    wrong_names.set(true);
+                    cx.push(syn::Error::new(
+                        list_span(&pair[1]),
+                        "connect a list to one step (`[a, b] >> c`) or one step to a list (`a >> [b, c]`), not a list to a list",
+                    ));
+                }
                 (Element::Step(a), Element::Router(..)) => {
                     let targets: Vec<&Ident> = match chain.get(at + 2) {
                         Some(Element::List(bs)) => bs.iter().collect(),
                         Some(Element::Step(b)) => vec![b],
                         _ => {
+                            wrong_names.set(true);
                             cx.push(syn::Error::new(router_span(&pair[1]), "a routing function goes between a step and the list of steps it routes to: `a >> sample_n_steps(2) >> [b, c, d]`"));
                             continue;
                         }
@@ -287,13 +296,17 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
                     }
                 }
                 (Element::Router(..), _) => {}
-                (Element::List(_), Element::Router(_, span)) => cx.push(syn::Error::new(
-                    *span,
-                    "a routing function routes the batches of one step, not of a list",
-                )),
+                (Element::List(_), Element::Router(_, span)) => {
+                    wrong_names.set(true);
+                    cx.push(syn::Error::new(
+                        *span,
+                        "a routing function routes the batches of one step, not of a list",
+                    ));
+                }
             }
         }
         if let Some(first @ Element::Router(..)) = chain.first() {
+            wrong_names.set(true);
             cx.push(syn::Error::new(
                 router_span(first),
                 "a routing function needs a step before it",
@@ -335,6 +348,9 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
             .collect(),
         edges,
     };
+    if wrong_names.get() {
+        return TokenStream::new();
+    }
     let report = distil_graph::check(&graph, None);
     for problem in &report.problems {
         let span = match problem.site() {
@@ -342,6 +358,7 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
             Site::Edge(e) => edge_spans[e],
             Site::InputMapping(s, m) => model.bindings[s].inputs[m].from.span,
             Site::OutputMapping(s, m) => model.bindings[s].outputs[m].from.span,
+            Site::InputSource(s, m) => model.bindings[s].inputs[m].to.span,
         };
         cx.push(syn::Error::new(span, problem.to_string()));
     }
@@ -375,11 +392,28 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
             }
         }
         let (column, step) = (Ident::new(&column, span), Ident::new(&step, span));
-        let p = Ident::new(&var(r.origin.producer).to_string(), span);
-        let c = Ident::new(&var(r.consumer).to_string(), span);
-        checks.push(quote_spanned! {span=>
-            ::distil::__private::check_column::<#out_id, #in_id, #column, #step, _, _>(&#p, &#c);
-        });
+        let producer = binding_type(&model.bindings[r.origin.producer]);
+        let consumer = binding_type(&model.bindings[r.consumer]);
+        if let (Some(producer), Some(consumer)) = (producer, consumer) {
+            // A bound on concrete types: rustc reports it where it is written, at the step,
+            // with no note pointing into distil's sources.
+            let (producer, consumer) = (respan(&producer, span), respan(&consumer, span));
+            let check = format_ident!("__distil_column_type_check_{}", checks.len());
+            checks.push(quote_spanned! {span=>
+                #[allow(dead_code)]
+                fn #check()
+                where
+                    <#producer as ::distil::__private::OutCol<#out_id>>::Ty:
+                        ::distil::__private::ColumnTypeIs<<#consumer as ::distil::__private::InCol<#in_id>>::Ty, #column, #step>,
+                {}
+            });
+        } else {
+            let p = Ident::new(&var(r.origin.producer).to_string(), span);
+            let c = Ident::new(&var(r.consumer).to_string(), span);
+            checks.push(quote_spanned! {span=>
+                ::distil::__private::check_column::<#out_id, #in_id, #column, #step, _, _>(&#p, &#c);
+            });
+        }
     }
     let markers = markers.iter().map(|m| {
         let m = Ident::new(m, Span::call_site());
@@ -441,6 +475,24 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
     }}
 }
 
+/// `tokens` with every span set to `span`, so an error on them points at the user's step.
+fn respan(tokens: &impl quote::ToTokens, span: Span) -> TokenStream {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                t = proc_macro2::TokenTree::Group(group);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
 /// A name usable as a marker struct, so rustc prints the column or step name in messages.
 fn marker(name: &str) -> String {
     let cleaned: String = name
@@ -460,21 +512,6 @@ fn marker(name: &str) -> String {
     } else {
         cleaned
     }
-}
-
-fn distil_graph_distance(a: &str, b: &str) -> usize {
-    // Small edit distance for "did you mean" on binding names.
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut row = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            row.push((prev[j] + cost).min(prev[j + 1] + 1).min(row[j] + 1));
-        }
-        prev = row;
-    }
-    prev[b.len()]
 }
 
 fn list_span(element: &Element) -> Span {

@@ -229,22 +229,42 @@ pub fn step_type(binding: &Binding) -> Option<(Path, Vec<Type>)> {
     };
     let mut macro_path = path.clone();
     let mut generics = Vec::new();
-    if let Some(last) = path.segments.last() {
-        if let PathArguments::AngleBracketed(args) = &last.arguments {
-            generics = args
-                .args
-                .iter()
-                .filter_map(|a| match a {
-                    GenericArgument::Type(t) => Some(t.clone()),
-                    _ => None,
-                })
-                .collect();
-        }
+    if let Some(last) = path.segments.last()
+        && let PathArguments::AngleBracketed(args) = &last.arguments
+    {
+        generics = args
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
     }
     for segment in &mut macro_path.segments {
         segment.arguments = PathArguments::None;
     }
     Some((macro_path, generics))
+}
+
+/// The full type of a binding's step, generic arguments included, when the binding names it
+/// completely (no `_` left to inference).
+pub fn binding_type(binding: &Binding) -> Option<Type> {
+    let ty = match &binding.ty {
+        Some(ty) => ty.clone(),
+        None => Type::Path(syn::TypePath {
+            qself: None,
+            path: type_path_of(&binding.expr)?,
+        }),
+    };
+    fn inferred(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "_",
+            proc_macro2::TokenTree::Group(g) => inferred(g.stream()),
+            _ => false,
+        })
+    }
+    (!inferred(quote::ToTokens::to_token_stream(&ty))).then_some(ty)
 }
 
 /// `Type::ctor(..).method(..)` -> `Type`; `Type { .. }` and `Type` -> `Type`.

@@ -1,0 +1,46 @@
+//! Compile-time diagnostics of `pipeline!`, `#[step]` and `#[derive(Row)]`, as trybuild
+//! snapshots: one folder per error family under `tests/ui/`, and `tests/ui/pass/` for pipelines
+//! that must compile (and run).
+//!
+//! The `.stderr` snapshots are rustc's words, which change between compiler versions; they are
+//! taken with the toolchain CI runs (rustc 1.95). Refresh them with
+//! `TRYBUILD=overwrite cargo test --test ui`, then read every diff.
+
+const FAMILIES: &[&str] = &[
+    "missing_column",
+    "wrong_type",
+    "bad_mapping",
+    "unknown_step",
+    "duplicate_step",
+    "cycle",
+    "root_not_generator",
+    "generator_with_predecessor",
+    "unconnected",
+    "cannot_join",
+    "step_attr",
+    "row_derive",
+    "syntax",
+];
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    for family in FAMILIES {
+        t.compile_fail(format!("tests/ui/{family}/*.rs"));
+    }
+    t.pass("tests/ui/pass/*.rs");
+}
+
+/// Every folder under `tests/ui/` is run: a new family cannot be forgotten in `FAMILIES`.
+#[test]
+fn every_family_is_listed() {
+    let mut folders: Vec<String> = std::fs::read_dir("tests/ui")
+        .expect("tests/ui")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .filter(|name| name != "pass")
+        .collect();
+    folders.sort();
+    let mut listed: Vec<&str> = FAMILIES.to_vec();
+    listed.sort();
+    assert_eq!(folders, listed);
+}

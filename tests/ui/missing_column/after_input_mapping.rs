@@ -1,0 +1,29 @@
+// The step maps its input to an upstream column that does not exist.
+use distil::prelude::*;
+use distil::steps::LoadDataFromDicts;
+
+#[derive(Row)]
+struct Prompt {
+    prompt: String,
+}
+
+#[derive(Row)]
+struct Words {
+    words: u64,
+}
+
+#[step]
+fn word_count(instruction: &str) -> Words {
+    Words {
+        words: instruction.split_whitespace().count() as u64,
+    }
+}
+
+fn main() {
+    let _pipeline = pipeline! {
+        load = LoadDataFromDicts::<Prompt>::new(vec![]),
+        count = WordCount::new(),
+            inputs { instruction => promt },
+        load >> count,
+    };
+}

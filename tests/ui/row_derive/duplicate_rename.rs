@@ -1,0 +1,30 @@
+// Two fields land in the same column once one is renamed.
+use distil::prelude::*;
+use distil::steps::LoadDataFromDicts;
+
+#[derive(Row)]
+struct Prompt {
+    instruction: String,
+    #[row(rename = "instruction")]
+    prompt: String,
+}
+
+#[derive(Row)]
+struct Words {
+    words: u64,
+}
+
+#[step]
+fn word_count(instruction: &str) -> Words {
+    Words {
+        words: instruction.split_whitespace().count() as u64,
+    }
+}
+
+fn main() {
+    let _pipeline = pipeline! {
+        load = LoadDataFromDicts::<Prompt>::new(vec![]),
+        count = WordCount::new(),
+        load >> count,
+    };
+}
