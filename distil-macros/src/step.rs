@@ -341,6 +341,14 @@ fn parse_args<'a>(form: Form, inputs: impl Iterator<Item = &'a mut FnArg>, cx: &
         }
         let ty = match form {
             Form::Batch | Form::Global => match unwrap_generic(&ty, "Vec") {
+                Some(Type::Reference(r)) => {
+                    let owned = owned_form(&r.elem);
+                    cx.error(
+                        r,
+                        format!("a batch or global step owns its columns: take `Vec<{owned}>`"),
+                    );
+                    ty
+                }
                 Some(element) => element.clone(),
                 None => {
                     cx.error(
@@ -357,11 +365,53 @@ fn parse_args<'a>(form: Form, inputs: impl Iterator<Item = &'a mut FnArg>, cx: &
                 );
                 ty
             }
-            Form::Row => ty,
+            Form::Row => {
+                check_borrow(&ty, cx);
+                ty
+            }
         };
         args.push(Arg::Input(Input { ident, column, ty }));
     }
     args
+}
+
+/// The owned column type a borrow reads: `str` is `String`, `[T]` is `Vec<T>`.
+fn owned_form(elem: &Type) -> String {
+    match elem {
+        Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
+        Type::Slice(s) => format!("Vec<{}>", display_type(&s.elem)),
+        other => display_type(other),
+    }
+}
+
+/// A borrowed input must be one the cell can lend: `&str`, `&Value`, `&[Value]` (or an
+/// `Option` of one). Anything else would fail in three places of the expansion at once.
+fn check_borrow(ty: &Type, cx: &Ctxt) {
+    let ty = unwrap_generic(ty, "Option").unwrap_or(ty);
+    let Type::Reference(r) = ty else { return };
+    let is_value = |t: &Type| matches!(t, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Value"));
+    let lendable = r.mutability.is_none()
+        && match &*r.elem {
+            Type::Path(p) if p.path.is_ident("str") => true,
+            Type::Slice(s) => is_value(&s.elem),
+            other => is_value(other),
+        };
+    if lendable {
+        return;
+    }
+    let owned = owned_form(&r.elem);
+    let instead = match owned.as_str() {
+        "String" => "borrow it as `&str`, or take `String`".to_owned(),
+        "Vec<Value>" => "borrow it as `&[Value]`, or take `Vec<Value>`".to_owned(),
+        _ => format!("take `{owned}` by value"),
+    };
+    cx.error(
+        r,
+        format!(
+            "`{}` cannot be a step input: only `&str`, `&Value` and `&[Value]` borrow the cell; {instead}",
+            display_type(ty)
+        ),
+    );
 }
 
 fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
@@ -682,10 +732,25 @@ fn expand(model: &StepModel) -> TokenStream {
     let in_cols = model.inputs().map(|i| {
         let id = distil_graph::column_id(&i.column);
         let ty = static_type(&i.ty);
-        let expect = match form {
-            Form::Row => quote!(<#ty as ::distil::Arg<'static>>::Expect),
-            _ => quote!(<#ty as ::distil::ColumnValue>::Expect),
+        // Spanned from the argument type's first token to its last: a type that is no column
+        // type is reported there, underlined whole.
+        let first = i.ty.span();
+        let last =
+            i.ty.to_token_stream()
+                .into_iter()
+                .last()
+                .map_or(first, |t| t.span());
+        let (open, close) = match form {
+            Form::Row => (
+                quote_spanned!(first=> <#ty as ::distil::Arg<'static>),
+                quote_spanned!(last=> >::Expect),
+            ),
+            _ => (
+                quote_spanned!(first=> <#ty as ::distil::ColumnValue),
+                quote_spanned!(last=> >::Expect),
+            ),
         };
+        let expect = quote!(#open #close);
         quote!(impl ::distil::__private::InCol<#id> for #ident { type Ty = #expect; })
     });
 

@@ -20,9 +20,12 @@ use parse::{Element, PipelineInput, binding_type, step_type};
 pub fn pipeline(input: TokenStream) -> TokenStream {
     let model: PipelineInput = match syn::parse2(input.clone()) {
         Ok(m) => m,
-        Err(e) => return stub(e.to_compile_error(), None),
+        Err(e) => return stub(e.to_compile_error(), None, &[]),
     };
     let cx = Ctxt::new();
+    for e in &model.errors {
+        cx.push(e.clone());
+    }
     let mut paths = Vec::new();
     for b in &model.bindings {
         match step_type(b) {
@@ -36,14 +39,14 @@ pub fn pipeline(input: TokenStream) -> TokenStream {
             ),
         }
     }
-    if model.bindings.is_empty() {
+    if model.bindings.is_empty() && model.errors.is_empty() {
         cx.push(syn::Error::new(
             Span::call_site(),
             "a pipeline needs steps: `name = Step::new(..)`",
         ));
     }
     if let Err(e) = cx.check() {
-        return stub(e.to_compile_error(), model.name.as_ref());
+        return stub(e.to_compile_error(), Some(&model), &[]);
     }
     chain(paths, quote!(input { #input }))
 }
@@ -58,9 +61,26 @@ fn chain(paths: Vec<syn::Path>, state: TokenStream) -> TokenStream {
     }
 }
 
-fn stub(errors: TokenStream, name: Option<&syn::LitStr>) -> TokenStream {
-    let name = name.map_or_else(|| "pipeline".to_owned(), syn::LitStr::value);
-    quote!({ #errors ::distil::Pipeline::new(#name) })
+/// The errors, and a pipeline value so the code around `pipeline!` reports nothing more. The
+/// bindings' expressions are kept, so the variables and imports they use are still used.
+/// `skip` lists the bindings whose expression is itself wrong.
+fn stub(errors: TokenStream, model: Option<&PipelineInput>, skip: &[usize]) -> TokenStream {
+    let name = model
+        .and_then(|m| m.name.as_ref())
+        .map_or_else(|| "pipeline".to_owned(), syn::LitStr::value);
+    let bindings = model
+        .into_iter()
+        .flat_map(|m| &m.bindings)
+        .enumerate()
+        .filter(|(i, _)| !skip.contains(i))
+        .map(|(_, b)| {
+            let expr = &b.expr;
+            match &b.ty {
+                Some(ty) => quote!(let _: #ty = #expr;),
+                None => quote!(let _ = #expr;),
+            }
+        });
+    quote!({ #errors #[allow(unreachable_code)] { #(#bindings)* } ::distil::Pipeline::new(#name) })
 }
 
 /// The state `__collect` receives: the user's tokens and the descriptions gathered so far.
@@ -108,21 +128,27 @@ impl Parse for State {
 pub fn collect(tokens: TokenStream) -> TokenStream {
     let state: State = match syn::parse2(tokens) {
         Ok(s) => s,
-        Err(e) => return stub(e.to_compile_error(), None),
+        Err(e) => return stub(e.to_compile_error(), None, &[]),
     };
     let model: PipelineInput = match syn::parse2(state.input.clone()) {
         Ok(m) => m,
-        Err(e) => return stub(e.to_compile_error(), None),
+        Err(e) => return stub(e.to_compile_error(), None, &[]),
     };
     let cx = Ctxt::new();
     let mut descs: Vec<StepDesc> = Vec::new();
-    for (binding, desc) in model.bindings.iter().zip(&state.steps) {
+    // Bindings whose expression is not a step: the stub leaves them out.
+    let mut not_steps: Vec<usize> = Vec::new();
+    for (i, (binding, desc)) in model.bindings.iter().zip(&state.steps).enumerate() {
         match desc {
             Desc::Step(s) => descs.push(s.clone()),
             Desc::Row(r) => {
+                not_steps.push(i);
                 cx.error(
                     &binding.expr,
-                    format!("`{}` is a row type, not a step", r.type_name),
+                    format!(
+                        "`{}` is a row (#[derive(Row)]), not a step; a step is a #[step] function or type",
+                        r.type_name
+                    ),
                 );
                 descs.push(StepDesc {
                     type_name: r.type_name.clone(),
@@ -191,7 +217,7 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
     let output = generate(&model, &descs, &cx);
     match cx.check() {
         Ok(()) => output,
-        Err(e) => stub(e.to_compile_error(), model.name.as_ref()),
+        Err(e) => stub(e.to_compile_error(), Some(&model), &not_steps),
     }
 }
 

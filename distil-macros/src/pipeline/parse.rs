@@ -69,6 +69,9 @@ pub struct PipelineInput {
     pub description: Option<LitStr>,
     pub bindings: Vec<Binding>,
     pub chains: Vec<Vec<Element>>,
+    /// Items that did not parse: each is skipped up to the next comma, so one mistake is
+    /// reported once and the items after it are still read.
+    pub errors: Vec<syn::Error>,
 }
 
 fn parse_mappings(input: ParseStream) -> syn::Result<Vec<Mapping>> {
@@ -127,84 +130,132 @@ impl Parse for PipelineInput {
             description: None,
             bindings: Vec::new(),
             chains: Vec::new(),
+            errors: Vec::new(),
         };
         while !input.is_empty() {
-            let fork = input.fork();
-            let first: Option<Ident> = fork.parse().ok();
-            let word = first.as_ref().map(ToString::to_string).unwrap_or_default();
-            if (word == "name" || word == "description") && fork.peek(Token![:]) {
-                let key: Ident = input.parse()?;
-                input.parse::<Token![:]>()?;
-                let value: LitStr = input.parse()?;
-                let slot = if key == "name" {
-                    &mut out.name
+            let item = parse_item(input, &mut out).and_then(|()| {
+                if input.is_empty() {
+                    Ok(())
                 } else {
-                    &mut out.description
-                };
-                if slot.is_some() {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!("`{key}` is given twice"),
-                    ));
+                    input.parse::<Token![,]>().map(drop)
                 }
-                *slot = Some(value);
-            } else if CLAUSES.contains(&word.as_str())
-                && (fork.peek(token::Brace) || fork.peek(Token![:]))
-            {
-                let key: Ident = input.parse()?;
-                let Some(binding) = out.bindings.last_mut() else {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!("`{key}` belongs after a step binding (`name = Step::new()`)"),
-                    ));
-                };
-                match word.as_str() {
-                    "inputs" => binding.inputs.extend(parse_mappings(input)?),
-                    "outputs" => binding.outputs.extend(parse_mappings(input)?),
-                    _ => {
-                        input.parse::<Token![:]>()?;
-                        let value: Expr = input.parse()?;
-                        if word == "batch_size" {
-                            binding.batch_size = Some(value);
-                        } else {
-                            binding.input_batch_size = Some(value);
-                        }
-                    }
+            });
+            if let Err(e) = item {
+                out.errors.push(e);
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    input.parse::<proc_macro2::TokenTree>()?;
                 }
-            } else if first.is_some()
-                && (fork.peek(Token![=]) && !fork.peek(Token![=>]) && !fork.peek(Token![==]))
-            {
-                let ident: Ident = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let expr: Expr = input.parse()?;
-                out.bindings.push(binding(ident, None, expr));
-            } else if first.is_some() && fork.peek(Token![:]) && !fork.peek(Token![::]) {
-                let ident: Ident = input.parse()?;
-                input.parse::<Token![:]>()?;
-                let ty: Type = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let expr: Expr = input.parse()?;
-                out.bindings.push(binding(ident, Some(ty), expr));
-            } else {
-                let mut chain = vec![parse_element(input)?];
-                while input.peek(Token![>>]) {
-                    input.parse::<Token![>>]>()?;
-                    chain.push(parse_element(input)?);
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
                 }
-                if chain.len() < 2 {
-                    return Err(input.error(
-                        "expected `name: \"..\"`, a step binding `name = Step::new(..)`, or connections `a >> b`",
-                    ));
-                }
-                out.chains.push(chain);
             }
-            if input.is_empty() {
-                break;
-            }
-            input.parse::<Token![,]>()?;
         }
         Ok(out)
     }
+}
+
+/// Whether an `=` (a binding's) comes before the end of the item.
+fn has_assignment(input: ParseStream) -> bool {
+    let fork = input.fork();
+    while !fork.is_empty() && !fork.peek(Token![,]) {
+        if fork.peek(Token![=]) && !fork.peek(Token![=>]) && !fork.peek(Token![==]) {
+            return true;
+        }
+        if fork.parse::<proc_macro2::TokenTree>().is_err() {
+            return false;
+        }
+    }
+    false
+}
+
+/// One item: `name: ".."`, a binding, a clause of the last binding, or connections.
+fn parse_item(input: ParseStream, out: &mut PipelineInput) -> syn::Result<()> {
+    let fork = input.fork();
+    let first: Option<Ident> = fork.parse().ok();
+    let word = first.as_ref().map(ToString::to_string).unwrap_or_default();
+    if (word == "name" || word == "description") && fork.peek(Token![:]) {
+        let key: Ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let value: LitStr = input.parse()?;
+        let slot = if key == "name" {
+            &mut out.name
+        } else {
+            &mut out.description
+        };
+        if slot.is_some() {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("`{key}` is given twice"),
+            ));
+        }
+        *slot = Some(value);
+    } else if CLAUSES.contains(&word.as_str()) && (fork.peek(token::Brace) || fork.peek(Token![:]))
+    {
+        let key: Ident = input.parse()?;
+        let Some(binding) = out.bindings.last_mut() else {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("`{key}` belongs after a step binding (`name = Step::new()`)"),
+            ));
+        };
+        match word.as_str() {
+            "inputs" => binding.inputs.extend(parse_mappings(input)?),
+            "outputs" => binding.outputs.extend(parse_mappings(input)?),
+            _ => {
+                input.parse::<Token![:]>()?;
+                let value: Expr = input.parse()?;
+                if word == "batch_size" {
+                    binding.batch_size = Some(value);
+                } else {
+                    binding.input_batch_size = Some(value);
+                }
+            }
+        }
+    } else if let Some(key) = first.as_ref()
+        && (fork.peek(token::Brace)
+            || (fork.peek(Token![:])
+                && !fork.peek(Token![::])
+                && !has_assignment(&fork)
+                && crate::ctxt::did_you_mean(&word, CLAUSES.iter().copied()).is_some()))
+    {
+        // `output { .. }` or `batch_sise: 8`: a clause misspelt.
+        let hint = crate::ctxt::did_you_mean(&word, CLAUSES.iter().copied())
+            .map(|near| format!("did you mean `{near}`? "))
+            .unwrap_or_default();
+        return Err(syn::Error::new(
+            key.span(),
+            format!(
+                "unknown clause `{word}`; {hint}after a binding come `inputs {{ step_input => upstream_column }}`, `outputs {{ step_output => new_name }}`, `batch_size: n` and `input_batch_size: n`"
+            ),
+        ));
+    } else if first.is_some()
+        && (fork.peek(Token![=]) && !fork.peek(Token![=>]) && !fork.peek(Token![==]))
+    {
+        let ident: Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let expr: Expr = input.parse()?;
+        out.bindings.push(binding(ident, None, expr));
+    } else if first.is_some() && fork.peek(Token![:]) && !fork.peek(Token![::]) {
+        let ident: Ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let ty: Type = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let expr: Expr = input.parse()?;
+        out.bindings.push(binding(ident, Some(ty), expr));
+    } else {
+        let mut chain = vec![parse_element(input)?];
+        while input.peek(Token![>>]) {
+            input.parse::<Token![>>]>()?;
+            chain.push(parse_element(input)?);
+        }
+        if chain.len() < 2 {
+            return Err(input.error(
+                "expected `name: \"..\"`, a step binding `name = Step::new(..)`, or connections `a >> b`",
+            ));
+        }
+        out.chains.push(chain);
+    }
+    Ok(())
 }
 
 fn binding(ident: Ident, ty: Option<Type>, expr: Expr) -> Binding {

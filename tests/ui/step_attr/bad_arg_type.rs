@@ -1,28 +1,28 @@
-// An argument whose type cannot be read from a column.
+// An argument whose type is no column type: rustc reports it at the argument.
 use distil::prelude::*;
 use distil::steps::LoadDataFromDicts;
 
 #[derive(Row)]
-struct Prompt {
-    instruction: String,
+struct File {
+    path: String,
 }
 
 #[derive(Row)]
-struct Words {
-    words: u64,
+struct FileSize {
+    bytes: u64,
 }
 
 #[step]
-fn word_count(instruction: &String, path: std::path::PathBuf) -> Words {
-    Words {
-        words: instruction.len() as u64 + path.as_os_str().len() as u64,
+fn size(path: std::path::PathBuf) -> FileSize {
+    FileSize {
+        bytes: path.as_os_str().len() as u64,
     }
 }
 
 fn main() {
     let _pipeline = pipeline! {
-        load = LoadDataFromDicts::<Prompt>::new(vec![]),
-        count = WordCount::new(),
-        load >> count,
+        load = LoadDataFromDicts::<File>::new(vec![]),
+        size = Size::new(),
+        load >> size,
     };
 }
