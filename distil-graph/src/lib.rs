@@ -907,4 +907,128 @@ mod tests {
             "{text:?}"
         );
     }
+
+    #[test]
+    fn a_cycle_is_reported_on_the_connection_written_last() {
+        let graph = Graph {
+            steps: vec![
+                step("load", StepKind::Generator, &[], &[]),
+                step("a", StepKind::Normal, &[], &[]),
+                step("b", StepKind::Normal, &[], &[]),
+                step("c", StepKind::Normal, &[], &[]),
+            ],
+            edges: vec![
+                Edge { from: 0, to: 1 },
+                Edge { from: 1, to: 2 },
+                Edge { from: 2, to: 3 },
+                Edge { from: 3, to: 1 },
+            ],
+        };
+        let report = check(&graph, None);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        let problem = &report.problems[0];
+        assert_eq!(problem.site(), Site::Edge(3));
+        assert!(
+            problem
+                .to_string()
+                .starts_with("the connections form a cycle: `a` >> `b` >> `c` >> `a`"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_mapping_suggests_the_input_and_is_the_only_error() {
+        let mut count = step("count", StepKind::Normal, &[("instruction", "String")], &[]);
+        count.input_mappings.push(("text".into(), "prompt".into()));
+        let mut load = step("load", StepKind::Generator, &[], &[("prompt", "String")]);
+        load.output_mappings.push(("promt".into(), "x".into()));
+        let graph = Graph {
+            steps: vec![load, count],
+            edges: vec![Edge { from: 0, to: 1 }],
+        };
+        let text: Vec<String> = check(&graph, None)
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(
+            text[0].ends_with("help: did you mean `outputs { prompt => x }`?"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].ends_with("help: did you mean `inputs { instruction => prompt }`?"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_mapped_column_points_at_the_mapping() {
+        let mut count = step("count", StepKind::Normal, &[("instruction", "String")], &[]);
+        count
+            .input_mappings
+            .push(("instruction".into(), "promt".into()));
+        let graph = Graph {
+            steps: vec![
+                step("load", StepKind::Generator, &[], &[("prompt", "String")]),
+                count,
+            ],
+            edges: vec![Edge { from: 0, to: 1 }],
+        };
+        let report = check(&graph, None);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert_eq!(report.problems[0].site(), Site::InputSource(1, 0));
+        assert!(
+            report.problems[0]
+                .to_string()
+                .contains("did you mean to map `prompt`?")
+        );
+    }
+
+    #[test]
+    fn below_a_root_that_is_no_generator_only_the_root_is_reported() {
+        let graph = Graph {
+            steps: vec![
+                step(
+                    "first",
+                    StepKind::Normal,
+                    &[("a", "String")],
+                    &[("b", "u64")],
+                ),
+                step("second", StepKind::Normal, &[("c", "String")], &[]),
+            ],
+            edges: vec![Edge { from: 0, to: 1 }],
+        };
+        let report = check(&graph, None);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(matches!(
+            report.problems[0],
+            Problem::RootNotGenerator { .. }
+        ));
+    }
+
+    #[test]
+    fn a_join_of_two_generators_names_each_generator_once() {
+        let graph = Graph {
+            steps: vec![
+                step("left", StepKind::Generator, &[], &[]),
+                step("right", StepKind::Generator, &[], &[]),
+                step("via", StepKind::Normal, &[], &[]),
+                step("join", StepKind::Normal, &[], &[]),
+            ],
+            edges: vec![
+                Edge { from: 0, to: 3 },
+                Edge { from: 1, to: 2 },
+                Edge { from: 2, to: 3 },
+            ],
+        };
+        let report = check(&graph, None);
+        let text = report.problems[0].to_string();
+        assert!(
+            text.starts_with(
+                "step `join` cannot join rows of different generators: it receives rows of `left` and of `right` (through `via`)"
+            ),
+            "{text}"
+        );
+    }
 }
