@@ -70,8 +70,14 @@ fn parse(input: DeriveInput, cx: &Ctxt) -> Model {
 
 fn validate(model: &Model, cx: &Ctxt) {
     for (i, f) in model.fields.iter().enumerate() {
-        if model.fields[..i].iter().any(|g| g.column == f.column) {
-            cx.error(&f.ident, format!("column `{}` is declared twice", f.column));
+        if let Some(first) = model.fields[..i].iter().find(|g| g.column == f.column) {
+            cx.error(
+                &f.ident,
+                format!(
+                    "column `{}` is declared twice, by field `{}` and by field `{}`; give one of them another name with `#[row(rename = \"..\")]`",
+                    f.column, first.ident, f.ident
+                ),
+            );
         }
     }
 }

@@ -75,11 +75,11 @@ fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
                 &wrong,
                 OPTIONS.iter().map(|o| o.split(' ').next().unwrap_or(o)),
             )
-            .map(|near| format!("did you mean `{near}`? "))
-            .unwrap_or_default();
+            .map(|near| format!("did you mean `{near}`? The options"))
+            .unwrap_or_else(|| "the options".to_owned());
             let options: Vec<String> = OPTIONS.iter().map(|o| format!("`{o}`")).collect();
             return Err(meta.error(format!(
-                "unknown step option `{wrong}`; {hint}the options are {}",
+                "unknown step option `{wrong}`; {hint} are {}",
                 options.join(", ")
             )));
         }

@@ -400,30 +400,41 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
         }
     });
     // One marker struct per column and step name, so rustc prints plain names in messages.
-    let mut markers: Vec<String> = Vec::new();
-    let mut checks = Vec::new();
-    for r in report
+    let resolutions: Vec<_> = report
         .resolutions
         .iter()
         .filter(|r| !descs[r.consumer].dynamic)
-    {
-        let span = model.bindings[r.consumer].ident.span();
-        let out_id = distil_graph::column_id(&r.origin.produced_as);
-        let in_id = distil_graph::column_id(&r.column);
-        let column = marker(graph.steps[r.consumer].input_source(&r.column));
-        let step = marker(&model.bindings[r.consumer].ident.to_string());
-        for m in [&column, &step] {
+        .map(|r| {
+            let column = marker(graph.steps[r.consumer].input_source(&r.column));
+            let step = marker(&model.bindings[r.consumer].ident.to_string());
+            (r, column, step)
+        })
+        .collect();
+    let mut markers: Vec<String> = Vec::new();
+    for (_, column, step) in &resolutions {
+        for m in [column, step] {
             if !markers.contains(m) {
                 markers.push(m.clone());
             }
         }
-        let (column, step) = (Ident::new(&column, span), Ident::new(&step, span));
-        let producer = binding_type(&model.bindings[r.origin.producer]);
-        let consumer = binding_type(&model.bindings[r.consumer]);
+    }
+    // The bound form names the step types next to the markers: it is only used when no marker
+    // would shadow a name those types use (a column named like a type).
+    let types: Vec<Option<syn::Type>> = model.bindings.iter().map(binding_type).collect();
+    let type_names = idents(&quote!(#(#types)*));
+    let bounds = !markers.iter().any(|m| type_names.contains(m));
+    let mut checks = Vec::new();
+    for (r, column, step) in &resolutions {
+        let span = model.bindings[r.consumer].ident.span();
+        let out_id = distil_graph::column_id(&r.origin.produced_as);
+        let in_id = distil_graph::column_id(&r.column);
+        let (column, step) = (marker_ident(column, span), marker_ident(step, span));
+        let producer = types[r.origin.producer].as_ref().filter(|_| bounds);
+        let consumer = types[r.consumer].as_ref().filter(|_| bounds);
         if let (Some(producer), Some(consumer)) = (producer, consumer) {
             // A bound on concrete types: rustc reports it where it is written, at the step,
             // with no note pointing into distil's sources.
-            let (producer, consumer) = (respan(&producer, span), respan(&consumer, span));
+            let (producer, consumer) = (respan(producer, span), respan(consumer, span));
             let check = format_ident!("__distil_column_type_check_{}", checks.len());
             checks.push(quote_spanned! {span=>
                 #[allow(dead_code)]
@@ -442,7 +453,7 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
         }
     }
     let markers = markers.iter().map(|m| {
-        let m = Ident::new(m, Span::call_site());
+        let m = marker_ident(m, Span::call_site());
         quote!(#[allow(non_camel_case_types, dead_code)] struct #m;)
     });
     let checks = quote!({ #(#markers)* #(#checks)* });
@@ -501,6 +512,19 @@ fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream
     }}
 }
 
+/// Every identifier in `tokens`.
+fn idents(tokens: &TokenStream) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in tokens.clone() {
+        match t {
+            proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
+            proc_macro2::TokenTree::Group(g) => out.extend(idents(&g.stream())),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// `tokens` with every span set to `span`, so an error on them points at the user's step.
 fn respan(tokens: &impl quote::ToTokens, span: Span) -> TokenStream {
     tokens
@@ -533,10 +557,20 @@ fn marker(name: &str) -> String {
         .collect();
     if cleaned.starts_with(|c: char| c.is_ascii_digit()) || cleaned.is_empty() {
         format!("_{cleaned}")
-    } else if syn::parse_str::<Ident>(&cleaned).is_err() {
-        format!("r#{cleaned}")
+    } else if cleaned == "_" || ["self", "Self", "super", "crate"].contains(&cleaned.as_str()) {
+        // Keywords that cannot even be raw identifiers.
+        format!("{cleaned}_")
     } else {
         cleaned
+    }
+}
+
+/// The identifier of a marker: raw when the name is a keyword (a column named `type`).
+fn marker_ident(marker: &str, span: Span) -> Ident {
+    if syn::parse_str::<Ident>(marker).is_ok() {
+        Ident::new(marker, span)
+    } else {
+        Ident::new_raw(marker, span)
     }
 }
 

@@ -220,12 +220,12 @@ fn parse_item(input: ParseStream, out: &mut PipelineInput) -> syn::Result<()> {
     {
         // `output { .. }` or `batch_sise: 8`: a clause misspelt.
         let hint = crate::ctxt::did_you_mean(&word, CLAUSES.iter().copied())
-            .map(|near| format!("did you mean `{near}`? "))
-            .unwrap_or_default();
+            .map(|near| format!("did you mean `{near}`? After"))
+            .unwrap_or_else(|| "after".to_owned());
         return Err(syn::Error::new(
             key.span(),
             format!(
-                "unknown clause `{word}`; {hint}after a binding come `inputs {{ step_input => upstream_column }}`, `outputs {{ step_output => new_name }}`, `batch_size: n` and `input_batch_size: n`"
+                "unknown clause `{word}`; {hint} a binding come `inputs {{ step_input => upstream_column }}`, `outputs {{ step_output => new_name }}`, `batch_size: n` and `input_batch_size: n`"
             ),
         ));
     } else if first.is_some()
