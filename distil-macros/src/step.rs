@@ -755,10 +755,10 @@ fn expand(model: &StepModel) -> TokenStream {
     });
 
     let item = &model.item;
-    let chain = define_chain(model);
-    quote! {
-        #item
-        #struct_def
+    // The `Step` impl needs the output to be a row: it is emitted by `__define_step`, once the
+    // row's callback has answered. A struct that is no row then costs the user the one error
+    // below (plus rustc's "cannot find macro"), not one per use of the row in the impl.
+    let step_impl = quote! {
         impl ::distil::Step for #ident {
             fn spec(&self) -> ::distil::step::StepSpec {
                 ::distil::__private::spec(#type_name, #kind, ::std::vec![#(#spec_inputs),*], <#output as ::distil::Row>::columns())
@@ -766,6 +766,24 @@ fn expand(model: &StepModel) -> TokenStream {
             #process
             #param_methods
         }
+    };
+    let row_check = match output {
+        Type::Tuple(_) => quote!(),
+        _ => {
+            let span = output.span();
+            quote_spanned! {span=>
+                const _: () = {
+                    #[allow(dead_code)]
+                    fn __distil_output_is_a_row() where #output: ::distil::Row {}
+                };
+            }
+        }
+    };
+    let chain = define_chain(model, &step_impl);
+    quote! {
+        #item
+        #struct_def
+        #row_check
         #(#in_cols)*
         impl<const ID: u64> ::distil::__private::OutCol<ID> for #ident
         where
@@ -846,7 +864,7 @@ fn declare_struct(model: &StepModel, with_rows: bool) -> TokenStream {
 
 /// Asks the output row's callback for its columns, then `__define_step` emits the step's own
 /// callback with them.
-fn define_chain(model: &StepModel) -> TokenStream {
+fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenStream {
     let desc = StepDesc {
         type_name: model.ident.to_string(),
         kind: desc_kind(model.form),
@@ -866,7 +884,7 @@ fn define_chain(model: &StepModel) -> TokenStream {
     let vis = &model.vis;
     let ident = &model.ident;
     let suffix = unique_suffix(&model.item);
-    let header = quote!(define { (#vis) #ident #suffix });
+    let header = quote!(define { (#vis) #ident #suffix { #step_impl } });
     match &model.output {
         Type::Tuple(t) if t.elems.is_empty() => quote! {
             ::distil::__private::define_step! { [] { #header #desc row { "()" [] } } }

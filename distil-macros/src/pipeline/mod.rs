@@ -592,6 +592,8 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
         vis: syn::Visibility,
         ident: Ident,
         suffix: syn::LitStr,
+        /// The step's `Step` impl, which needs the row to be one.
+        step_impl: TokenStream,
         step: StepDesc,
         row: Vec<ColumnDesc>,
     }
@@ -610,6 +612,9 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
             let vis: syn::Visibility = vis_group.parse()?;
             let ident: Ident = header.parse()?;
             let suffix: syn::LitStr = header.parse()?;
+            let step_impl;
+            braced!(step_impl in header);
+            let step_impl: TokenStream = step_impl.parse()?;
             let Desc::Step(step) = body.parse::<Desc>()? else {
                 return Err(body.error("expected the step description"));
             };
@@ -629,6 +634,7 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
                 vis,
                 ident,
                 suffix,
+                step_impl,
                 step,
                 row,
             })
@@ -637,7 +643,14 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
     match syn::parse2::<Define>(tokens) {
         Ok(mut d) => {
             d.step.outputs = d.row;
-            crate::desc::callback_macro(&d.vis, &d.ident, &d.suffix.value(), d.step.to_tokens())
+            let step_impl = &d.step_impl;
+            let callback = crate::desc::callback_macro(
+                &d.vis,
+                &d.ident,
+                &d.suffix.value(),
+                d.step.to_tokens(),
+            );
+            quote!(#step_impl #callback)
         }
         Err(e) => e.to_compile_error(),
     }
