@@ -35,7 +35,7 @@ fn square(n: u64) -> Squared {
 /// Keeps even numbers only.
 #[step]
 fn halve_evens(n: u64) -> Option<Half> {
-    (n % 2 == 0).then_some(Half { half: n / 2 })
+    n.is_multiple_of(2).then_some(Half { half: n / 2 })
 }
 
 #[step]
@@ -122,7 +122,7 @@ async fn fan_in_joins_by_id_when_one_branch_filters() {
     for row in rows.rows() {
         let n = row["n"].as_u64().unwrap();
         assert_eq!(row["square"], json!(n * n), "row {n}");
-        let expected_half = if n % 2 == 0 {
+        let expected_half = if n.is_multiple_of(2) {
             json!(n / 2)
         } else {
             Value::Null

@@ -24,6 +24,10 @@ use crate::column::{CellError, ColumnSpec};
 /// let names: Vec<String> = Chat::columns().into_iter().map(|c| c.name).collect();
 /// assert_eq!(names, ["messages", "rating"]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a row",
+    note = "add `#[derive(Row)]` to it: a step's outputs and a typed loader's columns are the fields of a row"
+)]
 pub trait Row: Sized + Send + 'static {
     /// The columns, in field order.
     fn columns() -> Vec<ColumnSpec>;
