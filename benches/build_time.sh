@@ -2,6 +2,8 @@
 # How much a 20-step `pipeline!` adds to `cargo build` over an empty `main`.
 # Prints one JSON line. Dependencies are built first, so only the user's crate is timed.
 set -euo pipefail
+# Incremental caches would hide the cost of expanding the macros again.
+export CARGO_INCREMENTAL=0
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$root/target/build-time-bench"
 mkdir -p "$work/src"
