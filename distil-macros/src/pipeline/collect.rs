@@ -1,0 +1,162 @@
+//! `__collect`: every step has described itself; check the graph and generate the pipeline.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, Token, Type, braced, bracketed};
+
+use super::generate::*;
+use super::parse::{PipelineInput, step_type};
+use super::{chain, stub};
+use crate::ctxt::Ctxt;
+use crate::desc::{ColumnDesc, Desc, Kind, StepDesc};
+use distil_graph::ColumnDecl;
+
+/// The state `__collect` receives: the user's tokens and the descriptions gathered so far.
+pub(super) struct State {
+    input: TokenStream,
+    steps: Vec<Desc>,
+    /// Row descriptions asked for in a second round, for generic loaders.
+    rows: Option<Vec<Desc>>,
+}
+
+impl Parse for State {
+    fn parse(stream: ParseStream) -> syn::Result<Self> {
+        let todo;
+        bracketed!(todo in stream);
+        let _: TokenStream = todo.parse()?;
+        let body;
+        braced!(body in stream);
+        let tag: Ident = body.parse()?;
+        if tag != "input" {
+            return Err(syn::Error::new(tag.span(), "malformed pipeline state"));
+        }
+        let input;
+        braced!(input in body);
+        let input: TokenStream = input.parse()?;
+        let mut steps = Vec::new();
+        let mut rows = None;
+        while !body.is_empty() {
+            if body.peek(Ident) && body.peek2(Token![;]) {
+                body.parse::<Ident>()?;
+                body.parse::<Token![;]>()?;
+                rows = Some(Vec::new());
+                continue;
+            }
+            let desc: Desc = body.parse()?;
+            match &mut rows {
+                Some(rows) => rows.push(desc),
+                None => steps.push(desc),
+            }
+        }
+        Ok(State { input, steps, rows })
+    }
+}
+
+/// Entry point of `__collect`: every description has arrived.
+pub fn collect(tokens: TokenStream) -> TokenStream {
+    let state: State = match syn::parse2(tokens) {
+        Ok(s) => s,
+        Err(e) => return stub(e.to_compile_error(), None, &[]),
+    };
+    let model: PipelineInput = match syn::parse2(state.input.clone()) {
+        Ok(m) => m,
+        Err(e) => return stub(e.to_compile_error(), None, &[]),
+    };
+    let cx = Ctxt::new();
+    let mut descs: Vec<StepDesc> = Vec::new();
+    // Bindings whose expression is not a step: the stub leaves them out.
+    let mut not_steps: Vec<usize> = Vec::new();
+    for (i, (binding, desc)) in model.bindings.iter().zip(&state.steps).enumerate() {
+        match desc {
+            Desc::Step(s) => descs.push(s.clone()),
+            Desc::Row(r) => {
+                not_steps.push(i);
+                cx.error(
+                    &binding.expr,
+                    format!(
+                        "`{}` is a row (#[derive(Row)]), not a step; a step is a #[step] function or type",
+                        r.type_name
+                    ),
+                );
+                descs.push(StepDesc {
+                    type_name: r.type_name.clone(),
+                    kind: Kind::Normal,
+                    dynamic: true,
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                    row_param: None,
+                });
+            }
+        }
+    }
+
+    // Generic loaders: their outputs are the columns of a Row type argument.
+    let wanted: Vec<(usize, syn::Path)> = model
+        .bindings
+        .iter()
+        .zip(&descs)
+        .enumerate()
+        .filter_map(|(i, (b, d))| {
+            let arg = step_type(b)?.1.into_iter().nth(d.row_param?)?;
+            match arg {
+                Type::Path(mut p) => {
+                    for segment in &mut p.path.segments {
+                        segment.arguments = syn::PathArguments::None;
+                    }
+                    Some((i, p.path))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    match &state.rows {
+        None if !wanted.is_empty() => {
+            let steps = state.steps.iter().map(|d| match d {
+                Desc::Step(s) => s.to_tokens(),
+                Desc::Row(r) => r.to_tokens(),
+            });
+            let input = &state.input;
+            let _ = cx.check();
+            return chain(
+                wanted.into_iter().map(|(_, p)| p).collect(),
+                quote!(input { #input } #(#steps)* rows;),
+            );
+        }
+        Some(rows) => {
+            for ((i, _), row) in wanted.iter().zip(rows) {
+                match row {
+                    Desc::Row(r) => descs[*i].outputs = r.columns.clone(),
+                    Desc::Step(s) => cx.error(
+                        &model.bindings[*i].expr,
+                        format!("`{}` is a step, not a row type", s.type_name),
+                    ),
+                }
+            }
+        }
+        None => {}
+    }
+    for (i, d) in descs.iter_mut().enumerate() {
+        if d.row_param.is_some() && !wanted.iter().any(|(w, _)| *w == i) {
+            // No type argument written: the columns are only known when it runs.
+            d.dynamic = true;
+        }
+    }
+
+    let output = generate(&model, &descs, &cx);
+    match cx.check() {
+        Ok(()) => output,
+        Err(e) => stub(e.to_compile_error(), Some(&model), &not_steps),
+    }
+}
+
+pub(super) fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {
+    columns
+        .iter()
+        .map(|c| ColumnDecl {
+            name: c.name.clone(),
+            ty: c.ty.clone(),
+            required: c.required,
+        })
+        .collect()
+}

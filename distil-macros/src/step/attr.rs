@@ -1,0 +1,83 @@
+//! The options of `#[step(..)]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::{Ident, Type, spanned::Spanned};
+
+use crate::ctxt::{Ctxt, did_you_mean};
+
+/// How the step sees rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Form {
+    /// One call per row.
+    Row,
+    /// One call per batch, columns as `Vec`s.
+    Batch,
+    /// One call over all rows, columns as `Vec`s.
+    Global,
+    /// Produces rows.
+    Generator,
+}
+
+#[derive(Default)]
+pub(super) struct Attr {
+    pub(super) form: Option<(Form, Span)>,
+    pub(super) dynamic: bool,
+    pub(super) name: Option<Ident>,
+    pub(super) outputs: Option<Type>,
+}
+
+/// The options of `#[step(..)]`, as the user writes them.
+pub(super) const OPTIONS: [&str; 6] = [
+    "batch",
+    "global",
+    "generator",
+    "dynamic",
+    "name = Type",
+    "outputs = RowParam",
+];
+
+pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
+    let mut out = Attr::default();
+    let parser = syn::meta::parser(|meta| {
+        let form = if meta.path.is_ident("batch") {
+            Some(Form::Batch)
+        } else if meta.path.is_ident("global") {
+            Some(Form::Global)
+        } else if meta.path.is_ident("generator") {
+            Some(Form::Generator)
+        } else {
+            None
+        };
+        if let Some(form) = form {
+            if out.form.is_some() {
+                return Err(meta.error("a step has one form: `batch`, `global` or `generator`"));
+            }
+            out.form = Some((form, meta.path.span()));
+        } else if meta.path.is_ident("dynamic") {
+            out.dynamic = true;
+        } else if meta.path.is_ident("name") {
+            out.name = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("outputs") {
+            out.outputs = Some(meta.value()?.parse()?);
+        } else {
+            let wrong = meta.path.to_token_stream().to_string();
+            let hint = did_you_mean(
+                &wrong,
+                OPTIONS.iter().map(|o| o.split(' ').next().unwrap_or(o)),
+            )
+            .map(|near| format!("did you mean `{near}`? The options"))
+            .unwrap_or_else(|| "the options".to_owned());
+            let options: Vec<String> = OPTIONS.iter().map(|o| format!("`{o}`")).collect();
+            return Err(meta.error(format!(
+                "unknown step option `{wrong}`; {hint} are {}",
+                options.join(", ")
+            )));
+        }
+        Ok(())
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+        cx.push(e);
+    }
+    out
+}
