@@ -153,6 +153,8 @@ pub enum Problem {
         source: String,
         available: Vec<Available>,
         suggestion: Option<String>,
+        /// The column comes from the step's own list (KeepColumns): fix the list, not a mapping.
+        listed: bool,
         site: Site,
     },
     TypeMismatch {
@@ -253,17 +255,24 @@ impl fmt::Display for Problem {
                 source,
                 available,
                 suggestion,
+                listed,
                 ..
             } => {
+                // A step that takes any type (KeepColumns) declares none.
+                let typed = if ty.is_empty() {
+                    column.clone()
+                } else {
+                    format!("{column}: {ty}")
+                };
                 if source == column {
                     write!(
                         f,
-                        "step `{step}` ({type_name}) needs column `{column}: {ty}`, but no step upstream produces it"
+                        "step `{step}` ({type_name}) needs column `{typed}`, but no step upstream produces it"
                     )?;
                 } else {
                     write!(
                         f,
-                        "step `{step}` ({type_name}) reads column `{source}` as `{column}: {ty}`, but no step upstream produces `{source}`"
+                        "step `{step}` ({type_name}) reads column `{source}` as `{typed}`, but no step upstream produces `{source}`"
                     )?;
                 }
                 if available.is_empty() {
@@ -275,11 +284,13 @@ impl fmt::Display for Problem {
                         .collect();
                     write!(f, "\n  rows reaching it carry {}", carried.join(", "))?;
                 }
-                if let Some(near) = suggestion {
-                    write!(
+                match suggestion {
+                    Some(near) if *listed => write!(f, "\n  help: did you mean `{near}`?")?,
+                    Some(near) => write!(
                         f,
                         "\n  help: did you mean to map `{near}`? add `inputs {{ {column} => {near} }}` to `{step}`"
-                    )?;
+                    )?,
+                    None => {}
                 }
                 Ok(())
             }
@@ -567,6 +578,7 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
                             source: source.to_owned(),
                             available,
                             suggestion,
+                            listed: matches!(step.passthrough, Passthrough::Only(_)),
                             site,
                         });
                     }

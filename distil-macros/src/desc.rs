@@ -49,6 +49,9 @@ pub struct StepDesc {
     pub outputs: Vec<ColumnDesc>,
     /// The outputs are the columns of the step type's generic argument at this index.
     pub row_param: Option<usize>,
+    /// The step keeps only the columns listed (as string literals) in this argument of its
+    /// constructor call, and reads them (KeepColumns).
+    pub keeps_arg: Option<usize>,
 }
 
 /// What a row's callback tells.
@@ -80,14 +83,16 @@ impl StepDesc {
         let dynamic = self.dynamic;
         let inputs = columns_tokens(&self.inputs);
         let outputs = columns_tokens(&self.outputs);
-        let row_param = match self.row_param {
+        let optional_index = |i: Option<usize>| match i {
             Some(i) => {
                 let i = proc_macro2::Literal::usize_unsuffixed(i);
                 quote!(#i)
             }
             None => quote!(none),
         };
-        quote!(step { #type_name #kind #dynamic #inputs #outputs #row_param })
+        let row_param = optional_index(self.row_param);
+        let keeps_arg = optional_index(self.keeps_arg);
+        quote!(step { #type_name #kind #dynamic #inputs #outputs #row_param #keeps_arg })
     }
 }
 
@@ -145,12 +150,16 @@ impl Parse for Desc {
         let dynamic: LitBool = content.parse()?;
         let inputs = parse_columns(&content)?;
         let outputs = parse_columns(&content)?;
-        let row_param = if content.peek(LitInt) {
-            Some(content.parse::<LitInt>()?.base10_parse()?)
-        } else {
-            content.parse::<Ident>()?;
-            None
+        let optional_index = |content: ParseStream| -> syn::Result<Option<usize>> {
+            if content.peek(LitInt) {
+                Ok(Some(content.parse::<LitInt>()?.base10_parse()?))
+            } else {
+                content.parse::<Ident>()?;
+                Ok(None)
+            }
         };
+        let row_param = optional_index(&content)?;
+        let keeps_arg = optional_index(&content)?;
         Ok(Desc::Step(StepDesc {
             type_name: type_name.value(),
             kind,
@@ -158,6 +167,7 @@ impl Parse for Desc {
             inputs,
             outputs,
             row_param,
+            keeps_arg,
         }))
     }
 }

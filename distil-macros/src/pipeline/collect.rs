@@ -86,6 +86,7 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
                     inputs: Vec::new(),
                     outputs: Vec::new(),
                     row_param: None,
+                    keeps_arg: None,
                 });
             }
         }

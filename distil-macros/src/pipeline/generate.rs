@@ -8,10 +8,10 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
 use super::collect::decls;
-use super::parse::{Element, PipelineInput, binding_type};
+use super::parse::{Element, PipelineInput, binding_type, literal_columns};
 use crate::ctxt::{Ctxt, did_you_mean};
 use crate::desc::{Kind, StepDesc};
-use distil_graph::{Edge, Graph, Passthrough, Site, StepDecl, StepKind};
+use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, Site, StepDecl, StepKind};
 
 pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream {
     // Names: unknown and duplicate bindings, and connections that do not parse as a graph. Any of
@@ -121,17 +121,29 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
         }
     }
 
+    // Steps keeping a literal list of columns are checked like typed ones.
+    let kept: Vec<Option<Vec<String>>> = model
+        .bindings
+        .iter()
+        .zip(descs)
+        .map(|(b, d)| d.keeps_arg.and_then(|arg| literal_columns(b, arg)))
+        .collect();
+
     // The graph, checked by the rules the runtime shares.
     let graph = Graph {
         steps: model
             .bindings
             .iter()
             .zip(descs)
-            .map(|(b, d)| StepDecl {
-                inputs: decls(&d.inputs),
+            .zip(&kept)
+            .map(|((b, d), kept)| StepDecl {
+                inputs: match kept {
+                    Some(columns) => columns.iter().map(|c| ColumnDecl::new(c, "")).collect(),
+                    None => decls(&d.inputs),
+                },
                 outputs: decls(&d.outputs),
-                passthrough: Passthrough::All,
-                dynamic: d.dynamic,
+                passthrough: kept.clone().map_or(Passthrough::All, Passthrough::Only),
+                dynamic: d.dynamic && kept.is_none(),
                 input_mappings: b
                     .inputs
                     .iter()
@@ -184,7 +196,7 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
     let resolutions: Vec<_> = report
         .resolutions
         .iter()
-        .filter(|r| !descs[r.consumer].dynamic)
+        .filter(|r| !descs[r.consumer].dynamic && kept[r.consumer].is_none())
         .map(|r| {
             let column = marker(graph.steps[r.consumer].input_source(&r.column));
             let step = marker(&model.bindings[r.consumer].ident.to_string());

@@ -348,3 +348,38 @@ fn starts_upper(path: &Path) -> bool {
         .last()
         .is_some_and(|s| s.ident.to_string().starts_with(|c: char| c.is_uppercase()))
 }
+
+/// The string literals listed by argument `arg` of the binding's constructor call
+/// (`KeepColumns::new(["a", "b"])`, `&[..]` or `vec![..]`); `None` when they are not literals.
+pub fn literal_columns(binding: &Binding, arg: usize) -> Option<Vec<String>> {
+    fn constructor(expr: &Expr) -> Option<&syn::ExprCall> {
+        match expr {
+            Expr::MethodCall(m) => constructor(&m.receiver),
+            Expr::Paren(p) => constructor(&p.expr),
+            Expr::Call(call) => Some(call),
+            _ => None,
+        }
+    }
+    fn strings(expr: &Expr) -> Option<Vec<String>> {
+        let literal = |e: &Expr| match e {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        };
+        match expr {
+            Expr::Array(array) => array.elems.iter().map(literal).collect(),
+            Expr::Reference(r) => strings(&r.expr),
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+                let items = m
+                    .mac
+                    .parse_body_with(Punctuated::<LitStr, Token![,]>::parse_terminated)
+                    .ok()?;
+                Some(items.iter().map(LitStr::value).collect())
+            }
+            _ => None,
+        }
+    }
+    strings(constructor(&binding.expr)?.args.iter().nth(arg)?)
+}

@@ -25,16 +25,19 @@ pub(super) struct Attr {
     pub(super) dynamic: bool,
     pub(super) name: Option<Ident>,
     pub(super) outputs: Option<Type>,
+    /// `keeps = N`: the step keeps the columns its constructor's argument `N` lists.
+    pub(super) keeps: Option<usize>,
 }
 
 /// The options of `#[step(..)]`, as the user writes them.
-pub(super) const OPTIONS: [&str; 6] = [
+pub(super) const OPTIONS: [&str; 7] = [
     "batch",
     "global",
     "generator",
     "dynamic",
     "name = Type",
     "outputs = RowParam",
+    "keeps = ArgIndex",
 ];
 
 pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
@@ -60,6 +63,8 @@ pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
             out.name = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("outputs") {
             out.outputs = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("keeps") {
+            out.keeps = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
         } else {
             let wrong = meta.path.to_token_stream().to_string();
             let hint = did_you_mean(

@@ -317,6 +317,7 @@ pub(super) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
             .collect(),
         outputs: Vec::new(),
         row_param: None,
+        keeps_arg: None,
     }
     .to_tokens();
     let vis = &model.vis;

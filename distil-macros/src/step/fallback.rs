@@ -77,6 +77,7 @@ impl Fallback {
             inputs: Vec::new(),
             outputs: Vec::new(),
             row_param: None,
+            keeps_arg: None,
         }
         .to_tokens();
         let callback = callback_macro(vis, ident, &unique_suffix(item), desc);

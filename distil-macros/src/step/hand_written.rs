@@ -57,6 +57,7 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Tok
         inputs: Vec::new(),
         outputs: Vec::new(),
         row_param,
+        keeps_arg: attr.keeps,
     }
     .to_tokens();
     let callback = callback_macro(

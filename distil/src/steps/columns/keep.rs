@@ -23,7 +23,7 @@ impl KeepColumns {
     }
 }
 
-#[step(dynamic)]
+#[step(dynamic, keeps = 0)]
 impl Step for KeepColumns {
     fn spec(&self) -> StepSpec {
         StepSpec {
