@@ -11,13 +11,19 @@ use crate::Value;
 /// It is what the runtime validator compares and what the Distiset maps to Arrow types.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DataType {
+    /// `bool`.
     Bool,
+    /// A signed integer of this many bits.
     Int(u8),
+    /// An unsigned integer of this many bits.
     UInt(u8),
+    /// A float of this many bits.
     Float(u8),
+    /// `String`.
     String,
     /// Any JSON value (`serde_json::Value`).
     Json,
+    /// `Vec<T>`.
     List(Box<DataType>),
     /// `Option<T>`: the column may be null or absent.
     Optional(Box<DataType>),
@@ -25,7 +31,9 @@ pub enum DataType {
     Map(Box<DataType>),
     /// A nested `#[derive(Row)]` struct.
     Struct {
+        /// The struct's name.
         name: &'static str,
+        /// Its fields, as columns.
         fields: Arc<[ColumnSpec]>,
     },
 }
@@ -69,7 +77,9 @@ impl fmt::Display for DataType {
 /// A named, typed column.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ColumnSpec {
+    /// The column's name.
     pub name: String,
+    /// The column's type.
     pub data_type: DataType,
     /// `false` for optional inputs: used when present, never an error when absent.
     pub required: bool,
@@ -98,7 +108,9 @@ impl ColumnSpec {
 /// Why a cell could not be read as the type a step asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CellError {
+    /// What the step asked for.
     pub expected: String,
+    /// What the cell held.
     pub found: String,
 }
 

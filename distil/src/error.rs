@@ -8,34 +8,56 @@ pub enum Error {
     /// The pipeline is malformed; each line names the step and the column.
     #[error("pipeline `{pipeline}` is invalid:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid {
+        /// The pipeline's name.
         pipeline: String,
+        /// One line per problem.
         problems: Vec<String>,
     },
     /// A step panicked; the run stopped.
     #[error("step `{step}` panicked: {message}")]
-    Panicked { step: String, message: String },
+    Panicked {
+        /// The step's name in the pipeline.
+        step: String,
+        /// The panic's message.
+        message: String,
+    },
     /// A step failed in a way that stops the run (a wrong API key, a bad configuration).
     #[error("step `{step}` failed: {message}")]
-    Step { step: String, message: String },
+    Step {
+        /// The step's name in the pipeline.
+        step: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A runtime parameter was given for a step that does not exist.
     #[error(
         "runtime parameters given for step `{step}`, but pipeline `{pipeline}` has no such step; its steps are {known}"
     )]
     UnknownStep {
+        /// The pipeline's name.
         pipeline: String,
+        /// The step name given.
         step: String,
+        /// The pipeline's steps, for the message.
         known: String,
     },
     /// A runtime parameter the step does not have, or a value it cannot take.
     #[error("step `{step}`: {message}")]
-    Parameter { step: String, message: String },
+    Parameter {
+        /// The step's name in the pipeline.
+        step: String,
+        /// What is wrong with the parameter.
+        message: String,
+    },
     /// A step's batch-level error; the runtime records it on the batch's rows.
     #[error("{0}")]
     Message(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }

@@ -45,6 +45,8 @@
 //!          help: did you mean to map `prompt`? add `inputs { instruction => prompt }` to `count`
 //! ```
 
+#![warn(missing_docs)]
+
 // Lets the macros' `::distil::` paths resolve inside this crate too.
 extern crate self as distil;
 

@@ -56,7 +56,9 @@ impl Row for () {
 /// A row could not be read: which column, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowError {
+    /// The column that could not be read.
     pub column: String,
+    /// Why.
     pub error: CellError,
 }
 

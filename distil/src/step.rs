@@ -21,6 +21,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct StepSpec {
     /// The step's type name, for messages.
     pub type_name: String,
+    /// Generator, normal or global.
     pub kind: StepKind,
     /// Input columns, by the step's own names.
     pub inputs: Vec<ColumnSpec>,
