@@ -5,6 +5,8 @@
 //! was built. The macro turns each [`Problem`] into a `syn::Error` spanned at the user's token (the
 //! [`Problem::site`] says which), the runtime into a `distil::Error`.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -57,9 +59,16 @@ pub struct StepDecl {
     pub name: String,
     /// The step's type, for messages.
     pub type_name: String,
+    /// Whether the step starts the pipeline or sees batches or all rows: only a generator may be
+    /// a root, and a generator takes no predecessor.
     pub kind: StepKind,
+    /// The columns the step reads, under its own names (`input_mappings` says where each comes
+    /// from upstream).
     pub inputs: Vec<ColumnDecl>,
+    /// The columns the step writes, under its own names (`output_mappings` renames them for its
+    /// successors).
     pub outputs: Vec<ColumnDecl>,
+    /// Which of the columns reaching the step it passes on to its successors, besides its outputs.
     pub passthrough: Passthrough,
     /// The step's columns are only known when it runs (untyped steps): at compile time the rules
     /// neither check its inputs nor report columns missing below it.
@@ -106,14 +115,19 @@ impl StepDecl {
 /// An edge `from >> to`, by step index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
+    /// The step sending rows, by index in [`Graph::steps`].
     pub from: usize,
+    /// The step receiving them, by index in [`Graph::steps`].
     pub to: usize,
 }
 
 /// A pipeline graph.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
+    /// The pipeline's steps in declaration order; edges, sites and reports refer to them by index.
     pub steps: Vec<StepDecl>,
+    /// The connections in the order they were written (a cycle is reported on the one written
+    /// last), repeats included: a repeat is reported as [`Problem::DuplicateEdge`].
     pub edges: Vec<Edge>,
 }
 
@@ -136,81 +150,141 @@ pub enum Site {
 /// A column reaching a step: its name, type and producing step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Available {
+    /// The name the column reaches the step under (after its producer's output mapping).
     pub column: String,
+    /// The column type as its producer declares it.
     pub ty: String,
+    /// The binding name of the step that produces it.
     pub producer: String,
 }
 
 /// What is wrong with a pipeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
+    /// A required input of a step is produced by no step upstream. Not reported for a root, below
+    /// a root that is no generator, in or below a dynamic step when types are left to the
+    /// compiler, or for an input a wrong input mapping was probably meant for (that mapping is
+    /// reported instead).
     MissingColumn {
+        /// The binding name of the step reading the column.
         step: String,
+        /// The step's type, for the message.
         type_name: String,
+        /// The step's own name for the input.
         column: String,
+        /// The input's declared type; empty when the step takes any type (KeepColumns).
         ty: String,
         /// The upstream column the step looked for (differs from `column` under a mapping).
         source: String,
+        /// The columns that do reach the step, by name.
         available: Vec<Available>,
+        /// A reaching column to offer instead: a near name, else the only one of the input's type.
         suggestion: Option<String>,
         /// The column comes from the step's own list (KeepColumns): fix the list, not a mapping.
         listed: bool,
+        /// The mapping's upstream column when the input is mapped, else the step.
         site: Site,
     },
+    /// A column reaches a step with a type its input does not accept. Only reported when
+    /// [`check`] is given a `compatible` test (at run time); at compile time rustc checks types.
     TypeMismatch {
+        /// The binding name of the step reading the column.
         step: String,
+        /// The upstream name of the column, as it reaches the step.
         column: String,
+        /// The type the step's input declares.
         expected: String,
+        /// The type the producer declares.
         found: String,
+        /// The binding name of the step producing the column.
         producer: String,
+        /// The reading step.
         site: Site,
     },
+    /// An input mapping names a column that is not one of the step's inputs. Steps whose columns
+    /// are only known when they run (dynamic) are not checked.
     UnknownInputMapping {
+        /// The binding name of the step the mapping is on.
         step: String,
+        /// The input the mapping names, which the step does not have.
         column: String,
         /// The upstream column the mapping reads.
         upstream: String,
+        /// The step's input names, for the message.
         known: Vec<String>,
         /// The input the mapping was probably meant for.
         suggestion: Option<String>,
+        /// The mapping.
         site: Site,
     },
+    /// An output mapping names a column that is not one of the step's outputs. Steps whose
+    /// columns are only known when they run (dynamic) are not checked.
     UnknownOutputMapping {
+        /// The binding name of the step the mapping is on.
         step: String,
+        /// The output the mapping names, which the step does not have.
         column: String,
         /// The new name the mapping gives.
         new_name: String,
+        /// The step's output names, for the message.
         known: Vec<String>,
         /// The output the mapping was probably meant for.
         suggestion: Option<String>,
+        /// The mapping.
         site: Site,
     },
+    /// The connections form a cycle. Only the first cycle found is reported, and the columns are
+    /// then not checked.
     Cycle {
+        /// The binding names along the cycle in edge direction, the first repeated at the end;
+        /// the last step is connected to it by the connection written last.
         path: Vec<String>,
+        /// The connection of the cycle written last: most likely the one that closed it.
         site: Site,
     },
+    /// A step that is not a generator has no predecessor, so nothing feeds it rows.
     RootNotGenerator {
+        /// The binding name of the step.
         step: String,
+        /// The step's type, for the message.
         type_name: String,
+        /// The step.
         site: Site,
     },
+    /// A generator is the target of a connection; reported once, on the first such connection.
     GeneratorWithPredecessor {
+        /// The binding name of the generator.
         step: String,
+        /// The binding name of the step connected to it.
         predecessor: String,
+        /// That connection.
         site: Site,
     },
+    /// A pipeline of several steps has a step with neither predecessor nor successor.
     Unconnected {
+        /// The binding name of the step.
         step: String,
+        /// The step.
         site: Site,
     },
+    /// A step with several predecessors receives rows of more than one generator, which it
+    /// cannot join: rows are joined by row id, and only the rows of one generator share ids.
     CannotJoin {
+        /// The binding name of the joining step.
         step: String,
+        /// `(predecessor, root)` for each predecessor: the (first) root whose rows come through
+        /// it, the predecessor itself when it is a root.
         roots: Vec<(String, String)>,
+        /// The joining step.
         site: Site,
     },
+    /// The same `from >> to` connection is written twice; the repeat is otherwise ignored.
     DuplicateEdge {
+        /// The binding name of the step sending rows.
         from: String,
+        /// The binding name of the step receiving them.
         to: String,
+        /// The repeated connection.
         site: Site,
     },
 }
@@ -417,22 +491,29 @@ pub struct Origin {
     pub producer: usize,
     /// The producer's own name for the column (before its output mapping).
     pub produced_as: String,
+    /// The column type as the producer declares it.
     pub ty: String,
 }
 
 /// A column a step reads, resolved to its producer: what the macro type-checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolution {
+    /// The step reading the column, by index in [`Graph::steps`].
     pub consumer: usize,
     /// The consumer's own input name.
     pub column: String,
+    /// Where the column the consumer reads for that input comes from.
     pub origin: Origin,
 }
 
 /// The outcome of [`check`].
 #[derive(Clone, Debug, Default)]
 pub struct Report {
+    /// Everything wrong with the pipeline, in the order the rules found it; empty when it is
+    /// well formed.
     pub problems: Vec<Problem>,
+    /// One per step input that found its column upstream, wrong type included; none for a dynamic
+    /// step when types are left to the compiler, nor when the graph has a cycle.
     pub resolutions: Vec<Resolution>,
     /// The steps in execution order, when the graph has no cycle.
     pub order: Vec<usize>,
