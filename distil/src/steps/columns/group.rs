@@ -83,11 +83,7 @@ impl GroupColumns {
 impl Step for GroupColumns {
     fn spec(&self) -> StepSpec {
         StepSpec {
-            inputs: self
-                .columns
-                .iter()
-                .map(|c| ColumnSpec::new(c, DataType::Json))
-                .collect(),
+            inputs: super::any_type(&self.columns),
             outputs: self
                 .pairs()
                 .map(|(_, name)| ColumnSpec::new(name, DataType::List(Box::new(DataType::Json))))

@@ -1,8 +1,7 @@
 //! KeepColumns: projects rows onto chosen columns.
 
-use crate::column::ColumnSpec;
+use crate::step;
 use crate::step::{BoxFuture, Input, Output, Passthrough, Step, StepKind, StepSpec};
-use crate::{DataType, step};
 
 /// Keeps only the given columns, in that order (and the metadata column, so no row's errors
 /// are lost).
@@ -27,11 +26,7 @@ impl KeepColumns {
 impl Step for KeepColumns {
     fn spec(&self) -> StepSpec {
         StepSpec {
-            inputs: self
-                .columns
-                .iter()
-                .map(|c| ColumnSpec::new(c, DataType::Json))
-                .collect(),
+            inputs: super::any_type(&self.columns),
             passthrough: Passthrough::Only(self.columns.clone()),
             ..StepSpec::new("KeepColumns", StepKind::Normal)
         }

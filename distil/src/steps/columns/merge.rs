@@ -69,11 +69,7 @@ impl MergeColumns {
 impl Step for MergeColumns {
     fn spec(&self) -> StepSpec {
         StepSpec {
-            inputs: self
-                .columns
-                .iter()
-                .map(|c| ColumnSpec::new(c, DataType::Json))
-                .collect(),
+            inputs: super::any_type(&self.columns),
             outputs: vec![ColumnSpec::new(
                 &self.output_column,
                 DataType::List(Box::new(DataType::Json)),

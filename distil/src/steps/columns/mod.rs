@@ -11,3 +11,13 @@ pub use expand::ExpandColumns;
 pub use group::GroupColumns;
 pub use keep::KeepColumns;
 pub use merge::MergeColumns;
+
+use crate::column::{ColumnSpec, DataType};
+
+/// Required input columns of any type: these steps move values without reading them.
+fn any_type(columns: &[String]) -> Vec<ColumnSpec> {
+    columns
+        .iter()
+        .map(|c| ColumnSpec::new(c, DataType::Json))
+        .collect()
+}
