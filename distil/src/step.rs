@@ -95,6 +95,13 @@ pub trait Step: Send + 'static {
         Box::pin(async { Err(Error::msg("this step does not generate rows")) })
     }
 
+    /// Called for every step, one after the other, before any step of the run starts: open
+    /// files, check the real schema of the data against the declared columns. An error here
+    /// stops the run before any row is processed.
+    fn prepare(&mut self) -> BoxFuture<'_, crate::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Called once before the first batch of a run (and of a dry run): reset generators here.
     fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
         Box::pin(async { Ok(()) })

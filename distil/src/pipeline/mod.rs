@@ -295,8 +295,28 @@ impl Pipeline {
     /// Runs the pipeline with runtime parameters and other options.
     pub async fn run_with(&mut self, options: RunOptions) -> crate::Result<Distiset> {
         self.apply_params(&options.params)?;
+        self.prepare().await?;
         let order = self.check()?;
         executor::execute(self, order, &options).await
+    }
+
+    /// Lets every step open its data and check it, then reads the specs again: a loader's
+    /// columns may only be known once its files are open.
+    async fn prepare(&mut self) -> crate::Result<()> {
+        for node in &mut self.nodes {
+            let Some(step) = node.step.as_mut() else {
+                continue;
+            };
+            step.prepare().await.map_err(|e| match e {
+                Error::Message(message) => Error::Step {
+                    step: node.name.clone(),
+                    message,
+                },
+                other => other,
+            })?;
+            node.spec = step.spec();
+        }
+        Ok(())
     }
 
     /// Sends one row through every step (each generator yields a single batch of one row) and
@@ -310,7 +330,7 @@ impl Pipeline {
             dry_run: true,
             ..RunOptions::default()
         };
-        let result = match self.check() {
+        let result = match self.prepare().await.and_then(|()| self.check()) {
             Ok(order) => executor::execute(self, order, &options).await,
             Err(e) => Err(e),
         };

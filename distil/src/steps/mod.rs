@@ -12,5 +12,5 @@ pub use formatting::{
     DpoExample, FormatChatGenerationDPO, FormatChatGenerationSFT, FormatTextGenerationDPO,
     FormatTextGenerationSFT, SftExample,
 };
-pub use loaders::{LoadDataFromDicts, Untyped};
+pub use loaders::{FileFormat, LoadDataFromDicts, LoadDataFromFileSystem, Untyped};
 pub use sampler::DataSampler;

@@ -1,15 +1,13 @@
-//! Loaders: generator steps that start a pipeline.
+//! Rows from memory.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::Untyped;
 use crate::column::{ColumnSpec, DataType};
 use crate::row::Row;
 use crate::step::{BoxFuture, Output, Step, StepKind, StepSpec};
 use crate::{Value, step};
-
-/// The row type of an untyped loader: columns are whatever the data holds, known at run time.
-pub struct Untyped;
 
 /// Rows from memory. Typed, `LoadDataFromDicts::<MyRow>::new(rows)`, its columns are `MyRow`'s
 /// and are checked at compile time; untyped, `LoadDataFromDicts::untyped(json_objects)`, its

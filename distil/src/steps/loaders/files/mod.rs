@@ -1,0 +1,176 @@
+//! Rows from files: JSON Lines, JSON, CSV (and Parquet), from a file, a directory or a glob,
+//! read in batches as the pipeline pulls them.
+
+mod conform;
+mod reader;
+mod source;
+
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use serde_json::Map;
+
+pub use source::FileFormat;
+
+use super::Untyped;
+use crate::column::{ColumnSpec, DataType};
+use crate::row::Row;
+use crate::step::{BoxFuture, Output, Step, StepKind, StepSpec};
+use crate::{Error, Value, step};
+use reader::Records;
+
+/// Rows from files on disk, streamed in `batch_size` batches.
+///
+/// The source is a file, a directory (every file of a known format in it, in name order) or a
+/// glob (`data/*.jsonl`). The format comes from the extension unless set with
+/// [`format`](Self::format). Typed, `LoadDataFromFileSystem::<MyRow>::new(path)`, its columns are
+/// `MyRow`'s: before any step runs, the first record of every file is checked against them, and
+/// a missing column or a value of another type is an error naming the file, the column and the
+/// columns the file has. Untyped, `LoadDataFromFileSystem::untyped(path)`, its columns are those
+/// of the first record.
+///
+/// ```
+/// use distil::prelude::*;
+/// use distil::steps::LoadDataFromFileSystem;
+///
+/// #[derive(Row)]
+/// struct Prompt { instruction: String }
+///
+/// let typed = LoadDataFromFileSystem::<Prompt>::new("data/prompts.jsonl");
+/// let untyped = LoadDataFromFileSystem::untyped("data/*.csv");
+/// ```
+pub struct LoadDataFromFileSystem<R = Untyped> {
+    source: String,
+    format: Option<FileFormat>,
+    /// Declared columns (typed) or those found in the data (untyped, after `prepare`).
+    columns: Vec<ColumnSpec>,
+    typed: bool,
+    files: Vec<(PathBuf, FileFormat)>,
+    next_file: usize,
+    records: Option<Records>,
+    row: PhantomData<fn() -> R>,
+}
+
+impl<R: Row> LoadDataFromFileSystem<R> {
+    /// Loads typed rows from `source` (a file, a directory or a glob).
+    pub fn new(source: impl Into<String>) -> Self {
+        Self::with_columns(source.into(), R::columns(), true)
+    }
+}
+
+impl LoadDataFromFileSystem<Untyped> {
+    /// Loads rows whose columns are those of the first record found.
+    pub fn untyped(source: impl Into<String>) -> Self {
+        Self::with_columns(source.into(), Vec::new(), false)
+    }
+}
+
+impl<R> LoadDataFromFileSystem<R> {
+    fn with_columns(source: String, columns: Vec<ColumnSpec>, typed: bool) -> Self {
+        LoadDataFromFileSystem {
+            source,
+            format: None,
+            columns,
+            typed,
+            files: Vec::new(),
+            next_file: 0,
+            records: None,
+            row: PhantomData,
+        }
+    }
+
+    /// Reads every file as `format`, whatever its extension.
+    pub fn format(mut self, format: FileFormat) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    /// The record reader of the next file, or `None` after the last one.
+    fn next_records(&mut self) -> crate::Result<Option<&mut Records>> {
+        if self.records.is_none() {
+            let Some((path, format)) = self.files.get(self.next_file) else {
+                return Ok(None);
+            };
+            self.records = Some(Records::open(path, *format, &self.columns, self.typed)?);
+            self.next_file += 1;
+        }
+        Ok(self.records.as_mut())
+    }
+
+    /// Checks the first record of every file against the columns (found in the first file
+    /// when untyped).
+    fn check_files(&mut self) -> crate::Result<()> {
+        for (path, format) in &self.files {
+            let mut records = Records::open(path, *format, &self.columns, self.typed)?;
+            let first = records.next_record()?;
+            let Some(first) = first else { continue };
+            if !self.typed && self.columns.is_empty() {
+                self.columns = first
+                    .keys()
+                    .map(|k| ColumnSpec::new(k, DataType::Json))
+                    .collect();
+            }
+            conform::check_record(path, &first, &self.columns)?;
+        }
+        Ok(())
+    }
+
+    fn batch(&mut self, batch_size: usize) -> crate::Result<Option<Output>> {
+        let mut rows: Vec<Map<String, Value>> = Vec::with_capacity(batch_size);
+        while rows.len() < batch_size {
+            let Some(records) = self.next_records()? else {
+                break;
+            };
+            match records.next_record()? {
+                Some(record) => rows.push(record),
+                None => self.records = None,
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut output = Output::new_rows(rows.len());
+        for spec in &self.columns {
+            let cells = rows
+                .iter_mut()
+                .map(|r| r.remove(&spec.name).unwrap_or(Value::Null))
+                .collect();
+            output.push_column(&spec.name, cells);
+        }
+        Ok(Some(output))
+    }
+}
+
+#[step(dynamic, generator, outputs = R)]
+impl<R: Send + 'static> Step for LoadDataFromFileSystem<R> {
+    fn spec(&self) -> StepSpec {
+        StepSpec {
+            outputs: self.columns.clone(),
+            ..StepSpec::new("LoadDataFromFileSystem", StepKind::Generator)
+        }
+    }
+
+    fn prepare(&mut self) -> BoxFuture<'_, crate::Result<()>> {
+        let result = source::resolve(&self.source, self.format).and_then(|files| {
+            self.files = files;
+            self.check_files()
+        });
+        Box::pin(async move { result })
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
+        self.next_file = 0;
+        self.records = None;
+        Box::pin(async { Ok(()) })
+    }
+
+    fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
+        let result = self.batch(batch_size);
+        Box::pin(async move { result })
+    }
+}
+
+/// A file-level error: fatal, since no row of a file that cannot be read can be recorded.
+fn file_error(path: &std::path::Path, message: impl std::fmt::Display) -> Error {
+    Error::msg(format!("{}: {message}", path.display()))
+}
