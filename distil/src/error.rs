@@ -60,6 +60,23 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A Parquet file of a Distiset is corrupt, truncated, or holds columns distil cannot read.
+    #[error("{path}: cannot read this Parquet file: {message}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// What the Parquet reader or writer said.
+        message: String,
+    },
+    /// A Distiset cannot be loaded, saved or split: a missing directory, no config in it, a bad
+    /// argument.
+    #[error("{path}: {message}")]
+    Distiset {
+        /// The Distiset's directory (or file).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {
@@ -80,6 +97,32 @@ impl Error {
     /// Whether the error stops the run rather than being recorded on rows.
     pub fn is_fatal(&self) -> bool {
         !matches!(self, Error::Message(_))
+    }
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// A Parquet error on `path`.
+    pub(crate) fn parquet(path: &std::path::Path, message: impl std::fmt::Display) -> Self {
+        Error::Parquet {
+            path: path.display().to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A Distiset-level error on `path`.
+    pub(crate) fn distiset(path: &std::path::Path, message: impl std::fmt::Display) -> Self {
+        Error::Distiset {
+            path: path.display().to_string(),
+            message: message.to_string(),
+        }
     }
 }
 

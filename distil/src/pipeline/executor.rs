@@ -13,7 +13,10 @@ use super::join::Joiner;
 use super::routing::Router;
 use super::{Pipeline, RunOptions, StepOptions};
 use crate::batch::{Batch, Column};
-use crate::distiset::{Dataset, Distiset};
+use crate::distiset::run_log::RunLog;
+use crate::distiset::shards::PendingShards;
+use crate::distiset::sink::{LeafSink, SinkConfig};
+use crate::distiset::{Dataset, Distiset, PIPELINE_LOG, PIPELINE_YAML, leaf_columns};
 use crate::row::RowId;
 use crate::step::{Input, Output, Rows, Step, StepKind, StepSpec};
 use crate::{Error, METADATA_COLUMN, Value};
@@ -35,8 +38,10 @@ struct Outputs {
     targets: Vec<Target>,
     /// The router and the indices (into `targets`) it picks among.
     router: Option<(Router, Vec<usize>)>,
-    /// Leaf steps keep their batches for the Distiset.
-    collected: Option<Vec<Batch>>,
+    /// Leaf steps stream their batches to the Distiset's Parquet shards.
+    sink: Option<LeafSink>,
+    /// Rows sent on, for the log.
+    rows: u64,
 }
 
 impl Outputs {
@@ -55,11 +60,9 @@ impl Outputs {
             }
             None => Vec::new(),
         };
-        if let Some(collected) = &mut self.collected
-            && !batch.is_empty()
-        {
-            collected.push(batch);
-            return true;
+        self.rows += batch.len() as u64;
+        if let Some(sink) = &self.sink {
+            return batch.is_empty() || sink.write(batch).await;
         }
         let through = batch.through;
         let mut batch = Some(batch);
@@ -102,6 +105,7 @@ struct Task {
     predecessors: Vec<Arc<str>>,
     outputs: Outputs,
     dry_run: bool,
+    log: RunLog,
 }
 
 pub(crate) async fn execute(
@@ -115,6 +119,19 @@ pub(crate) async fn execute(
             "the step was lost when an earlier run panicked",
         ));
     }
+    let dir = options
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| crate::distiset::default_run_dir(pipeline.name()));
+    crate::distiset::create_dir(&dir)?;
+    // Rendered before the run takes the routers.
+    let description = crate::distiset::pipeline_yaml(pipeline);
+    let log = RunLog::new();
+    log.info(format!(
+        "run of pipeline `{}` started, writing to {}",
+        pipeline.name(),
+        dir.display()
+    ));
     let n = pipeline.nodes.len();
     let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &s)| (s, p)).collect();
     let names: Vec<Arc<str>> = pipeline
@@ -143,7 +160,8 @@ pub(crate) async fn execute(
         .map(|_| Outputs {
             targets: Vec::new(),
             router: None,
-            collected: None,
+            sink: None,
+            rows: 0,
         })
         .collect();
     for &(from, to) in &pipeline.edges {
@@ -179,8 +197,27 @@ pub(crate) async fn execute(
         outputs[route.from].router = Some((router, routed));
     }
     let leaves: Vec<usize> = (0..n).filter(|&s| outputs[s].targets.is_empty()).collect();
+    let specs: Vec<_> = pipeline
+        .nodes
+        .iter()
+        .map(|n| (&n.spec, &n.options))
+        .collect();
+    let mut emitted = leaf_columns::emitted(&specs, &pipeline.edges, &order);
+    let single = leaves.len() == 1;
+    let config_name = |leaf: usize| {
+        if single {
+            "default".to_owned()
+        } else {
+            names[leaf].to_string()
+        }
+    };
     for &leaf in &leaves {
-        outputs[leaf].collected = Some(Vec::new());
+        outputs[leaf].sink = Some(LeafSink::start(SinkConfig {
+            dir: dir.join(config_name(leaf)),
+            columns: std::mem::take(&mut emitted[leaf]),
+            limits: options.shard_limits,
+            log: log.clone(),
+        })?);
     }
 
     let mut handles = Vec::with_capacity(n);
@@ -197,24 +234,25 @@ pub(crate) async fn execute(
             predecessors: predecessors[s].iter().map(|&p| names[p].clone()).collect(),
             outputs: output,
             dry_run: options.dry_run,
+            log: log.clone(),
         };
         handles.push((s, tokio::spawn(run_task(task))));
     }
 
     let mut returned = Vec::with_capacity(n);
     let mut first_error: Option<Error> = None;
-    let mut collected: HashMap<usize, Vec<Batch>> = HashMap::new();
+    let mut sinks: HashMap<usize, LeafSink> = HashMap::new();
+    let mut rows_out: Vec<u64> = vec![0; n];
     for (s, handle) in handles {
         match handle.await {
-            Ok((step, result)) => {
+            Ok((step, result, rows, sink)) => {
                 returned.push((s, step));
-                match result {
-                    Ok(batches) => {
-                        collected.insert(s, batches);
-                    }
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
+                rows_out[s] = rows;
+                if let Some(sink) = sink {
+                    sinks.insert(s, sink);
+                }
+                if let Err(e) = result {
+                    first_error.get_or_insert(e);
                 }
             }
             Err(join_error) => {
@@ -230,25 +268,52 @@ pub(crate) async fn execute(
         }
     }
     restore(pipeline, returned);
+    // Every sink is finished, even after an error, so no writer thread outlives the run.
+    let mut pending: Vec<(usize, PendingShards)> = Vec::new();
+    for &leaf in &leaves {
+        if let Some(sink) = sinks.remove(&leaf) {
+            match sink.finish().await {
+                Ok(shards) => pending.push((leaf, shards)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    let errors = log.row_errors();
+    for (s, rows) in rows_out.iter().enumerate() {
+        let failed = errors.get(&*names[s]).copied().unwrap_or(0);
+        log.info(format!(
+            "step `{}` emitted {rows} rows ({failed} with errors)",
+            names[s]
+        ));
+    }
     if let Some(e) = first_error {
+        for (_, shards) in pending {
+            shards.discard();
+        }
+        log.warn(format!("run failed: {e}"));
+        let _ = crate::distiset::write_atomic(&dir.join(PIPELINE_LOG), log.text().as_bytes());
         return Err(e);
     }
-    let single = leaves.len() == 1;
-    let configs = leaves
-        .into_iter()
-        .map(|leaf| {
-            let name = if single {
-                "default".to_owned()
-            } else {
-                names[leaf].to_string()
-            };
-            (
-                name,
-                Dataset::from_batches(collected.remove(&leaf).unwrap_or_default()),
-            )
-        })
-        .collect();
-    Ok(Distiset::new(configs))
+    let mut configs = Vec::with_capacity(pending.len());
+    let mut committed = Vec::with_capacity(pending.len());
+    for (leaf, shards) in pending {
+        let rows = shards.rows();
+        committed.push((leaf, shards.commit()?, rows));
+    }
+    for (leaf, files, rows) in committed {
+        let name = config_name(leaf);
+        log.info(format!(
+            "config `{name}`: {rows} rows in {} shard(s)",
+            files.len()
+        ));
+        configs.push((name, Dataset::open(files)?));
+    }
+    log.info("run finished");
+    crate::distiset::write_atomic(&dir.join(PIPELINE_YAML), description.as_bytes())?;
+    crate::distiset::write_atomic(&dir.join(PIPELINE_LOG), log.text().as_bytes())?;
+    Ok(Distiset::new(dir, configs))
 }
 
 fn restore(pipeline: &mut Pipeline, returned: Vec<(usize, Box<dyn Step>)>) {
@@ -266,15 +331,19 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Runs one step; gives the step back (so the pipeline can run again) with its leaf output.
-async fn run_task(mut task: Task) -> (Box<dyn Step>, crate::Result<Vec<Batch>>) {
+/// What a finished task gives back: the step (so the pipeline can run again), its result, the
+/// rows it sent on, and its sink if it is a leaf.
+type Finished = (Box<dyn Step>, crate::Result<()>, u64, Option<LeafSink>);
+
+/// Runs one step.
+async fn run_task(mut task: Task) -> Finished {
     let result = match task.spec.kind {
         StepKind::Generator => generate(&mut task).await,
         StepKind::Normal | StepKind::Global => consume(&mut task).await,
     };
     task.outputs.finish().await;
-    let collected = task.outputs.collected.take().unwrap_or_default();
-    (task.step, result.map(|()| collected))
+    let sink = task.outputs.sink.take();
+    (task.step, result, task.outputs.rows, sink)
 }
 
 async fn generate(task: &mut Task) -> crate::Result<()> {
@@ -375,6 +444,8 @@ async fn process(task: &mut Task, chunk: Batch) -> crate::Result<bool> {
             batch.branches.clear();
             let message = e.to_string();
             for row in 0..batch.len() {
+                task.log
+                    .row_error(&task.name, batch.ids[row].index(), &message);
                 record_error(&mut batch, row, &task.name, &message);
             }
             batch
@@ -447,6 +518,9 @@ fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batc
         batch.set_column(column);
     }
     for (row, message) in &output.errors {
+        if let Some(id) = batch.ids.get(*row as usize) {
+            task.log.row_error(&task.name, id.index(), message);
+        }
         record_error(&mut batch, *row as usize, &task.name, message);
     }
     Ok(batch)

@@ -130,12 +130,14 @@ impl StepConfig<'_> {
     }
 }
 
-/// How to run a pipeline: runtime parameters, seeds, dry run.
+/// How to run a pipeline: runtime parameters, seeds, dry run, where the Distiset is written.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub(crate) params: Vec<(String, String, Value)>,
     pub(crate) seed: Option<u64>,
     pub(crate) dry_run: bool,
+    pub(crate) output_dir: Option<std::path::PathBuf>,
+    pub(crate) shard_limits: crate::distiset::shards::ShardLimits,
 }
 
 impl RunOptions {
@@ -156,6 +158,27 @@ impl RunOptions {
     /// Seeds random routing, so two runs route rows the same way.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Writes the Distiset to `dir` (created if needed) instead of a fresh run directory under
+    /// `$DISTIL_CACHE_DIR` (else `$XDG_CACHE_HOME/distil`, else `~/.cache/distil`):
+    /// `<cache>/<pipeline name>/runs/<unique id>`.
+    pub fn output_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Rows per Parquet shard at most (default 1,000,000).
+    pub fn max_shard_rows(mut self, rows: usize) -> Self {
+        self.shard_limits.rows = rows.max(1);
+        self
+    }
+
+    /// Encoded bytes per Parquet shard, about (default 256 MiB): a shard is closed once it
+    /// reaches this size.
+    pub fn max_shard_bytes(mut self, bytes: usize) -> Self {
+        self.shard_limits.bytes = bytes.max(1);
         self
     }
 }
