@@ -77,6 +77,63 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The Hugging Face Hub has no such dataset, revision or file (HTTP 404), or the dataset
+    /// has no Parquet files for the requested config and split.
+    #[error("Hugging Face Hub: {what} not found in dataset `{repo}` ({url})")]
+    HubNotFound {
+        /// The dataset's repo id, `owner/name`.
+        repo: String,
+        /// What is missing: the repository, a revision, a file, a config's split.
+        what: String,
+        /// The method and URL asked (never with a token or a signed query).
+        url: String,
+    },
+    /// The Hub refused access (HTTP 401 or 403): no token, a bad or expired token, a token
+    /// without write access, or a gated or private dataset.
+    #[error("Hugging Face Hub refused access to dataset `{repo}` (HTTP {status}, {url}): {hint}")]
+    HubAccessDenied {
+        /// The dataset's repo id.
+        repo: String,
+        /// 401 or 403.
+        status: u16,
+        /// The method and URL asked.
+        url: String,
+        /// What the Hub said, and what to do about it.
+        hint: String,
+    },
+    /// A request to the Hub failed: a network error (also mid-download or mid-upload), or an
+    /// error answer still there after the retries.
+    #[error("Hugging Face Hub request for dataset `{repo}`{} failed ({url}): {message}", file.as_ref().map(|f| format!(", file `{f}`,")).unwrap_or_default())]
+    HubRequest {
+        /// The dataset's repo id.
+        repo: String,
+        /// The file being downloaded or uploaded, if any.
+        file: Option<String>,
+        /// The method and URL asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The Hub answered with something distil cannot use: malformed JSON, a missing field, a
+    /// file whose size or hash is not the announced one, an unsafe file path.
+    #[error("Hugging Face Hub sent an unexpected answer for dataset `{repo}` ({url}): {message}")]
+    HubResponse {
+        /// The dataset's repo id.
+        repo: String,
+        /// The method and URL asked.
+        url: String,
+        /// What is wrong with the answer.
+        message: String,
+    },
+    /// A Hub operation got input it cannot use (a repo id not of the form `owner/name`), or
+    /// needs the network while `HF_HUB_OFFLINE` is set.
+    #[error("Hugging Face Hub, dataset `{repo}`: {message}")]
+    HubInvalid {
+        /// The dataset's repo id as given.
+        repo: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {

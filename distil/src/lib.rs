@@ -56,6 +56,8 @@ mod batch;
 pub mod column;
 mod distiset;
 mod error;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod pipeline;
 pub mod prelude;
 pub mod row;

@@ -1,0 +1,396 @@
+//! Listing a dataset's Parquet files for a config and split, and downloading them into the
+//! local cache.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::Method;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::cache::{PartialFile, RevisionCache, write_atomically};
+use super::client::{Call, HubClient, transport_message};
+use super::layout::{configs_present, is_split_file};
+use super::repo::{RepoId, encode_path, encode_revision};
+use crate::{Error, Result};
+
+/// Which part of a dataset to download: a repo, a config, a split and a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetRequest {
+    /// The dataset's repo id, `owner/name`.
+    pub repo_id: String,
+    /// The config (subset); `None` means `default`.
+    pub config: Option<String>,
+    /// The split, `train` unless set.
+    pub split: String,
+    /// A branch, tag or commit, `main` unless set; `refs/convert/parquet` reads the Parquet
+    /// files the Hub converts any dataset to.
+    pub revision: String,
+}
+
+impl DatasetRequest {
+    /// The `train` split of the `default` config at `main`.
+    pub fn new(repo_id: impl Into<String>) -> Self {
+        DatasetRequest {
+            repo_id: repo_id.into(),
+            config: None,
+            split: "train".to_owned(),
+            revision: "main".to_owned(),
+        }
+    }
+
+    /// Asks for this config.
+    pub fn config(mut self, config: impl Into<String>) -> Self {
+        self.config = Some(config.into());
+        self
+    }
+
+    /// Asks for this split.
+    pub fn split(mut self, split: impl Into<String>) -> Self {
+        self.split = split.into();
+        self
+    }
+
+    /// Asks for this revision.
+    pub fn revision(mut self, revision: impl Into<String>) -> Self {
+        self.revision = revision.into();
+        self
+    }
+
+    fn config_name(&self) -> &str {
+        self.config.as_deref().unwrap_or("default")
+    }
+}
+
+/// A file of a dataset repo, as the Hub lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// Its path in the repo, `/`-separated.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its version: the SHA-256 for files stored through LFS (all Parquet files on the Hub),
+    /// otherwise the git blob id.
+    pub version: String,
+    /// Whether `version` is the content's SHA-256, checked after download.
+    pub is_sha256: bool,
+}
+
+/// One entry of `GET /api/datasets/{repo}/tree/{revision}`.
+#[derive(Deserialize)]
+struct TreeEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    path: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    oid: String,
+    lfs: Option<LfsPointer>,
+}
+
+#[derive(Deserialize)]
+struct LfsPointer {
+    oid: String,
+    size: u64,
+}
+
+impl HubClient {
+    /// Every file of a dataset at a revision (`GET /api/datasets/{repo}/tree/{revision}`,
+    /// recursive, following the Hub's pagination).
+    pub async fn list_files(&self, repo_id: &str, revision: &str) -> Result<Vec<RemoteFile>> {
+        let repo = RepoId::parse(repo_id)?;
+        self.require_online(repo_id, "list the dataset's files")?;
+        let mut url = Some(format!(
+            "{}/api/datasets/{}/tree/{}?recursive=true",
+            self.config().endpoint,
+            repo.path(),
+            encode_revision(revision)
+        ));
+        let mut files = Vec::new();
+        while let Some(page) = url.take() {
+            let call = Call {
+                repo: repo_id,
+                file: None,
+                method: Method::GET,
+                url: page,
+                authenticated: true,
+                accept: &[],
+            };
+            let response = self.send(&call, Ok).await?;
+            // The token goes to the Hub alone: a next page elsewhere is not followed.
+            url = next_page(response.headers())
+                .filter(|next| next.starts_with(&self.config().endpoint));
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| call.failed(self.scrub(transport_message(&e))))?;
+            let entries: Vec<TreeEntry> = serde_json::from_slice(&bytes)
+                .map_err(|e| call.malformed(format!("invalid file listing: {e}")))?;
+            files.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| e.kind == "file")
+                    .map(|e| match e.lfs {
+                        Some(lfs) => RemoteFile {
+                            path: e.path,
+                            size: lfs.size,
+                            version: lfs.oid,
+                            is_sha256: true,
+                        },
+                        None => RemoteFile {
+                            path: e.path,
+                            size: e.size,
+                            version: e.oid,
+                            is_sha256: false,
+                        },
+                    }),
+            );
+        }
+        Ok(files)
+    }
+
+    /// The Parquet files of a config's split, sorted by path (so shards come in order). An
+    /// error names the configs that do have Parquet files when the asked one has none.
+    pub async fn list_parquet_files(&self, request: &DatasetRequest) -> Result<Vec<RemoteFile>> {
+        let all = self.list_files(&request.repo_id, &request.revision).await?;
+        let mut chosen: Vec<RemoteFile> = all
+            .iter()
+            .filter(|f| is_split_file(&f.path, request.config_name(), &request.split))
+            .cloned()
+            .collect();
+        if chosen.is_empty() {
+            let present = configs_present(all.iter().map(|f| f.path.as_str()));
+            return Err(Error::HubNotFound {
+                repo: request.repo_id.clone(),
+                what: format!(
+                    "Parquet files for config `{}`, split `{}` at revision `{}` (configs with Parquet files: {})",
+                    request.config_name(),
+                    request.split,
+                    request.revision,
+                    if present.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        present.join(", ")
+                    }
+                ),
+                url: format!(
+                    "GET {}/api/datasets/{}/tree/{}",
+                    self.config().endpoint,
+                    request.repo_id,
+                    encode_revision(&request.revision)
+                ),
+            });
+        }
+        chosen.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(chosen)
+    }
+
+    /// Downloads the Parquet files of a config's split into the cache and returns their local
+    /// paths, in shard order. Files already in the cache at the same version are not
+    /// downloaded again; with `HF_HUB_OFFLINE` set, the cached files are returned as they are.
+    pub async fn download_parquet(&self, request: &DatasetRequest) -> Result<Vec<PathBuf>> {
+        let repo = RepoId::parse(&request.repo_id)?;
+        let cache = RevisionCache::new(&self.config().cache_dir, &repo, &request.revision);
+        if self.config().offline {
+            return cached_split_files(&cache, request);
+        }
+        let files = self.list_parquet_files(request).await?;
+        let mut paths = Vec::with_capacity(files.len());
+        for file in &files {
+            paths.push(
+                self.download_file(&request.repo_id, &request.revision, file)
+                    .await?,
+            );
+        }
+        Ok(paths)
+    }
+
+    /// Downloads one file of a dataset into the cache (unless the same version is there) and
+    /// returns its local path. The content streams into a temporary file, is checked against
+    /// the listed size (and SHA-256 for LFS files), then renamed into place.
+    pub async fn download_file(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        file: &RemoteFile,
+    ) -> Result<PathBuf> {
+        let repo = RepoId::parse(repo_id)?;
+        let cache = RevisionCache::new(&self.config().cache_dir, &repo, revision);
+        let call = Call {
+            repo: repo_id,
+            file: Some(&file.path),
+            method: Method::GET,
+            url: format!(
+                "{}/datasets/{}/resolve/{}/{}",
+                self.config().endpoint,
+                repo.path(),
+                encode_revision(revision),
+                encode_path(&file.path)
+            ),
+            authenticated: true,
+            accept: &[],
+        };
+        let (Some(dest), Some(version_path)) =
+            (cache.file_path(&file.path), cache.version_path(&file.path))
+        else {
+            return Err(call.malformed(format!("unsafe file path `{}` in the listing", file.path)));
+        };
+        if is_cached(&dest, &version_path, file).await {
+            tracing::debug!(file = %file.path, "already in the cache");
+            return Ok(dest);
+        }
+        let io_error = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| Error::Io { path, source }
+        };
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(io_error(parent))?;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let partial = PartialFile::beside(&dest);
+            match self.fetch_into(&call, file, &partial).await? {
+                Ok(()) => {
+                    partial.persist(&dest).await.map_err(io_error(&dest))?;
+                    write_atomically(&version_path, file.version.as_bytes())
+                        .await
+                        .map_err(io_error(&version_path))?;
+                    return Ok(dest);
+                }
+                Err(reason) => match self.config().retry.delay_after(attempt, None) {
+                    Some(delay) => {
+                        tracing::debug!(file = %file.path, %reason, ?delay, "download interrupted, retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(call.failed(format!("{reason} (after {attempt} attempts)"))),
+                },
+            }
+        }
+    }
+
+    /// One attempt at downloading a file into `partial`: `Ok(Err(reason))` when the attempt
+    /// failed in a way another attempt may fix (a cut connection, a truncated body).
+    async fn fetch_into(
+        &self,
+        call: &Call<'_>,
+        file: &RemoteFile,
+        partial: &PartialFile,
+    ) -> Result<std::result::Result<(), String>> {
+        let mut response = self.send(call, Ok).await?;
+        let io_error = |source| Error::Io {
+            path: partial.path().display().to_string(),
+            source,
+        };
+        let mut out = tokio::fs::File::create(partial.path())
+            .await
+            .map_err(io_error)?;
+        let mut hasher = Sha256::new();
+        let mut received: u64 = 0;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    received += chunk.len() as u64;
+                    if received > file.size {
+                        return Ok(Err(format!(
+                            "the body is larger than the listed {} bytes",
+                            file.size
+                        )));
+                    }
+                    hasher.update(&chunk);
+                    out.write_all(&chunk).await.map_err(io_error)?;
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    return Ok(Err(format!(
+                        "connection lost after {received} of {} bytes: {}",
+                        file.size,
+                        self.scrub(transport_message(&error))
+                    )));
+                }
+            }
+        }
+        if received != file.size {
+            return Ok(Err(format!(
+                "got {received} of the listed {} bytes",
+                file.size
+            )));
+        }
+        if file.is_sha256 {
+            let actual = format!("{:x}", hasher.finalize());
+            if !actual.eq_ignore_ascii_case(&file.version) {
+                return Ok(Err(format!(
+                    "SHA-256 {actual} differs from the listed {}",
+                    file.version
+                )));
+            }
+        }
+        out.sync_all().await.map_err(io_error)?;
+        Ok(Ok(()))
+    }
+}
+
+/// Whether the cache holds this version of the file, complete.
+async fn is_cached(dest: &Path, version_path: &Path, file: &RemoteFile) -> bool {
+    let Ok(metadata) = tokio::fs::metadata(dest).await else {
+        return false;
+    };
+    let version = tokio::fs::read_to_string(version_path)
+        .await
+        .unwrap_or_default();
+    metadata.len() == file.size && version == file.version
+}
+
+/// Offline: the split's files already in the cache.
+fn cached_split_files(cache: &RevisionCache, request: &DatasetRequest) -> Result<Vec<PathBuf>> {
+    let root = cache.files_root();
+    let mut found = Vec::new();
+    let mut folders = vec![root.clone()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if let Ok(relative) = path.strip_prefix(&root) {
+                let relative = relative.to_string_lossy().replace('\\', "/");
+                if is_split_file(&relative, request.config_name(), &request.split) {
+                    found.push((relative, path));
+                }
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::HubInvalid {
+            repo: request.repo_id.clone(),
+            message: format!(
+                "HF_HUB_OFFLINE is set and the cache ({}) has no Parquet files for config `{}`, split `{}` at revision `{}`",
+                root.display(),
+                request.config_name(),
+                request.split,
+                request.revision
+            ),
+        });
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, path)| path).collect())
+}
+
+/// The `rel="next"` URL of the Hub's `Link` pagination header.
+fn next_page(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+    })
+}

@@ -1,0 +1,38 @@
+//! The Hugging Face Hub: download a dataset's Parquet files, push a folder (a saved Distiset)
+//! to a dataset repo in one commit. Behind the `hub` feature (on by default).
+//!
+//! Configuration comes from the same environment variables as Python's `huggingface_hub`
+//! (`HF_TOKEN`, `HF_HOME`, `HF_ENDPOINT`, …; see [`HubConfig`]). The token never appears in
+//! `Debug` output, errors or logs.
+//!
+//! ```no_run
+//! # async fn run() -> distil::Result<()> {
+//! use distil::hub::{DatasetRequest, HubClient};
+//!
+//! let hub = HubClient::from_env()?;
+//! let shards = hub
+//!     .download_parquet(&DatasetRequest::new("distil-rs/prompts").config("default"))
+//!     .await?;
+//! let commit = hub
+//!     .push_folder("me/curated", std::path::Path::new("out/distiset"), true, "Upload Distiset")
+//!     .await?;
+//! println!("{} shards, pushed {}", shards.len(), commit.commit_url);
+//! # Ok(()) }
+//! ```
+
+mod cache;
+mod client;
+mod config;
+mod download;
+mod layout;
+mod repo;
+mod retry;
+mod secret;
+mod upload;
+
+pub use client::HubClient;
+pub use config::{DEFAULT_ENDPOINT, HubConfig};
+pub use download::{DatasetRequest, RemoteFile};
+pub use retry::RetryPolicy;
+pub use secret::Secret;
+pub use upload::CommitInfo;

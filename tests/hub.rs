@@ -1,0 +1,599 @@
+//! `distil::hub` against a Hub look-alike on 127.0.0.1: downloads, pushes, and every fault the
+//! Hub or the network can throw. No test reaches the internet.
+
+#[path = "support/hub_server.rs"]
+mod hub_server;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use distil::Error;
+use distil::hub::{DatasetRequest, HubClient, HubConfig, RetryPolicy, Secret};
+use hub_server::HubServer;
+
+const TOKEN: &str = "hf_TESTTOKENsuperSECRET";
+const REPO: &str = "distil-rs/prompts";
+const SHARD_0: &[u8] = include_bytes!("support/fixtures/train-00000-of-00002.parquet");
+const SHARD_1: &[u8] = include_bytes!("support/fixtures/train-00001-of-00002.parquet");
+
+fn temp_dir(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "distil-hub-{}-{name}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+/// A client for the test server, with `token`, caching under a fresh folder.
+fn client(server: &HubServer, token: Option<&str>) -> HubClient {
+    let config = HubConfig::from_vars(|_| None)
+        .with_endpoint(&server.base)
+        .with_token(token)
+        .with_cache_dir(temp_dir("cache"))
+        .with_retry(fast_retries());
+    HubClient::new(config).unwrap()
+}
+
+/// A server holding `distil-rs/prompts` in the layout distil writes.
+async fn server_with_dataset() -> HubServer {
+    let server = HubServer::start(TOKEN).await;
+    server.add_file(REPO, "main", "README.md", b"---\nconfigs: []\n---\n");
+    server.add_file(
+        REPO,
+        "main",
+        "default/train-00000-of-00002.parquet",
+        SHARD_0,
+    );
+    server.add_file(
+        REPO,
+        "main",
+        "default/train-00001-of-00002.parquet",
+        SHARD_1,
+    );
+    server.add_file(REPO, "main", "default/test-00000-of-00001.parquet", SHARD_1);
+    server.add_file(REPO, "main", "chat/train-00000-of-00001.parquet", SHARD_1);
+    server
+}
+
+/// Every file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                folders.push(entry.path());
+            } else {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Checks that an error never shows the token, in `Display` and `Debug`.
+fn assert_no_token(error: &Error) {
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains(TOKEN), "token leaked: {shown}");
+}
+
+#[tokio::test]
+async fn downloads_the_shards_of_a_config_split_and_caches_them() {
+    let server = server_with_dataset().await;
+    let hub = client(&server, Some(TOKEN));
+    let paths = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(paths.len(), 2);
+    assert!(paths[0].ends_with("default/train-00000-of-00002.parquet"));
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), SHARD_0);
+    assert_eq!(std::fs::read(&paths[1]).unwrap(), SHARD_1);
+    assert!(paths[0].starts_with(&hub.config().cache_dir));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some(&*format!("Bearer {TOKEN}")))
+    );
+
+    // Same versions: listed again, not downloaded again.
+    let again = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(again, paths);
+    assert_eq!(server.count("GET", "/resolve/"), 2);
+
+    let chat = hub
+        .download_parquet(&DatasetRequest::new(REPO).config("chat"))
+        .await
+        .unwrap();
+    assert_eq!(chat.len(), 1);
+    let test = hub
+        .download_parquet(&DatasetRequest::new(REPO).split("test"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&test[0]).unwrap(), SHARD_1);
+
+    // Offline: the cache answers, no request is sent.
+    let before = server.requests().len();
+    let offline = HubClient::new(hub.config().clone().with_offline(true)).unwrap();
+    assert_eq!(
+        offline
+            .download_parquet(&DatasetRequest::new(REPO))
+            .await
+            .unwrap(),
+        paths
+    );
+    assert_eq!(server.requests().len(), before);
+}
+
+#[tokio::test]
+async fn reads_the_data_folder_and_the_parquet_conversion_revision() {
+    let server = HubServer::start(TOKEN).await;
+    server.add_file(REPO, "main", "data/train-00000-of-00001.parquet", SHARD_0);
+    server.add_file(
+        REPO,
+        "refs/convert/parquet",
+        "default/train/0000.parquet",
+        SHARD_1,
+    );
+    let hub = client(&server, None);
+    let main = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&main[0]).unwrap(), SHARD_0);
+    let converted = hub
+        .download_parquet(&DatasetRequest::new(REPO).revision("refs/convert/parquet"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&converted[0]).unwrap(), SHARD_1);
+    assert!(server.count("GET", "/tree/refs%2Fconvert%2Fparquet") == 1);
+}
+
+#[tokio::test]
+async fn unknown_repo_revision_and_config_are_not_found() {
+    let server = server_with_dataset().await;
+    let hub = client(&server, Some(TOKEN));
+    let error = hub
+        .download_parquet(&DatasetRequest::new("distil-rs/nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::HubNotFound { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("distil-rs/nope")
+            && message.contains("/api/datasets/distil-rs/nope/tree/main"),
+        "{message}"
+    );
+    assert_no_token(&error);
+
+    let error = hub
+        .download_parquet(&DatasetRequest::new(REPO).revision("v9"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("revision"), "{error}");
+
+    let error = hub
+        .download_parquet(&DatasetRequest::new(REPO).config("missing"))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, Error::HubNotFound { .. }));
+    assert!(
+        message.contains("config `missing`") && message.contains("chat, default"),
+        "{message}"
+    );
+
+    let error = hub
+        .download_parquet(&DatasetRequest::new("no-namespace"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::HubInvalid { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn gated_private_and_bad_token_are_refused_clearly() {
+    let server = server_with_dataset().await;
+    server.with_state(|s| s.repos.get_mut(REPO).unwrap().gated = true);
+    let error = client(&server, Some(TOKEN))
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap_err();
+    match &error {
+        Error::HubAccessDenied {
+            status, hint, repo, ..
+        } => {
+            assert_eq!(*status, 403);
+            assert_eq!(repo, REPO);
+            assert!(hint.contains("gated"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_no_token(&error);
+
+    server.with_state(|s| {
+        let repo = s.repos.get_mut(REPO).unwrap();
+        repo.gated = false;
+        repo.private = true;
+    });
+    let error = client(&server, None)
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("private"), "{error}");
+
+    let bad = "hf_WRONGtoken123";
+    let error = client(&server, Some(bad))
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap_err();
+    match &error {
+        Error::HubAccessDenied {
+            status: 401, hint, ..
+        } => assert!(hint.contains("rejected"), "{hint}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!format!("{error} {error:?}").contains(bad));
+}
+
+#[tokio::test]
+async fn a_cut_download_is_retried_and_a_lasting_one_leaves_nothing() {
+    let server = server_with_dataset().await;
+    server.with_state(|s| s.faults.cut_downloads = 1);
+    let hub = client(&server, Some(TOKEN));
+    let paths = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), SHARD_0);
+    assert_eq!(server.count("GET", "/resolve/"), 3);
+
+    server.with_state(|s| s.faults.cut_downloads = 100);
+    let hub = client(&server, Some(TOKEN));
+    let error = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap_err();
+    match &error {
+        Error::HubRequest {
+            file, message, url, ..
+        } => {
+            assert_eq!(
+                file.as_deref(),
+                Some("default/train-00000-of-00002.parquet")
+            );
+            assert!(
+                message.contains("connection lost") && message.contains("after 3 attempts"),
+                "{message}"
+            );
+            assert!(
+                url.contains("/resolve/main/default/train-00000-of-00002.parquet"),
+                "{url}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_no_token(&error);
+    // Neither a partial file nor a final one that a later run could take for complete.
+    let left: Vec<_> = files_under(&hub.config().cache_dir);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported() {
+    let server = server_with_dataset().await;
+    server.with_state(|s| s.faults.statuses.push(("/tree/".into(), 500, 1)));
+    let hub = client(&server, Some(TOKEN));
+    hub.download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(server.count("GET", "/tree/"), 2);
+
+    server.with_state(|s| s.faults.statuses.push(("/tree/".into(), 503, 100)));
+    let error = hub.list_files(REPO, "main").await.unwrap_err();
+    assert!(matches!(error, Error::HubRequest { .. }), "{error:?}");
+    assert!(error.to_string().contains("after 3 attempts"), "{error}");
+}
+
+#[tokio::test]
+async fn malformed_answers_and_unreachable_hubs_are_errors() {
+    let server = server_with_dataset().await;
+    server.with_state(|s| s.faults.tree_body = Some("<html>not json</html>".into()));
+    let error = client(&server, Some(TOKEN))
+        .list_files(REPO, "main")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::HubResponse { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("invalid file listing"),
+        "{error}"
+    );
+
+    server.with_state(|s| {
+        s.faults.tree_body =
+            Some(r#"[{"type":"file","path":"../../escape.parquet","size":3,"oid":"x"}]"#.into())
+    });
+    let hub = client(&server, Some(TOKEN));
+    let error = hub
+        .download_parquet(&DatasetRequest::new(REPO).config(".."))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::HubNotFound { .. } | Error::HubResponse { .. }),
+        "{error:?}"
+    );
+    let file = distil::hub::RemoteFile {
+        path: "../../escape.parquet".into(),
+        size: 3,
+        version: "x".into(),
+        is_sha256: false,
+    };
+    let error = hub.download_file(REPO, "main", &file).await.unwrap_err();
+    assert!(error.to_string().contains("unsafe file path"), "{error}");
+
+    // Nothing listens on the port of a dropped listener.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = HubConfig::from_vars(|_| None)
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_token(Some(TOKEN))
+        .with_retry(fast_retries());
+    let error = HubClient::new(config)
+        .unwrap()
+        .list_files(REPO, "main")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::HubRequest { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{error}"
+    );
+    assert_no_token(&error);
+}
+
+/// A folder like a saved Distiset: a Parquet shard, a big JSONL file, small text files.
+fn distiset_folder() -> (PathBuf, Vec<u8>) {
+    let dir = temp_dir("push");
+    std::fs::create_dir_all(dir.join("default")).unwrap();
+    std::fs::write(dir.join("default/train-00000-of-00001.parquet"), SHARD_0).unwrap();
+    let big: Vec<u8> = (0..4000u32)
+        .flat_map(|i| format!("{{\"i\":{i}}}\n").into_bytes())
+        .collect();
+    std::fs::write(dir.join("default/big.jsonl"), &big).unwrap();
+    std::fs::write(
+        dir.join("README.md"),
+        "---\nconfigs: []\n---\n# A dataset\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("pipeline.yaml"), "name: test\n").unwrap();
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::write(dir.join(".git/HEAD"), "ref: main\n").unwrap();
+    (dir, big)
+}
+
+#[tokio::test]
+async fn push_folder_creates_the_repo_and_commits_everything_at_once() {
+    let server = HubServer::start(TOKEN).await;
+    let hub = client(&server, Some(TOKEN));
+    let (dir, big) = distiset_folder();
+    let commit = hub
+        .push_folder("me/curated", &dir, true, "Upload Distiset")
+        .await
+        .unwrap();
+    assert_eq!(commit.commit_oid, "c1");
+    assert!(commit.commit_url.contains("/datasets/me/curated/commit/c1"));
+    assert_eq!(
+        commit.files,
+        [
+            "README.md",
+            "default/big.jsonl",
+            "default/train-00000-of-00001.parquet",
+            "pipeline.yaml"
+        ]
+    );
+
+    server.with_state(|s| {
+        let repo = &s.repos["me/curated"];
+        assert!(repo.private);
+        let files = &repo.revisions["main"];
+        assert_eq!(files["default/big.jsonl"], big);
+        assert_eq!(files["default/train-00000-of-00001.parquet"], SHARD_0);
+        assert_eq!(files["pipeline.yaml"], b"name: test\n");
+        assert!(!files.contains_key(".git/HEAD"));
+        assert_eq!(s.commits.len(), 1);
+        let commit = &s.commits[0];
+        assert_eq!(commit.summary, "Upload Distiset");
+        let kinds: HashMap<_, _> = commit
+            .entries
+            .iter()
+            .map(|(k, p)| (p.as_str(), k.as_str()))
+            .collect();
+        assert_eq!(kinds["default/big.jsonl"], "lfsFile");
+        assert_eq!(kinds["default/train-00000-of-00001.parquet"], "lfsFile");
+        assert_eq!(kinds["README.md"], "file");
+        assert_eq!(kinds["pipeline.yaml"], "file");
+        assert_eq!(s.lfs_objects.len(), 2);
+    });
+    // The token goes to the Hub, never to the signed upload URLs.
+    for request in server.requests() {
+        let expected = if request.path.starts_with("/lfs-upload/") {
+            None
+        } else {
+            Some(format!("Bearer {TOKEN}"))
+        };
+        assert_eq!(request.authorization, expected, "{}", request.path);
+    }
+    assert_eq!(server.count("PUT", "/lfs-upload/"), 2);
+    assert_eq!(server.count("POST", "/lfs-verify/"), 2);
+
+    // Again: the repo exists (409 is fine), the LFS objects too (nothing uploaded).
+    let again = hub
+        .push_folder("me/curated", &dir, true, "Again")
+        .await
+        .unwrap();
+    assert_eq!(again.commit_oid, "c2");
+    assert_eq!(server.count("PUT", "/lfs-upload/"), 2);
+}
+
+#[tokio::test]
+async fn push_errors_name_the_repo_and_never_the_token() {
+    let server = HubServer::start(TOKEN).await;
+    let (dir, _) = distiset_folder();
+
+    let error = client(&server, None)
+        .push_folder("me/x", &dir, false, "m")
+        .await
+        .unwrap_err();
+    match &error {
+        Error::HubAccessDenied {
+            status: 401,
+            hint,
+            repo,
+            ..
+        } => {
+            assert_eq!(repo, "me/x");
+            assert!(hint.contains("HF_TOKEN"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let bad = "hf_badBADbad";
+    let error = client(&server, Some(bad))
+        .push_folder("me/x", &dir, false, "m")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::HubAccessDenied { status: 401, .. }),
+        "{error:?}"
+    );
+    assert!(!format!("{error} {error:?}").contains(bad));
+
+    // The upload breaks every time: the file and the (redacted) upload URL are named.
+    server.with_state(|s| s.faults.statuses.push(("/lfs-upload/".into(), 500, 100)));
+    let error = client(&server, Some(TOKEN))
+        .push_folder("me/x", &dir, false, "m")
+        .await
+        .unwrap_err();
+    match &error {
+        Error::HubRequest {
+            file, url, message, ..
+        } => {
+            assert_eq!(file.as_deref(), Some("default/big.jsonl"));
+            assert!(
+                url.starts_with("PUT ")
+                    && url.contains("/lfs-upload/")
+                    && !url.contains("Signature"),
+                "{url}"
+            );
+            assert!(message.contains("after 3 attempts"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_no_token(&error);
+    assert!(server.with_state(|s| s.commits.is_empty()));
+
+    // One 500 on the commit: retried, then committed.
+    server.with_state(|s| {
+        s.faults.statuses.clear();
+        s.faults.statuses.push(("/commit/".into(), 500, 1));
+    });
+    client(&server, Some(TOKEN))
+        .push_folder("me/x", &dir, false, "m")
+        .await
+        .unwrap();
+    assert_eq!(server.count("POST", "/commit/main"), 2);
+
+    let error = client(&server, Some(TOKEN))
+        .push_folder("me/x", &temp_dir("empty"), false, "m")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("nothing to push"), "{error}");
+}
+
+#[test]
+fn the_token_never_shows_in_debug_output() {
+    let config = HubConfig::from_vars(|_| None).with_token(Some(TOKEN));
+    assert!(!format!("{config:?}").contains(TOKEN));
+    assert!(format!("{config:?}").contains("***"));
+    let client = HubClient::new(config).unwrap();
+    assert!(!format!("{client:?}").contains(TOKEN));
+    assert_eq!(format!("{:?}", Secret::new(TOKEN)), "***");
+}
+
+#[test]
+fn token_and_endpoint_come_from_the_environment_in_order() {
+    let home = temp_dir("hf-home");
+    std::fs::write(home.join("token"), format!("{TOKEN}\n")).unwrap();
+    let other = home.join("other-token");
+    std::fs::write(&other, "hf_fromTOKENPATH").unwrap();
+    let vars = |pairs: &[(&str, String)]| {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        HubConfig::from_vars(move |name| map.get(name).cloned())
+    };
+    let home_str = home.display().to_string();
+
+    let from_file = vars(&[("HF_HOME", home_str.clone())]);
+    assert_eq!(from_file.token.as_ref().map(Secret::expose), Some(TOKEN));
+    assert_eq!(from_file.cache_dir, home.join("hub"));
+
+    let from_path = vars(&[
+        ("HF_HOME", home_str.clone()),
+        ("HF_TOKEN_PATH", other.display().to_string()),
+    ]);
+    assert_eq!(
+        from_path.token.as_ref().map(Secret::expose),
+        Some("hf_fromTOKENPATH")
+    );
+
+    let from_var = vars(&[
+        ("HF_HOME", home_str.clone()),
+        ("HF_TOKEN", "hf_fromVAR".into()),
+    ]);
+    assert_eq!(
+        from_var.token.as_ref().map(Secret::expose),
+        Some("hf_fromVAR")
+    );
+
+    let disabled = vars(&[
+        ("HF_HOME", home_str.clone()),
+        ("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1".into()),
+    ]);
+    assert!(disabled.token.is_none());
+
+    let explicit = vars(&[("HF_HOME", home_str.clone())]).with_token(Some("hf_explicit"));
+    assert_eq!(
+        explicit.token.as_ref().map(Secret::expose),
+        Some("hf_explicit")
+    );
+
+    let endpoint = vars(&[
+        ("HF_ENDPOINT", "http://127.0.0.1:1234/".into()),
+        ("HF_HUB_CACHE", "/tmp/c".into()),
+    ]);
+    assert_eq!(endpoint.endpoint, "http://127.0.0.1:1234");
+    assert_eq!(endpoint.cache_dir, Path::new("/tmp/c"));
+    assert_eq!(vars(&[]).endpoint, "https://huggingface.co");
+}
