@@ -8,7 +8,9 @@
 //! The drafters are template-based so the example runs anywhere in a second; in a real
 //! pipeline they are LLM tasks, and the pipeline around them stays the same.
 //!
-//! Run with `cargo run --example curate`.
+//! Run with `cargo run --example curate`: the Distiset is saved in the Hub's layout to the
+//! directory given as the first argument, else `$DISTIL_CURATE_DIR`, else
+//! `target/curate-distiset` (`tests/python/check_distiset.py` reads it with `datasets`).
 
 use std::time::Instant;
 
@@ -265,5 +267,11 @@ async fn main() -> distil::Result<()> {
     if let Some(first) = rows.rows().next() {
         println!("{}", serde_json::to_string_pretty(&first).expect("JSON"));
     }
+    let target = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("DISTIL_CURATE_DIR").ok())
+        .unwrap_or_else(|| "target/curate-distiset".to_owned());
+    distiset.save_to_disk(&target)?;
+    println!("saved to {target}");
     Ok(())
 }

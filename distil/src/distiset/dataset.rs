@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Field, SchemaRef};
 use serde_json::Map;
 
 use super::files;
@@ -14,6 +14,20 @@ use super::read::{Batches, footer};
 use crate::column::CellError;
 use crate::row::{Row, RowError};
 use crate::{Error, METADATA_COLUMN, Result, Value};
+
+/// Decoded record batches read ahead of the caller.
+const PREFETCH_CHUNKS: usize = 2;
+
+/// One column of a record batch as cells; an error names the (first) file.
+fn decode(
+    files: &[PathBuf],
+    field: &Field,
+    batch: &RecordBatch,
+    column: usize,
+) -> Result<Vec<Value>> {
+    values(field, batch.column(column).as_ref())
+        .map_err(|message| Error::parquet(files.first().map_or(Path::new("."), |p| p), message))
+}
 
 /// The rows of one split of a config (a leaf step's output), in id order, backed by Parquet
 /// shards: rows are read from the files when asked for.
@@ -130,27 +144,42 @@ impl Dataset {
         Ok(cells)
     }
 
-    fn decode(
-        &self,
-        field: &arrow_schema::Field,
-        batch: &RecordBatch,
-        column: usize,
-    ) -> Result<Vec<Value>> {
-        values(field, batch.column(column).as_ref()).map_err(|message| {
-            Error::parquet(self.files.first().map_or(Path::new("."), |p| p), message)
-        })
+    fn decode(&self, field: &Field, batch: &RecordBatch, column: usize) -> Result<Vec<Value>> {
+        decode(&self.files, field, batch, column)
     }
 
-    /// The visible columns' cells of each record batch, in order.
-    fn chunks(&self) -> impl Iterator<Item = Result<Vec<Vec<Value>>>> + '_ {
-        Batches::new(&self.files, Some(self.visible.clone())).map(move |batch| {
-            let batch = batch?;
-            self.visible
-                .iter()
-                .enumerate()
-                .map(|(i, &at)| self.decode(self.schema.field(at), &batch, i))
-                .collect()
-        })
+    /// The visible columns' cells of each record batch, in order. A thread reads and decodes
+    /// the next batches while the caller uses these: the two halves of reading run on two
+    /// cores. It stops when the iterator is dropped.
+    fn chunks(&self) -> impl Iterator<Item = Result<Vec<Vec<Value>>>> + use<> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_CHUNKS);
+        let files = self.files.clone();
+        let schema = self.schema.clone();
+        let visible = self.visible.clone();
+        let spawned = std::thread::Builder::new()
+            .name("distil-read".into())
+            .spawn(move || {
+                for batch in Batches::new(&files, Some(visible.clone())) {
+                    let chunk = batch.and_then(|batch| {
+                        visible
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &at)| decode(&files, schema.field(at), &batch, i))
+                            .collect()
+                    });
+                    let failed = chunk.is_err();
+                    if sender.send(chunk).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        let failed = spawned.err().map(|e| {
+            Err(Error::io(
+                self.files.first().map_or(Path::new("."), |p| p),
+                e,
+            ))
+        });
+        failed.into_iter().chain(receiver)
     }
 
     /// The rows as JSON objects, read from the files as they are iterated. A file that cannot
@@ -173,7 +202,8 @@ impl Dataset {
 
     fn transpose(&self, columns: Vec<Vec<Value>>) -> Vec<Map<String, Value>> {
         let n = columns.first().map_or(0, Vec::len);
-        let mut rows: Vec<Map<String, Value>> = (0..n).map(|_| Map::new()).collect();
+        let width = columns.len();
+        let mut rows: Vec<Map<String, Value>> = (0..n).map(|_| Map::with_capacity(width)).collect();
         for (name, cells) in self.columns.iter().zip(columns) {
             for (row, cell) in rows.iter_mut().zip(cells) {
                 row.insert(name.clone(), cell);
