@@ -417,3 +417,32 @@ async fn runs_write_under_the_cache_dir_by_default() {
     );
     assert_eq!(second.default_config().unwrap().len(), 2);
 }
+
+#[step]
+fn explode(id: u64) -> Length {
+    assert!(id != 7, "boom on row 7");
+    Length { length: id }
+}
+
+#[tokio::test]
+async fn a_failed_run_leaves_no_shard_that_looks_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut pipeline = pipeline! {
+        name: "failing",
+        load = LoadDataFromDicts::<Conversation>::new(conversations(20)),
+            batch_size: 2,
+        explode = Explode::new(),
+        load >> explode,
+    };
+    let result = pipeline
+        .run_with(RunOptions::new().output_dir(tmp.path()).max_shard_rows(2))
+        .await;
+    assert!(matches!(result, Err(Error::Panicked { .. })), "{result:?}");
+    let files = all_files(tmp.path());
+    assert!(
+        files.iter().all(|f| !f.ends_with(".parquet")),
+        "no shard, complete or temporary, is left: {files:?}"
+    );
+    let log = std::fs::read_to_string(tmp.path().join("pipeline.log")).unwrap();
+    assert!(log.contains("run failed"), "{log}");
+}

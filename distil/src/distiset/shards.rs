@@ -141,19 +141,14 @@ impl ShardWriter {
             self.open()?;
         }
         let closed = self.close();
+        // On an error the pending shards are dropped, which removes them.
         let pending = PendingShards {
             dir: std::mem::take(&mut self.dir),
             split: std::mem::take(&mut self.split),
             temps: std::mem::take(&mut self.done),
             rows: self.rows,
         };
-        match closed {
-            Ok(()) => Ok(pending),
-            Err(e) => {
-                pending.discard();
-                Err(e)
-            }
-        }
+        closed.map(|()| pending)
     }
 }
 
@@ -185,14 +180,15 @@ impl PendingShards {
     }
 
     /// Gives the shards their final names, replacing any earlier shards of the split.
-    pub(crate) fn commit(self) -> Result<Vec<PathBuf>> {
+    pub(crate) fn commit(mut self) -> Result<Vec<PathBuf>> {
         let stale = files::list(&self.dir, |name| is_shard_of(name, &self.split))?;
         for path in stale {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
-        let count = self.temps.len();
+        let temps = std::mem::take(&mut self.temps);
+        let count = temps.len();
         let mut finals = Vec::with_capacity(count);
-        for (index, temp) in self.temps.iter().enumerate() {
+        for (index, temp) in temps.iter().enumerate() {
             let target = self.dir.join(shard_name(&self.split, index, count));
             files::rename(temp, &target)?;
             finals.push(target);
@@ -202,7 +198,14 @@ impl PendingShards {
 
     /// Removes the shards.
     pub(crate) fn discard(self) {
-        for path in &self.temps {
+        drop(self);
+    }
+}
+
+impl Drop for PendingShards {
+    /// Shards never committed (the run failed after they were written) are removed.
+    fn drop(&mut self) {
+        for path in self.temps.drain(..) {
             let _ = std::fs::remove_file(path);
         }
     }

@@ -81,6 +81,18 @@ impl LeafSink {
     }
 }
 
+impl Drop for LeafSink {
+    /// A sink dropped without `finish` (its leaf step panicked) waits for the writer to stop,
+    /// so the shards it wrote are removed before the run reports its error.
+    fn drop(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            // Dropping the pending shards removes them.
+            let _ = thread.join();
+        }
+    }
+}
+
 fn drain(mut receiver: mpsc::Receiver<Batch>, config: SinkConfig) -> Result<PendingShards> {
     let mut writer: Option<ShardWriter> = None;
     let mut pending: Vec<Batch> = Vec::new();
