@@ -276,3 +276,169 @@ async fn sources_that_name_nothing_are_clear_errors() {
         );
     }
 }
+
+/// A prompt after `WordCount`: the columns of the Parquet shard a run writes.
+#[derive(Row, Debug, PartialEq)]
+struct CountedPrompt {
+    instruction: String,
+    difficulty: u64,
+    tags: Option<Vec<String>>,
+    words: u64,
+}
+
+#[derive(Row)]
+struct Loud {
+    loud: String,
+}
+
+#[step]
+fn shout(instruction: &str) -> Loud {
+    Loud {
+        loud: instruction.to_uppercase(),
+    }
+}
+
+/// Runs `load >> count` over three prompts into `dir` and returns its Parquet shard.
+async fn parquet_shard_written_by_a_run(dir: &Path) -> String {
+    let prompts = vec![
+        Prompt {
+            instruction: "a b c".into(),
+            difficulty: 1,
+            tags: Some(vec!["x".into(), "y".into()]),
+        },
+        Prompt {
+            instruction: "d e".into(),
+            difficulty: 2,
+            tags: None,
+        },
+        Prompt {
+            instruction: "f".into(),
+            difficulty: 3,
+            tags: Some(vec![]),
+        },
+    ];
+    let mut pipeline = pipeline! {
+        name: "write-parquet",
+        load = distil::steps::LoadDataFromDicts::<Prompt>::new(prompts),
+        count = WordCount::new(),
+        load >> count,
+    };
+    pipeline
+        .run_with(RunOptions::new().output_dir(dir))
+        .await
+        .unwrap();
+    let shard = dir.join("default/train-00000-of-00001.parquet");
+    assert!(shard.is_file(), "the run wrote {}", shard.display());
+    shard.display().to_string()
+}
+
+#[tokio::test]
+async fn a_parquet_shard_written_by_a_run_is_read_back_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = parquet_shard_written_by_a_run(&dir.path().join("run")).await;
+    let mut pipeline = pipeline! {
+        name: "read-parquet",
+        load = LoadDataFromFileSystem::<CountedPrompt>::new(shard),
+            batch_size: 2,
+        shout = Shout::new(),
+        load >> shout,
+    };
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(
+        column(&distiset, "loud"),
+        [json!("A B C"), json!("D E"), json!("F")]
+    );
+    let rows: Vec<CountedPrompt> = distiset.default_config().unwrap().rows_as().unwrap();
+    assert_eq!(
+        rows[0],
+        CountedPrompt {
+            instruction: "a b c".into(),
+            difficulty: 1,
+            tags: Some(vec!["x".into(), "y".into()]),
+            words: 3,
+        }
+    );
+    assert_eq!(rows[1].tags, None);
+    assert_eq!(rows[2].tags, Some(vec![]));
+    assert_eq!(rows[2].words, 1);
+
+    // Untyped, the columns are the file's.
+    let mut pipeline = Pipeline::new("read-parquet-untyped");
+    pipeline.add(
+        "load",
+        LoadDataFromFileSystem::untyped(dir.path().join("run/default").display().to_string()),
+    );
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(column(&distiset, "words"), [json!(3), json!(2), json!(1)]);
+}
+
+#[derive(Row)]
+struct WordsAsText {
+    instruction: String,
+    words: String,
+}
+
+#[derive(Row)]
+struct WithScore {
+    instruction: String,
+    score: f64,
+}
+
+#[tokio::test]
+async fn a_parquet_schema_that_does_not_fit_is_an_error_before_any_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = parquet_shard_written_by_a_run(&dir.path().join("run")).await;
+    let columns = "its columns are `instruction`, `difficulty`, `tags`, `words`";
+
+    let mut pipeline = pipeline! {
+        name: "wrong-type",
+        load = LoadDataFromFileSystem::<WordsAsText>::new(shard.clone()),
+        shout = Shout::new(),
+        load >> shout,
+    };
+    let error = pipeline.run().await.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!(
+            "{shard}: column `words` has Parquet type UInt64, but the loader declares `String`; {columns}"
+        )),
+        "{error}"
+    );
+
+    let mut pipeline = pipeline! {
+        name: "missing",
+        load = LoadDataFromFileSystem::<WithScore>::new(shard.clone()),
+        shout = Shout::new(),
+        load >> shout,
+    };
+    let error = pipeline.run().await.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("{shard}: has no column `score`; {columns}")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_parquet_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = parquet_shard_written_by_a_run(&dir.path().join("run")).await;
+    let bytes = std::fs::read(&shard).unwrap();
+    let truncated = dir.path().join("truncated.parquet");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let truncated = truncated.display().to_string();
+    for typed in [true, false] {
+        let mut pipeline = Pipeline::new("truncated");
+        if typed {
+            pipeline.add(
+                "load",
+                LoadDataFromFileSystem::<CountedPrompt>::new(truncated.clone()),
+            );
+        } else {
+            pipeline.add("load", LoadDataFromFileSystem::untyped(truncated.clone()));
+        }
+        let error = pipeline.run().await.unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("{truncated}: cannot read this Parquet file")),
+            "{error}"
+        );
+    }
+}

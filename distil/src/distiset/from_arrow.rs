@@ -5,7 +5,7 @@ use arrow_array::types::{
     Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
     UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, ArrowPrimitiveType, OffsetSizeTrait};
+use arrow_array::{Array, ArrowPrimitiveType, OffsetSizeTrait, RecordBatch};
 use arrow_schema::{DataType as ArrowType, Field};
 use serde_json::{Map, Number};
 
@@ -96,6 +96,21 @@ pub(crate) fn values(field: &Field, array: &dyn Array) -> Result<Vec<Value>, Str
         }
         other => return Err(format!("column `{}` has Arrow type {other}", field.name())),
     })
+}
+
+/// The rows of `batch` as JSON objects, one entry per column (null cells included), decoded
+/// column by column with [`values`]; an error names a type distil cannot read.
+pub(crate) fn batch_rows(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, String> {
+    let schema = batch.schema();
+    let mut rows: Vec<Map<String, Value>> = (0..batch.num_rows())
+        .map(|_| Map::with_capacity(schema.fields().len()))
+        .collect();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        for (row, cell) in rows.iter_mut().zip(values(field, column.as_ref())?) {
+            row.insert(field.name().clone(), cell);
+        }
+    }
+    Ok(rows)
 }
 
 fn integers<T: ArrowPrimitiveType>(array: &dyn Array) -> Vec<Value>

@@ -32,8 +32,11 @@ mod to_arrow;
 use std::path::{Path, PathBuf};
 
 pub use dataset::Dataset;
+pub(crate) use from_arrow::batch_rows;
 pub(crate) use pipeline_yaml::render as pipeline_yaml;
+pub(crate) use read::{Batches, footer};
 pub(crate) use run_dir::default_run_dir;
+pub(crate) use schema::is_json_text;
 
 use crate::{Error, Result};
 

@@ -1,7 +1,8 @@
-//! Rows from files: JSON Lines, JSON, CSV (and Parquet), from a file, a directory or a glob,
+//! Rows from files: JSON Lines, JSON, CSV and Parquet, from a file, a directory or a glob,
 //! read in batches as the pipeline pulls them.
 
 mod conform;
+mod parquet;
 mod reader;
 mod source;
 
@@ -26,7 +27,9 @@ use reader::Records;
 /// [`format`](Self::format). Typed, `LoadDataFromFileSystem::<MyRow>::new(path)`, its columns are
 /// `MyRow`'s: before any step runs, the first record of every file is checked against them, and
 /// a missing column or a value of another type is an error naming the file, the column and the
-/// columns the file has. Untyped, `LoadDataFromFileSystem::untyped(path)`, its columns are those
+/// columns the file has. Parquet files (`.parquet`, as a Distiset or the Hub stores them) are
+/// read a record batch at a time, and typed, their schema is checked from the footer too (an
+/// empty file or a null first value cannot hide a missing column). Untyped, `LoadDataFromFileSystem::untyped(path)`, its columns are those
 /// of the first record.
 ///
 /// ```
@@ -98,9 +101,12 @@ impl<R> LoadDataFromFileSystem<R> {
     }
 
     /// Checks the first record of every file against the columns (found in the first file
-    /// when untyped).
+    /// when untyped); a Parquet file's schema is checked first, from its footer.
     fn check_files(&mut self) -> crate::Result<()> {
         for (path, format) in &self.files {
+            if *format == FileFormat::Parquet && self.typed {
+                parquet::check_schema(path, &self.columns)?;
+            }
             let mut records = Records::open(path, *format, &self.columns, self.typed)?;
             let first = records.next_record()?;
             let Some(first) = first else { continue };

@@ -8,6 +8,7 @@ use serde_json::Map;
 
 use super::conform::parse_cell;
 use super::file_error;
+use super::parquet::ParquetRows;
 use super::source::FileFormat;
 use crate::column::ColumnSpec;
 use crate::{Error, Value};
@@ -32,6 +33,7 @@ enum Kind {
         headers: Vec<String>,
         types: Vec<Option<crate::DataType>>,
     },
+    Parquet(ParquetRows),
 }
 
 impl Records {
@@ -42,17 +44,19 @@ impl Records {
         columns: &[ColumnSpec],
         typed: bool,
     ) -> crate::Result<Self> {
-        let file = File::open(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let open_file = || {
+            File::open(path).map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+        };
         let kind = match format {
             FileFormat::JsonLines => Kind::JsonLines {
-                lines: BufReader::new(file).lines(),
+                lines: BufReader::new(open_file()?).lines(),
                 line: 0,
             },
             FileFormat::Json => {
-                let value: Value = serde_json::from_reader(BufReader::new(file))
+                let value: Value = serde_json::from_reader(BufReader::new(open_file()?))
                     .map_err(|e| file_error(path, format_args!("not valid JSON: {e}")))?;
                 let Value::Array(rows) = value else {
                     return Err(file_error(
@@ -65,10 +69,11 @@ impl Records {
                     index: 0,
                 }
             }
+            FileFormat::Parquet => Kind::Parquet(ParquetRows::open(path)?),
             FileFormat::Csv => {
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(true)
-                    .from_reader(file);
+                    .from_reader(open_file()?);
                 let headers: Vec<String> = reader
                     .headers()
                     .map_err(|e| file_error(path, format_args!("cannot read the CSV header: {e}")))?
@@ -165,6 +170,7 @@ impl Records {
                 }
                 Ok(Some(map))
             }
+            Kind::Parquet(rows) => rows.next_record(),
         }
     }
 }

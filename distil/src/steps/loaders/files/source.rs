@@ -13,6 +13,8 @@ pub enum FileFormat {
     Json,
     /// Comma-separated values with a header line (`.csv`).
     Csv,
+    /// Apache Parquet (`.parquet`), as the Hub and a Distiset store datasets.
+    Parquet,
 }
 
 impl FileFormat {
@@ -22,6 +24,7 @@ impl FileFormat {
             "jsonl" | "ndjson" => Some(FileFormat::JsonLines),
             "json" => Some(FileFormat::Json),
             "csv" => Some(FileFormat::Csv),
+            "parquet" => Some(FileFormat::Parquet),
             _ => None,
         }
     }
@@ -66,7 +69,7 @@ pub(super) fn resolve(
         .map(|p| match format.or_else(|| FileFormat::from_path(&p)) {
             Some(f) => Ok((p, f)),
             None => Err(Error::msg(format!(
-                "{}: unknown file format; name it .jsonl, .json or .csv, or set it with `.format(..)`",
+                "{}: unknown file format; name it .jsonl, .json, .csv or .parquet, or set it with `.format(..)`",
                 p.display()
             ))),
         })
