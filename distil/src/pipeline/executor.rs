@@ -1,7 +1,7 @@
 //! The executor: one tokio task per step, bounded channels between them.
 //!
-//! Memory stays bounded whatever the row count: each edge holds at most [`CHANNEL_BATCHES`]
-//! batches, and a step waits when its successors are behind. A panicking or failing step drops
+//! Memory stays bounded whatever the row count: each edge holds about [`CHANNEL_ROWS`] rows
+//! (at least 4 and at most 64 batches), and a step waits when its successors are behind. A panicking or failing step drops
 //! its channels, so every other task ends instead of waiting for it.
 
 use std::collections::HashMap;
@@ -21,8 +21,15 @@ use crate::row::RowId;
 use crate::step::{Input, Output, Rows, Step, StepKind, StepSpec};
 use crate::{Error, METADATA_COLUMN, Value};
 
-/// Batches an edge holds before its sender waits.
-const CHANNEL_BATCHES: usize = 4;
+/// Rows an edge holds, about, before its sender waits: small batches get more slots, so steps
+/// run ahead of each other instead of waking each other at every batch, while memory stays
+/// bounded in rows whatever the batch size.
+const CHANNEL_ROWS: usize = 4096;
+
+/// Batch slots of an edge into a step that reads `batch_size` rows at a time.
+fn channel_batches(batch_size: usize) -> usize {
+    (CHANNEL_ROWS / batch_size.max(1)).clamp(4, 64)
+}
 
 /// A batch from the predecessor in `slot`; `None` once that predecessor is done.
 type Message = (usize, Option<Batch>);
@@ -146,12 +153,12 @@ pub(crate) async fn execute(
     }
     let mut receivers: Vec<Option<Receiver<Message>>> = Vec::with_capacity(n);
     let mut senders: Vec<Option<Sender<Message>>> = Vec::with_capacity(n);
-    for preds in &predecessors {
+    for (node, preds) in pipeline.nodes.iter().zip(&predecessors) {
         if preds.is_empty() {
             receivers.push(None);
             senders.push(None);
         } else {
-            let (tx, rx) = channel(CHANNEL_BATCHES * preds.len());
+            let (tx, rx) = channel(channel_batches(node.options.input_batch_size) * preds.len());
             receivers.push(Some(rx));
             senders.push(Some(tx));
         }
