@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use distil::Error;
 use distil::hub::{DatasetRequest, HubClient, HubConfig, RetryPolicy, Secret};
+use distil::prelude::*;
+use distil::steps::{LoadDataFromDicts, LoadDataFromHub};
 use hub_server::HubServer;
 
 const TOKEN: &str = "hf_TESTTOKENsuperSECRET";
@@ -596,4 +598,187 @@ fn token_and_endpoint_come_from_the_environment_in_order() {
     assert_eq!(endpoint.endpoint, "http://127.0.0.1:1234");
     assert_eq!(endpoint.cache_dir, Path::new("/tmp/c"));
     assert_eq!(vars(&[]).endpoint, "https://huggingface.co");
+}
+
+/// The rows of the fixture shards.
+#[derive(Row, Debug, PartialEq)]
+struct HubPrompt {
+    prompt: String,
+    words: i64,
+}
+
+#[derive(Row)]
+struct Loud {
+    loud: String,
+}
+
+#[step]
+fn shout(prompt: &str) -> Loud {
+    Loud {
+        loud: prompt.to_uppercase(),
+    }
+}
+
+#[tokio::test]
+async fn a_hub_dataset_is_loaded_typed_through_a_pipeline() {
+    let server = server_with_dataset().await;
+    let hub = client(&server, Some(TOKEN));
+    let mut pipeline = pipeline! {
+        name: "from-hub",
+        load = LoadDataFromHub::<HubPrompt>::new(REPO).client(hub.clone()),
+            batch_size: 2,
+        shout = Shout::new(),
+        load >> shout,
+    };
+    let distiset = pipeline.run().await.unwrap();
+    let dataset = distiset.default_config().unwrap();
+    assert_eq!(dataset.column_names(), ["prompt", "words", "loud"]);
+    let rows: Vec<HubPrompt> = dataset.rows_as().unwrap();
+    assert_eq!(rows.len(), 3, "both shards of the train split");
+    assert_eq!(
+        rows[0],
+        HubPrompt {
+            prompt: "Write a haiku about Rust".into(),
+            words: 5
+        }
+    );
+    let loud: Vec<_> = dataset.column("loud").cloned().collect();
+    assert_eq!(loud[0], "WRITE A HAIKU ABOUT RUST");
+
+    // Another split and config: only their files.
+    for load in [
+        LoadDataFromHub::<HubPrompt>::new(REPO).split("test"),
+        LoadDataFromHub::<HubPrompt>::new(REPO).config("chat"),
+    ] {
+        let mut pipeline = Pipeline::new("from-hub-split");
+        pipeline.add("load", load.client(hub.clone()));
+        let distiset = pipeline.run().await.unwrap();
+        let expected = Distiset::load_from_disk(distiset.dir()).unwrap();
+        assert_eq!(distiset.total_rows(), expected.total_rows());
+        assert!(distiset.total_rows() < 3, "one shard only");
+    }
+}
+
+#[derive(Row)]
+struct WithScore {
+    prompt: String,
+    score: f64,
+}
+
+#[tokio::test]
+async fn hub_loader_errors_name_the_repo_the_file_and_the_column() {
+    let server = server_with_dataset().await;
+    let hub = client(&server, Some(TOKEN));
+
+    let mut pipeline = pipeline! {
+        name: "missing-column",
+        load = LoadDataFromHub::<WithScore>::new(REPO).client(hub.clone()),
+        shout = Shout::new(),
+        load >> shout,
+    };
+    let error = pipeline.run().await.unwrap_err().to_string();
+    assert!(
+        error.contains(
+            "dataset `distil-rs/prompts` (config `default`, split `train`, revision `main`): "
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            "default/train-00000-of-00002.parquet: has no column `score`; its columns are `prompt`, `words`"
+        ),
+        "{error}"
+    );
+
+    let mut pipeline = Pipeline::new("no-repo");
+    pipeline.add(
+        "load",
+        LoadDataFromHub::untyped("distil-rs/nope").client(hub.clone()),
+    );
+    let error = pipeline.run().await.unwrap_err();
+    assert_no_token(&error);
+    let error = error.to_string();
+    assert!(error.contains("distil-rs/nope"), "{error}");
+    assert!(error.to_lowercase().contains("not found"), "{error}");
+}
+
+#[tokio::test]
+async fn push_to_hub_commits_a_distiset_produced_by_a_pipeline() {
+    let server = HubServer::start(TOKEN).await;
+    let hub = client(&server, Some(TOKEN));
+    let prompts = vec![
+        HubPrompt {
+            prompt: "a b".into(),
+            words: 2,
+        },
+        HubPrompt {
+            prompt: "c".into(),
+            words: 1,
+        },
+    ];
+    let mut pipeline = pipeline! {
+        name: "to-hub",
+        load = LoadDataFromDicts::<HubPrompt>::new(prompts),
+        shout = Shout::new(),
+        load >> shout,
+    };
+    let run_dir = temp_dir("run");
+    let distiset = pipeline
+        .run_with(RunOptions::new().output_dir(&run_dir))
+        .await
+        .unwrap();
+    let commit = distiset
+        .push_to_hub_with(&hub, "me/shouted", false)
+        .await
+        .unwrap();
+    assert!(
+        commit.files.iter().any(|f| f == "README.md"),
+        "{:?}",
+        commit.files
+    );
+    assert!(
+        commit.files.iter().any(|f| f == "pipeline.yaml"),
+        "{:?}",
+        commit.files
+    );
+    let shard = std::fs::read(distiset.default_config().unwrap().files()[0].clone()).unwrap();
+    server.with_state(|s| {
+        let repo = &s.repos["me/shouted"];
+        assert!(!repo.private);
+        let files = &repo.revisions["main"];
+        let shards: Vec<&String> = files
+            .keys()
+            .filter(|p| p.starts_with("default/train-") && p.ends_with(".parquet"))
+            .collect();
+        assert_eq!(shards.len(), 1, "{:?}", files.keys());
+        assert_eq!(files[shards[0]], shard);
+        assert!(
+            String::from_utf8_lossy(&files["README.md"]).contains("default"),
+            "the card lists the config"
+        );
+        assert!(String::from_utf8_lossy(&files["pipeline.yaml"]).contains("to-hub"));
+        let kinds: HashMap<_, _> = s.commits[0]
+            .entries
+            .iter()
+            .map(|(k, p)| (p.as_str(), k.as_str()))
+            .collect();
+        assert_eq!(kinds[shards[0].as_str()], "lfsFile");
+        assert_eq!(s.commits.len(), 1, "one commit for the whole Distiset");
+    });
+
+    // Pulled back through the loader, the rows are the same.
+    let mut pipeline = Pipeline::new("round-trip");
+    pipeline.add(
+        "load",
+        LoadDataFromHub::<HubPrompt>::new("me/shouted").client(hub),
+    );
+    let back = pipeline.run().await.unwrap();
+    let rows: Vec<HubPrompt> = back.default_config().unwrap().rows_as().unwrap();
+    assert_eq!(
+        rows[1],
+        HubPrompt {
+            prompt: "c".into(),
+            words: 1
+        }
+    );
 }

@@ -20,6 +20,8 @@ mod files;
 mod from_arrow;
 pub(crate) mod leaf_columns;
 mod pipeline_yaml;
+#[cfg(feature = "hub")]
+mod push;
 mod read;
 mod run_dir;
 pub(crate) mod run_log;

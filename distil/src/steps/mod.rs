@@ -12,5 +12,7 @@ pub use formatting::{
     DpoExample, FormatChatGenerationDPO, FormatChatGenerationSFT, FormatTextGenerationDPO,
     FormatTextGenerationSFT, SftExample,
 };
+#[cfg(feature = "hub")]
+pub use loaders::LoadDataFromHub;
 pub use loaders::{FileFormat, LoadDataFromDicts, LoadDataFromFileSystem, Untyped};
 pub use sampler::DataSampler;

@@ -88,6 +88,17 @@ impl<R> LoadDataFromFileSystem<R> {
         self
     }
 
+    /// Reads `files` (Parquet files found elsewhere, e.g. downloaded from the Hub) instead of
+    /// the source, and checks them as [`Step::prepare`] checks the source's files.
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
+    pub(super) fn prepare_parquet_files(&mut self, files: Vec<PathBuf>) -> crate::Result<()> {
+        self.files = files
+            .into_iter()
+            .map(|path| (path, FileFormat::Parquet))
+            .collect();
+        self.check_files()
+    }
+
     /// The record reader of the next file, or `None` after the last one.
     fn next_records(&mut self) -> crate::Result<Option<&mut Records>> {
         if self.records.is_none() {

@@ -1,0 +1,147 @@
+//! Rows from a dataset on the Hugging Face Hub: its Parquet files are downloaded (or found in
+//! the cache) before the run, then read exactly as `LoadDataFromFileSystem` reads Parquet.
+
+use std::marker::PhantomData;
+
+use super::Untyped;
+use super::files::LoadDataFromFileSystem;
+use crate::hub::{DatasetRequest, HubClient};
+use crate::row::Row;
+use crate::step::{BoxFuture, Output, Step, StepKind, StepSpec};
+use crate::{Error, step};
+
+/// Rows of one split of one config of a Hub dataset, streamed in `batch_size` batches.
+///
+/// Before any step runs, `prepare` downloads the split's Parquet files into the Hub cache
+/// (`HF_HOME`, `HF_TOKEN`, `HF_ENDPOINT`, … as [`HubClient::from_env`] reads them; files
+/// already cached at the same version are not downloaded again) and checks them. Typed,
+/// `LoadDataFromHub::<MyRow>::new(repo_id)`, its columns are `MyRow`'s and every file's schema
+/// must hold them: a missing column or a column of another type is an error naming the repo,
+/// the file, the column and the columns the file has. Untyped,
+/// `LoadDataFromHub::untyped(repo_id)`, its columns are those of the first file.
+///
+/// ```
+/// use distil::prelude::*;
+/// use distil::steps::LoadDataFromHub;
+///
+/// #[derive(Row)]
+/// struct Prompt { instruction: String }
+///
+/// let typed = LoadDataFromHub::<Prompt>::new("distil-rs/prompts").split("test");
+/// let untyped = LoadDataFromHub::untyped("distil-rs/prompts").config("chat");
+/// ```
+pub struct LoadDataFromHub<R = Untyped> {
+    request: DatasetRequest,
+    /// Set for tests or a custom endpoint; `HubClient::from_env()` otherwise.
+    client: Option<HubClient>,
+    /// Reads the downloaded files: the same reader and checks as for local Parquet files.
+    files: LoadDataFromFileSystem<R>,
+    row: PhantomData<fn() -> R>,
+}
+
+impl<R: Row> LoadDataFromHub<R> {
+    /// Loads typed rows from the `train` split of the `default` config of `repo_id`
+    /// (`owner/name`) at `main`.
+    pub fn new(repo_id: impl Into<String>) -> Self {
+        let repo_id = repo_id.into();
+        let files = LoadDataFromFileSystem::<R>::new(repo_id.clone());
+        Self::with_files(repo_id, files)
+    }
+}
+
+impl LoadDataFromHub<Untyped> {
+    /// Loads rows whose columns are those of the dataset's first file.
+    pub fn untyped(repo_id: impl Into<String>) -> Self {
+        let repo_id = repo_id.into();
+        let files = LoadDataFromFileSystem::untyped(repo_id.clone());
+        Self::with_files(repo_id, files)
+    }
+}
+
+impl<R> LoadDataFromHub<R> {
+    fn with_files(repo_id: String, files: LoadDataFromFileSystem<R>) -> Self {
+        LoadDataFromHub {
+            request: DatasetRequest::new(repo_id),
+            client: None,
+            files,
+            row: PhantomData,
+        }
+    }
+
+    /// Reads this config (subset) instead of `default`.
+    pub fn config(mut self, config: impl Into<String>) -> Self {
+        self.request = self.request.config(config);
+        self
+    }
+
+    /// Reads this split instead of `train`.
+    pub fn split(mut self, split: impl Into<String>) -> Self {
+        self.request = self.request.split(split);
+        self
+    }
+
+    /// Reads this branch, tag or commit instead of `main` (`refs/convert/parquet` reads the
+    /// Parquet conversion the Hub makes of any dataset).
+    pub fn revision(mut self, revision: impl Into<String>) -> Self {
+        self.request = self.request.revision(revision);
+        self
+    }
+
+    /// Downloads with `client` instead of one configured from the environment.
+    pub fn client(mut self, client: HubClient) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// What is being read, as errors name it.
+    fn describe(&self) -> String {
+        let request = &self.request;
+        format!(
+            "dataset `{}` (config `{}`, split `{}`, revision `{}`)",
+            request.repo_id,
+            request.config.as_deref().unwrap_or("default"),
+            request.split,
+            request.revision
+        )
+    }
+
+    async fn download_and_check(&mut self) -> crate::Result<()> {
+        let client = match &self.client {
+            Some(client) => client.clone(),
+            None => HubClient::from_env()?,
+        };
+        let paths = client.download_parquet(&self.request).await?;
+        if paths.is_empty() {
+            return Err(Error::msg(format!(
+                "{}: no Parquet file to load",
+                self.describe()
+            )));
+        }
+        // A file's error names the cached file; the repo says where it came from.
+        self.files
+            .prepare_parquet_files(paths)
+            .map_err(|e| Error::msg(format!("{}: {e}", self.describe())))
+    }
+}
+
+#[step(dynamic, generator, outputs = R)]
+impl<R: Send + 'static> Step for LoadDataFromHub<R> {
+    fn spec(&self) -> StepSpec {
+        StepSpec {
+            outputs: self.files.spec().outputs,
+            ..StepSpec::new("LoadDataFromHub", StepKind::Generator)
+        }
+    }
+
+    fn prepare(&mut self) -> BoxFuture<'_, crate::Result<()>> {
+        Box::pin(self.download_and_check())
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
+        self.files.start()
+    }
+
+    fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
+        self.files.generate(batch_size)
+    }
+}
