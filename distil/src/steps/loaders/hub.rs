@@ -1,8 +1,6 @@
 //! Rows from a dataset on the Hugging Face Hub: its Parquet files are downloaded (or found in
 //! the cache) before the run, then read exactly as `LoadDataFromFileSystem` reads Parquet.
 
-use std::marker::PhantomData;
-
 use super::Untyped;
 use super::files::LoadDataFromFileSystem;
 use crate::hub::{DatasetRequest, HubClient};
@@ -36,7 +34,6 @@ pub struct LoadDataFromHub<R = Untyped> {
     client: Option<HubClient>,
     /// Reads the downloaded files: the same reader and checks as for local Parquet files.
     files: LoadDataFromFileSystem<R>,
-    row: PhantomData<fn() -> R>,
 }
 
 impl<R: Row> LoadDataFromHub<R> {
@@ -64,7 +61,6 @@ impl<R> LoadDataFromHub<R> {
             request: DatasetRequest::new(repo_id),
             client: None,
             files,
-            row: PhantomData,
         }
     }
 
