@@ -9,10 +9,12 @@
 //!   (`rows()`) and as typed rows (`rows_as`) (target: at least 2,000,000 rows/s).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use distil::prelude::*;
+use support::peak_rss_mb;
+
+mod support;
 
 #[derive(Row)]
 struct Record {
@@ -29,15 +31,6 @@ fn synthetic(#[param] rows: u64) -> impl Iterator<Item = Record> {
         text: format!("the quick brown fox {i} jumps over the lazy dog"),
         score: i as f64 / 7.0,
     })
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 async fn write(dir: &Path, rows: u64, batch: usize) -> f64 {
@@ -94,31 +87,21 @@ fn scenario(name: &str, dir: &Path, rows: u64, batch: usize) {
 }
 
 fn child(name: &str, dir: &Path, rows: u64, batch: usize) -> serde_json::Value {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .arg("--scenario")
-        .arg(name)
-        .arg(dir)
-        .args([rows.to_string(), batch.to_string()])
-        .output()
-        .expect("the benchmark runs itself");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim()).expect("one JSON line")
+    support::child(&[
+        name.to_owned(),
+        dir.display().to_string(),
+        rows.to_string(),
+        batch.to_string(),
+    ])
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|a| a == "--scenario") {
+    if let Some(args) = support::scenario_args() {
         scenario(
-            &args[at + 1],
-            Path::new(&args[at + 2]),
-            args[at + 3].parse().unwrap(),
-            args[at + 4].parse().unwrap(),
+            &args[0],
+            Path::new(&args[1]),
+            args[2].parse().unwrap(),
+            args[3].parse().unwrap(),
         );
         return;
     }

@@ -6,11 +6,13 @@
 //! The work: rows of two string columns (`id`, `text`) -> add `len` (the text's length) -> keep
 //! `text` and `len` -> uppercase `text`.
 
-use std::process::Command;
 use std::time::Instant;
 
 use distil::prelude::*;
 use distil::steps::{KeepColumns, LoadDataFromDicts};
+use support::peak_rss_mb;
+
+mod support;
 
 #[derive(Row)]
 struct Record {
@@ -59,15 +61,6 @@ fn record(i: u64) -> Record {
         id: format!("row-{i:08}"),
         text: format!("the quick brown fox {i} jumps over the lazy dog"),
     }
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn hand_loop(rows: u64) -> f64 {
@@ -148,28 +141,12 @@ fn scenario(name: &str, rows: u64, batch: usize) {
 }
 
 fn child(name: &str, rows: u64, batch: usize) -> serde_json::Value {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--scenario", name, &rows.to_string(), &batch.to_string()])
-        .output()
-        .expect("the benchmark runs itself");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim()).expect("one JSON line")
+    support::child(&[name.to_owned(), rows.to_string(), batch.to_string()])
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|a| a == "--scenario") {
-        scenario(
-            &args[at + 1],
-            args[at + 2].parse().unwrap(),
-            args[at + 3].parse().unwrap(),
-        );
+    if let Some(args) = support::scenario_args() {
+        scenario(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap());
         return;
     }
     let rows = 1_000_000;
