@@ -8,32 +8,39 @@ use super::file_error;
 use crate::Value;
 use crate::column::{ColumnSpec, DataType};
 
+/// The columns a file has, for messages.
+pub(super) fn column_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Whether a file must have the declared column (an `Option` one may be absent).
+pub(super) fn must_be_present(column: &ColumnSpec) -> bool {
+    column.required && !matches!(column.data_type, DataType::Optional(_))
+}
+
+/// A declared column the file lacks, with the columns it has.
+pub(super) fn missing(path: &Path, column: &ColumnSpec, found: &str) -> crate::Error {
+    file_error(
+        path,
+        format_args!("has no column `{}`; its columns are {found}", column.name),
+    )
+}
+
 /// Checks that `record` (a file's first) has every required column with a fitting value.
 pub(super) fn check_record(
     path: &Path,
     record: &Map<String, Value>,
     columns: &[ColumnSpec],
 ) -> crate::Result<()> {
-    let found = || {
-        let names: Vec<String> = record.keys().map(|k| format!("`{k}`")).collect();
-        if names.is_empty() {
-            "none".to_owned()
-        } else {
-            names.join(", ")
-        }
-    };
+    let found = || column_list(record.keys().map(String::as_str));
     for column in columns {
         match record.get(&column.name) {
-            None if column.required && !matches!(column.data_type, DataType::Optional(_)) => {
-                return Err(file_error(
-                    path,
-                    format_args!(
-                        "has no column `{}`; its columns are {}",
-                        column.name,
-                        found()
-                    ),
-                ));
-            }
+            None if must_be_present(column) => return Err(missing(path, column, &found())),
             Some(value) if !fits(&column.data_type, value) => {
                 return Err(file_error(
                     path,

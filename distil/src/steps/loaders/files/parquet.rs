@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use arrow_schema::{DataType as ArrowType, Field, Fields};
 use serde_json::Map;
 
+use super::conform::{column_list, missing, must_be_present};
 use super::file_error;
 use crate::Value;
 use crate::column::{ColumnSpec, DataType};
@@ -52,30 +53,10 @@ impl ParquetRows {
 /// first row of nulls is checked too.
 pub(super) fn check_schema(path: &Path, columns: &[ColumnSpec]) -> crate::Result<()> {
     let schema = footer(path)?.schema;
-    let found = || {
-        let names: Vec<String> = schema
-            .fields()
-            .iter()
-            .map(|f| format!("`{}`", f.name()))
-            .collect();
-        if names.is_empty() {
-            "none".to_owned()
-        } else {
-            names.join(", ")
-        }
-    };
+    let found = || column_list(schema.fields().iter().map(|f| f.name().as_str()));
     for column in columns {
         match schema.field_with_name(&column.name) {
-            Err(_) if column.required && !matches!(column.data_type, DataType::Optional(_)) => {
-                return Err(file_error(
-                    path,
-                    format_args!(
-                        "has no column `{}`; its columns are {}",
-                        column.name,
-                        found()
-                    ),
-                ));
-            }
+            Err(_) if must_be_present(column) => return Err(missing(path, column, &found())),
             Ok(field) if !field_fits(&column.data_type, field) => {
                 return Err(file_error(
                     path,
