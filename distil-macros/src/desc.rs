@@ -227,3 +227,14 @@ pub fn display_type(ty: &syn::Type) -> String {
     }
     out.replace(",", ", ").replace(",  ", ", ")
 }
+
+/// The state of a callback chain once it reaches its final macro: the `[ todo ]` list (empty
+/// by then) is skipped and the `{ .. }` body returned.
+pub fn state_body<'a>(stream: ParseStream<'a>) -> syn::Result<syn::parse::ParseBuffer<'a>> {
+    let todo;
+    bracketed!(todo in stream);
+    let _: TokenStream = todo.parse()?;
+    let body;
+    braced!(body in stream);
+    Ok(body)
+}

@@ -3,13 +3,13 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, Token, Type, braced, bracketed};
+use syn::{Ident, Token, Type, braced};
 
 use super::generate::*;
 use super::parse::{PipelineInput, step_type};
 use super::{chain, stub};
 use crate::ctxt::Ctxt;
-use crate::desc::{ColumnDesc, Desc, Kind, StepDesc};
+use crate::desc::{ColumnDesc, Desc, Kind, StepDesc, state_body};
 use distil_graph::ColumnDecl;
 
 /// The state `__collect` receives: the user's tokens and the descriptions gathered so far.
@@ -22,11 +22,7 @@ pub(super) struct State {
 
 impl Parse for State {
     fn parse(stream: ParseStream) -> syn::Result<Self> {
-        let todo;
-        bracketed!(todo in stream);
-        let _: TokenStream = todo.parse()?;
-        let body;
-        braced!(body in stream);
+        let body = state_body(stream)?;
         let tag: Ident = body.parse()?;
         if tag != "input" {
             return Err(syn::Error::new(tag.span(), "malformed pipeline state"));

@@ -3,9 +3,9 @@
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, braced, bracketed};
+use syn::{Ident, braced};
 
-use crate::desc::{ColumnDesc, Desc, StepDesc};
+use crate::desc::{ColumnDesc, Desc, StepDesc, state_body};
 
 /// Entry point of `__define_step`: the step's output row has told its columns.
 pub fn define_step(tokens: TokenStream) -> TokenStream {
@@ -20,11 +20,7 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
     }
     impl Parse for Define {
         fn parse(stream: ParseStream) -> syn::Result<Self> {
-            let todo;
-            bracketed!(todo in stream);
-            let _: TokenStream = todo.parse()?;
-            let body;
-            braced!(body in stream);
+            let body = state_body(stream)?;
             body.parse::<Ident>()?;
             let header;
             braced!(header in body);

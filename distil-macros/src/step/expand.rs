@@ -85,22 +85,15 @@ pub(super) fn expand(model: &StepModel) -> TokenStream {
             } else {
                 quote!((|| { #(#reads)* ::std::result::Result::Ok::<_, ::std::string::String>(#call) })())
             };
-            quote! {
-                fn process<'a>(
-                    &'a mut self,
-                    input: ::distil::step::Input<'a>,
-                ) -> ::distil::step::BoxFuture<'a, ::distil::Result<::distil::step::Output>> {
-                    ::std::boxed::Box::pin(async move {
-                        #(#columns)*
-                        let mut __distil_sink = ::distil::__private::RowSink::<#output>::new(input.len());
-                        for __distil_row in 0..input.len() {
-                            let __distil_result = #per_row;
-                            __distil_sink.emit(__distil_row, __distil_result);
-                        }
-                        ::std::result::Result::Ok(__distil_sink.finish())
-                    })
+            process_method(quote! {
+                #(#columns)*
+                let mut __distil_sink = ::distil::__private::RowSink::<#output>::new(input.len());
+                for __distil_row in 0..input.len() {
+                    let __distil_result = #per_row;
+                    __distil_sink.emit(__distil_row, __distil_result);
                 }
-            }
+                ::std::result::Result::Ok(__distil_sink.finish())
+            })
         }
         Form::Batch | Form::Global => {
             let reads = model.inputs().map(|i| {
@@ -108,18 +101,11 @@ pub(super) fn expand(model: &StepModel) -> TokenStream {
                 let (ty, column) = (&i.ty, &i.column);
                 quote!(let #local = ::distil::__private::column_vec::<#ty>(input.column(#column), __distil_len, #column)?;)
             });
-            quote! {
-                fn process<'a>(
-                    &'a mut self,
-                    input: ::distil::step::Input<'a>,
-                ) -> ::distil::step::BoxFuture<'a, ::distil::Result<::distil::step::Output>> {
-                    ::std::boxed::Box::pin(async move {
-                        let __distil_len = input.len();
-                        #(#reads)*
-                        ::distil::__private::batch_output::<#output, _>(#call, __distil_len)
-                    })
-                }
-            }
+            process_method(quote! {
+                let __distil_len = input.len();
+                #(#reads)*
+                ::distil::__private::batch_output::<#output, _>(#call, __distil_len)
+            })
         }
         Form::Generator => quote! {
             fn start(&mut self) -> ::distil::step::BoxFuture<'_, ::distil::Result<()>> {
@@ -340,5 +326,17 @@ pub(super) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
         }
         other => syn::Error::new_spanned(other, "a step's output must be a #[derive(Row)] struct")
             .to_compile_error(),
+    }
+}
+
+/// `Step::process` of a generated step: `body` runs with `input` in scope and returns the output.
+fn process_method(body: TokenStream) -> TokenStream {
+    quote! {
+        fn process<'a>(
+            &'a mut self,
+            input: ::distil::step::Input<'a>,
+        ) -> ::distil::step::BoxFuture<'a, ::distil::Result<::distil::step::Output>> {
+            ::std::boxed::Box::pin(async move { #body })
+        }
     }
 }
