@@ -151,6 +151,17 @@ impl Error {
         }
     }
 
+    /// The error as the run reports it: a step's plain message gets the step's name.
+    pub(crate) fn in_step(self, step: &str) -> Self {
+        match self {
+            Error::Message(message) => Error::Step {
+                step: step.to_owned(),
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// Whether the error stops the run rather than being recorded on rows.
     pub fn is_fatal(&self) -> bool {
         !matches!(self, Error::Message(_))

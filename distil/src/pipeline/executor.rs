@@ -354,17 +354,14 @@ async fn run_task(mut task: Task) -> Finished {
 }
 
 async fn generate(task: &mut Task) -> crate::Result<()> {
-    task.step
-        .start()
-        .await
-        .map_err(|e| in_step(&task.name, e))?;
+    task.step.start().await.map_err(|e| e.in_step(&task.name))?;
     let mut next: u64 = 0;
     loop {
         let Some(output) = task
             .step
             .generate(task.options.batch_size)
             .await
-            .map_err(|e| in_step(&task.name, e))?
+            .map_err(|e| e.in_step(&task.name))?
         else {
             return Ok(());
         };
@@ -387,10 +384,7 @@ async fn generate(task: &mut Task) -> crate::Result<()> {
 }
 
 async fn consume(task: &mut Task) -> crate::Result<()> {
-    task.step
-        .start()
-        .await
-        .map_err(|e| in_step(&task.name, e))?;
+    task.step.start().await.map_err(|e| e.in_step(&task.name))?;
     let Some(mut input) = task.input.take() else {
         return Err(Error::fatal(&*task.name, "has no predecessor"));
     };
@@ -445,7 +439,7 @@ async fn process(task: &mut Task, chunk: Batch) -> crate::Result<bool> {
         .await;
     let batch = match result {
         Ok(output) => assemble(task, chunk, output)?,
-        Err(e) if e.is_fatal() => return Err(in_step(&task.name, e)),
+        Err(e) if e.is_fatal() => return Err(e.in_step(&task.name)),
         Err(e) => {
             let mut batch = chunk;
             batch.branches.clear();
@@ -561,15 +555,5 @@ fn record_error(batch: &mut Batch, row: usize, step: &str, message: &str) {
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(list) = errors {
         list.push(serde_json::json!({ "step": step, "message": message }));
-    }
-}
-
-fn in_step(step: &str, error: Error) -> Error {
-    match error {
-        Error::Message(message) => Error::Step {
-            step: step.to_owned(),
-            message,
-        },
-        other => other,
     }
 }

@@ -330,13 +330,7 @@ impl Pipeline {
             let Some(step) = node.step.as_mut() else {
                 continue;
             };
-            step.prepare().await.map_err(|e| match e {
-                Error::Message(message) => Error::Step {
-                    step: node.name.clone(),
-                    message,
-                },
-                other => other,
-            })?;
+            step.prepare().await.map_err(|e| e.in_step(&node.name))?;
             node.spec = step.spec();
         }
         Ok(())
