@@ -115,19 +115,9 @@ pub trait Step: Send + 'static {
     /// Overrides one runtime parameter.
     fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
         let _ = value;
-        let known: Vec<String> = self
-            .params()
-            .into_iter()
-            .map(|(n, _)| format!("`{n}`"))
-            .collect();
-        if known.is_empty() {
-            Err(format!("has no runtime parameter `{name}` (it has none)"))
-        } else {
-            Err(format!(
-                "has no runtime parameter `{name}`; it has {}",
-                known.join(", ")
-            ))
-        }
+        let known: Vec<(String, Value)> = self.params();
+        let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+        Err(crate::__private::unknown_param(name, &known))
     }
 }
 
