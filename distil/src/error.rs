@@ -158,6 +158,14 @@ impl Error {
                 step: step.to_owned(),
                 message,
             },
+            // A fatal error raised where the step's name is not known (an LLM task's runner).
+            Error::Step {
+                step: unnamed,
+                message,
+            } if unnamed.is_empty() => Error::Step {
+                step: step.to_owned(),
+                message,
+            },
             other => other,
         }
     }

@@ -56,13 +56,18 @@ mod batch;
 pub mod column;
 mod distiset;
 mod error;
+#[cfg(any(feature = "hub", feature = "llm-clients"))]
+mod http;
 #[cfg(feature = "hub")]
 pub mod hub;
+pub mod llm;
 pub mod pipeline;
 pub mod prelude;
 pub mod row;
+mod secret;
 pub mod step;
 pub mod steps;
+pub mod tasks;
 
 pub use batch::{Batch, Branch, Column};
 pub use column::{Arg, CellError, ColumnSpec, ColumnValue, DataType};
@@ -70,6 +75,7 @@ pub use distiset::{Dataset, Distiset};
 pub use error::{Error, Result};
 pub use pipeline::{Pipeline, Router, RunOptions, route, sample_n_steps};
 pub use row::{Row, RowError, RowId};
+pub use secret::Secret;
 pub use step::{Step, StepKind};
 
 /// A cell of a row: any JSON value.

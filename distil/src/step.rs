@@ -112,6 +112,20 @@ pub trait Step: Send + 'static {
         Vec::new()
     }
 
+    /// For steps that mostly wait (LLM calls): a processor the runtime calls for several
+    /// batches at once, so work stays in flight across batch boundaries. Asked once per run,
+    /// after [`start`](Step::start); `None` (the default) means batches go through
+    /// [`process`](Step::process) one at a time.
+    fn concurrent(&mut self) -> Option<Concurrent> {
+        None
+    }
+
+    /// A line for `pipeline.log` once the run ends (an LLM task reports its requests and
+    /// tokens).
+    fn report(&self) -> Option<String> {
+        None
+    }
+
     /// Overrides one runtime parameter.
     fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
         let _ = value;
@@ -119,6 +133,21 @@ pub trait Step: Send + 'static {
         let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
         Err(crate::__private::unknown_param(name, &known))
     }
+}
+
+/// Processes batches through a shared reference, several at once; see [`Step::concurrent`].
+pub trait SharedProcess: Send + Sync + 'static {
+    /// Processes one batch, as [`Step::process`] does.
+    fn process<'a>(&'a self, input: Input<'a>) -> BoxFuture<'a, crate::Result<Output>>;
+}
+
+/// A step's concurrent processor and how many rows it wants in flight.
+pub struct Concurrent {
+    /// The processor.
+    pub processor: Arc<dyn SharedProcess>,
+    /// Rows to keep in flight: the runtime starts batches until their rows reach this number
+    /// (an LLM task asks for its LLM's concurrency limit), and emits results in input order.
+    pub rows_in_flight: usize,
 }
 
 /// The rows a step sees: input columns by the step's own names (mappings applied).
@@ -193,6 +222,9 @@ pub struct Output {
     /// Named by the step's own output names; producers are set when the batch is assembled.
     pub(crate) columns: Vec<Column>,
     pub(crate) errors: Vec<(u32, String)>,
+    /// Entries for rows' metadata objects: `(row, key, value)`; the runtime suffixes each key
+    /// with the step's name, so steps never overwrite each other's entries.
+    pub(crate) metadata: Vec<(u32, String, Value)>,
 }
 
 impl Output {
@@ -202,6 +234,7 @@ impl Output {
             rows: Rows::Same,
             columns: Vec::new(),
             errors: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
@@ -212,6 +245,7 @@ impl Output {
             rows: Rows::From(parents),
             columns: Vec::new(),
             errors: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
@@ -221,6 +255,7 @@ impl Output {
             rows: Rows::New(n),
             columns: Vec::new(),
             errors: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
@@ -257,5 +292,11 @@ impl Output {
     /// Records an error in place.
     pub fn push_error(&mut self, row: usize, message: impl Into<String>) {
         self.errors.push((row as u32, message.into()));
+    }
+
+    /// Adds `key_<step>: value` to output row `row`'s metadata object (the
+    /// [`METADATA_COLUMN`](crate::METADATA_COLUMN)), next to what upstream steps put there.
+    pub fn push_metadata(&mut self, row: usize, key: impl Into<String>, value: Value) {
+        self.metadata.push((row as u32, key.into(), value));
     }
 }

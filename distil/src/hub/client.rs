@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::config::HubConfig;
-use super::repo::redact_url;
+use crate::http::{is_retryable_transport, redact_url, retry_after, transport_message};
 use crate::{Error, Result};
 
 /// A client for the Hugging Face Hub: downloads ([`HubClient::download_parquet`]) and pushes
@@ -126,7 +126,7 @@ impl HubClient {
                     if status.is_success() || call.accept.contains(&status.as_u16()) {
                         return Ok(response);
                     }
-                    if !super::retry::is_retryable_status(status.as_u16()) {
+                    if !crate::http::retry::is_retryable_status(status.as_u16()) {
                         return Err(self.status_error(call, response).await);
                     }
                     (retry_after(response.headers()), None)
@@ -174,7 +174,7 @@ impl HubClient {
         let code = header(response.headers(), "x-error-code");
         let hub_message = header(response.headers(), "x-error-message");
         let body = response.text().await.unwrap_or_default();
-        let said = self.scrub(hub_message.unwrap_or_else(|| error_from_body(&body)));
+        let said = self.scrub(hub_message.unwrap_or_else(|| crate::http::error_message(&body)));
         let repo = call.repo.to_owned();
         // Unauthenticated, the Hub answers 401 for a repo that does not exist, so that private
         // repos stay hidden; its error code tells the two apart.
@@ -248,58 +248,6 @@ impl HubClient {
     }
 }
 
-/// Connection and timeout errors may pass on a second try; a malformed request will not.
-pub(crate) fn is_retryable_transport(error: &reqwest::Error) -> bool {
-    error.is_connect()
-        || error.is_timeout()
-        || error.is_request()
-        || error.is_body()
-        || error.is_decode()
-}
-
-/// A transport error's message with its causes, without the URL (which the error names
-/// elsewhere, redacted).
-pub(crate) fn transport_message(error: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    // reqwest puts the URL in its message; our own describes it, without the query.
-    if let Some(url) = error.url() {
-        message = message.replace(url.as_str(), &redact_url(url.as_str()));
-    }
-    message
-}
-
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name)?.to_str().ok().map(str::to_owned)
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare on the Hub and is ignored).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
-}
-
-/// The Hub's `{"error": "..."}`, or the start of a non-JSON body.
-fn error_from_body(body: &str) -> String {
-    let json = serde_json::from_str::<serde_json::Value>(body).ok();
-    if let Some(error) = json
-        .as_ref()
-        .and_then(|v| v.get("error"))
-        .and_then(|e| e.as_str())
-    {
-        return error.to_owned();
-    }
-    body.chars().take(300).collect::<String>().trim().to_owned()
 }

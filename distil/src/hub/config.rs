@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::retry::RetryPolicy;
-use super::secret::Secret;
+use crate::http::retry::RetryPolicy;
+use crate::secret::Secret;
 
 /// The public Hub, used when `HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";

@@ -9,9 +9,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::cache::{PartialFile, RevisionCache, write_atomically};
-use super::client::{Call, HubClient, transport_message};
+use super::client::{Call, HubClient};
 use super::layout::{configs_present, is_split_file};
 use super::repo::{RepoId, encode_path, encode_revision};
+use crate::http::transport_message;
 use crate::{Error, Result};
 
 /// Which part of a dataset to download: a repo, a config, a split and a revision.

@@ -26,13 +26,12 @@ mod config;
 mod download;
 mod layout;
 mod repo;
-mod retry;
-mod secret;
+
 mod upload;
 
+pub use crate::http::retry::RetryPolicy;
+pub use crate::secret::Secret;
 pub use client::HubClient;
 pub use config::{DEFAULT_ENDPOINT, HubConfig};
 pub use download::{DatasetRequest, RemoteFile};
-pub use retry::RetryPolicy;
-pub use secret::Secret;
 pub use upload::CommitInfo;

@@ -76,13 +76,6 @@ fn encode(text: &str, keep_slash: bool) -> String {
     out
 }
 
-/// A URL without its query and fragment, for messages: signed upload URLs carry credentials
-/// there.
-pub(crate) fn redact_url(url: &str) -> String {
-    let end = url.find(['?', '#']).unwrap_or(url.len());
-    url[..end].to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,10 +101,6 @@ mod tests {
         assert_eq!(
             encode_path("default/train 1.parquet"),
             "default/train%201.parquet"
-        );
-        assert_eq!(
-            redact_url("https://s3/x?X-Amz-Signature=abc"),
-            "https://s3/x"
         );
     }
 }

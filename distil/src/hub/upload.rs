@@ -295,7 +295,7 @@ impl HubClient {
             return Err(Error::HubRequest {
                 repo: repo_id.to_owned(),
                 file: Some(file.path_in_repo.clone()),
-                url: format!("PUT {}", super::repo::redact_url(&action.href)),
+                url: format!("PUT {}", crate::http::redact_url(&action.href)),
                 message: "the Hub asked for a multipart LFS upload, which distil does not support"
                     .to_owned(),
             });

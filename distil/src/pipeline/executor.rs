@@ -4,8 +4,11 @@
 //! (at least 4 and at most 64 batches), and a step waits when its successors are behind. A panicking or failing step drops
 //! its channels, so every other task ends instead of waiting for it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 
@@ -18,7 +21,9 @@ use crate::distiset::shards::PendingShards;
 use crate::distiset::sink::{LeafSink, SinkConfig};
 use crate::distiset::{Dataset, Distiset, PIPELINE_LOG, PIPELINE_YAML, leaf_columns};
 use crate::row::RowId;
-use crate::step::{Input, Output, Rows, Step, StepKind, StepSpec};
+use crate::step::{
+    BoxFuture, Concurrent, Input, Output, Rows, SharedProcess, Step, StepKind, StepSpec,
+};
 use crate::{Error, METADATA_COLUMN, Value};
 
 /// Rows an edge holds, about, before its sender waits: small batches get more slots, so steps
@@ -274,7 +279,7 @@ pub(crate) async fn execute(
             }
         }
     }
-    restore(pipeline, returned);
+    restore(pipeline, returned, &log);
     // Every sink is finished, even after an error, so no writer thread outlives the run.
     let mut pending: Vec<(usize, PendingShards)> = Vec::new();
     for &leaf in &leaves {
@@ -323,8 +328,11 @@ pub(crate) async fn execute(
     Ok(Distiset::new(dir, configs))
 }
 
-fn restore(pipeline: &mut Pipeline, returned: Vec<(usize, Box<dyn Step>)>) {
+fn restore(pipeline: &mut Pipeline, returned: Vec<(usize, Box<dyn Step>)>, log: &RunLog) {
     for (s, step) in returned {
+        if let Some(report) = step.report() {
+            log.info(format!("step `{}`: {report}", pipeline.nodes[s].name));
+        }
         pipeline.nodes[s].step = Some(step);
     }
 }
@@ -388,47 +396,178 @@ async fn consume(task: &mut Task) -> crate::Result<()> {
     let Some(mut input) = task.input.take() else {
         return Err(Error::fatal(&*task.name, "has no predecessor"));
     };
-    let mut joiner = (task.predecessors.len() > 1).then(|| Joiner::new(&task.predecessors));
     let global = task.spec.kind == StepKind::Global;
-    let size = task.options.input_batch_size;
-    let mut pending = Batch::default();
-    let mut open = task.predecessors.len();
-    while open > 0 {
-        let Some((slot, batch)) = input.recv().await else {
+    let mut chunker = Chunker {
+        joiner: (task.predecessors.len() > 1).then(|| Joiner::new(&task.predecessors)),
+        pending: Batch::default(),
+        open: task.predecessors.len(),
+        size: if global {
+            usize::MAX
+        } else {
+            task.options.input_batch_size.max(1)
+        },
+    };
+    let mut flight = match task.step.concurrent() {
+        Some(concurrent) if !global => Some(InFlight::new(
+            concurrent,
+            &task.options.input_mappings,
+            chunker.size,
+        )),
+        _ => None,
+    };
+    loop {
+        let message = match &mut flight {
+            Some(flight) if !flight.running.is_empty() => {
+                let full = flight.running.len() >= flight.limit;
+                tokio::select! {
+                    Some(finished) = flight.running.next() => {
+                        flight.finished(finished);
+                        for (chunk, result) in flight.ready() {
+                            if !deliver(task, chunk, result).await? {
+                                return Ok(());
+                            }
+                        }
+                        continue;
+                    }
+                    message = input.recv(), if chunker.open > 0 && !full => message,
+                }
+            }
+            _ if chunker.open > 0 => input.recv().await,
+            _ => None,
+        };
+        let Some((slot, batch)) = message else {
             break;
         };
+        for chunk in chunker.accept(slot, batch) {
+            match &mut flight {
+                Some(flight) => flight.start(chunk),
+                None => {
+                    if !process(task, chunk).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    let rest = std::mem::take(&mut chunker.pending);
+    let mut chunks = Vec::new();
+    let mut rest = rest;
+    while !rest.is_empty() {
+        let size = chunker.size.min(rest.len());
+        chunks.push(rest.split_front(size));
+    }
+    match flight {
+        Some(mut flight) => {
+            for chunk in chunks {
+                flight.start(chunk);
+            }
+            while let Some(finished) = flight.running.next().await {
+                flight.finished(finished);
+                for (chunk, result) in flight.ready() {
+                    if !deliver(task, chunk, result).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        None => {
+            for chunk in chunks {
+                if !process(task, chunk).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Joins and re-chunks a step's incoming batches into batches of its input size.
+struct Chunker {
+    joiner: Option<Joiner>,
+    pending: Batch,
+    /// Predecessors still sending.
+    open: usize,
+    /// Rows per chunk (`usize::MAX` for a global step: one chunk at the end).
+    size: usize,
+}
+
+impl Chunker {
+    /// Takes a message and returns the chunks now complete.
+    fn accept(&mut self, slot: usize, batch: Option<Batch>) -> Vec<Batch> {
         let batch = batch.unwrap_or_else(|| {
-            open -= 1;
+            self.open -= 1;
             Batch::watermark(u64::MAX)
         });
-        let ready = match &mut joiner {
+        let ready = match &mut self.joiner {
             Some(joiner) => {
                 joiner.push(slot, batch);
                 joiner.release()
             }
             None => batch,
         };
-        pending.append(ready);
-        while !global && pending.len() >= size {
-            let chunk = pending.split_front(size);
-            if !process(task, chunk).await? {
-                return Ok(());
-            }
+        self.pending.append(ready);
+        let mut chunks = Vec::new();
+        while self.size != usize::MAX && self.pending.len() >= self.size {
+            chunks.push(self.pending.split_front(self.size));
+        }
+        chunks
+    }
+}
+
+type Processed = (u64, Batch, crate::Result<Output>);
+
+/// A concurrent step's batches in flight, and the finished ones waiting for their turn: results
+/// go on in input order, so runs stay deterministic.
+struct InFlight {
+    processor: Arc<dyn SharedProcess>,
+    mappings: Arc<[(String, String)]>,
+    running: FuturesUnordered<BoxFuture<'static, Processed>>,
+    done: BTreeMap<u64, (Batch, crate::Result<Output>)>,
+    next_start: u64,
+    next_send: u64,
+    /// Batches in flight at most.
+    limit: usize,
+}
+
+impl InFlight {
+    fn new(concurrent: Concurrent, mappings: &[(String, String)], batch_size: usize) -> Self {
+        // One batch more than the rows asked for, so the LLM never waits for the next batch.
+        let limit = concurrent.rows_in_flight.div_ceil(batch_size.max(1)) + 1;
+        InFlight {
+            processor: concurrent.processor,
+            mappings: mappings.to_vec().into(),
+            running: FuturesUnordered::new(),
+            done: BTreeMap::new(),
+            next_start: 0,
+            next_send: 0,
+            limit: limit.max(2),
         }
     }
-    if global {
-        if !pending.is_empty() {
-            process(task, pending).await?;
-        }
-        return Ok(());
+
+    fn start(&mut self, chunk: Batch) {
+        let processor = self.processor.clone();
+        let mappings = self.mappings.clone();
+        let sequence = self.next_start;
+        self.next_start += 1;
+        self.running.push(Box::pin(async move {
+            let result = processor.process(Input::new(&chunk, &mappings)).await;
+            (sequence, chunk, result)
+        }));
     }
-    while !pending.is_empty() {
-        let chunk = pending.split_front(size);
-        if !process(task, chunk).await? {
-            return Ok(());
-        }
+
+    fn finished(&mut self, (sequence, chunk, result): Processed) {
+        self.done.insert(sequence, (chunk, result));
     }
-    Ok(())
+
+    /// The finished batches whose turn has come.
+    fn ready(&mut self) -> Vec<(Batch, crate::Result<Output>)> {
+        let mut ready = Vec::new();
+        while let Some(entry) = self.done.remove(&self.next_send) {
+            ready.push(entry);
+            self.next_send += 1;
+        }
+        ready
+    }
 }
 
 /// Processes a chunk and sends the result on; `false` once the successors are gone.
@@ -437,6 +576,16 @@ async fn process(task: &mut Task, chunk: Batch) -> crate::Result<bool> {
         .step
         .process(Input::new(&chunk, &task.options.input_mappings))
         .await;
+    deliver(task, chunk, result).await
+}
+
+/// Sends a processed chunk on: its output, or its error on every row; `false` once the
+/// successors are gone.
+async fn deliver(
+    task: &mut Task,
+    chunk: Batch,
+    result: crate::Result<Output>,
+) -> crate::Result<bool> {
     let batch = match result {
         Ok(output) => assemble(task, chunk, output)?,
         Err(e) if e.is_fatal() => return Err(e.in_step(&task.name)),
@@ -518,6 +667,11 @@ fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batc
         column.producer = task.position;
         batch.set_column(column);
     }
+    for (row, key, value) in output.metadata {
+        if let Some(entry) = metadata_entry(&mut batch, row as usize) {
+            entry.insert(format!("{key}_{}", task.name), value);
+        }
+    }
     for (row, message) in &output.errors {
         if let Some(id) = batch.ids.get(*row as usize) {
             task.log.row_error(&task.name, id.index(), message);
@@ -529,8 +683,21 @@ fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batc
 
 /// Appends `{step, message}` to the row's `errors` in the metadata column.
 fn record_error(batch: &mut Batch, row: usize, step: &str, message: &str) {
-    if row >= batch.len() {
+    let Some(entry) = metadata_entry(batch, row) else {
         return;
+    };
+    let errors = entry
+        .entry("errors")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = errors {
+        list.push(serde_json::json!({ "step": step, "message": message }));
+    }
+}
+
+/// The row's metadata object, made when missing.
+fn metadata_entry(batch: &mut Batch, row: usize) -> Option<&mut serde_json::Map<String, Value>> {
+    if row >= batch.len() {
+        return None;
     }
     if batch.column(METADATA_COLUMN).is_none() {
         batch.set_column(Column::new(
@@ -548,12 +715,5 @@ fn record_error(batch: &mut Batch, row: usize, step: &str, message: &str) {
     if !cell.is_object() {
         *cell = Value::Object(serde_json::Map::new());
     }
-    let errors = cell
-        .as_object_mut()
-        .expect("an object")
-        .entry("errors")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(list) = errors {
-        list.push(serde_json::json!({ "step": step, "message": message }));
-    }
+    cell.as_object_mut()
 }

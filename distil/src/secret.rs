@@ -1,10 +1,10 @@
-//! A value that must never be printed: the Hub token.
+//! A value that must never be printed: the Hub token, an LLM provider's API key.
 
 use std::fmt;
 
-/// A secret string (the Hub token). Its `Debug` and `Display` print `***`, so a token held in
-/// a [`HubConfig`](super::HubConfig) cannot leak into logs, panics or error messages; read it
-/// on purpose with [`Secret::expose`].
+/// A secret string (the Hub token, an API key). Its `Debug` and `Display` print `***`, so a
+/// secret held in a configuration cannot leak into logs, panics or error messages; read it on
+/// purpose with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

@@ -1,0 +1,140 @@
+//! LLMs: the [`Llm`] trait every provider implements, the prompt and generation types, and
+//! (feature `llm-clients`, on by default) HTTP clients for OpenAI-compatible servers, Azure
+//! OpenAI, Anthropic and Hugging Face that share one client core: a concurrency limit, rate
+//! limits, retries with backoff and jitter, a per-request timeout and usage accounting.
+//!
+//! ```no_run
+//! use distil::llm::{Llm, OpenAi, Preset};
+//!
+//! // OPENAI_API_KEY, and OPENAI_BASE_URL when set.
+//! let gpt = OpenAi::new("gpt-4o-mini").max_concurrency(256).temperature(0.7);
+//! // A local vLLM server: no key needed.
+//! let local = OpenAi::preset(Preset::Vllm, "Qwen/Qwen2.5-7B-Instruct");
+//! assert_eq!(local.model_name(), "Qwen/Qwen2.5-7B-Instruct");
+//! ```
+
+mod error;
+mod generation;
+pub(crate) mod params;
+mod prompt;
+
+#[cfg(feature = "llm-clients")]
+mod client;
+#[cfg(feature = "llm-clients")]
+mod providers;
+
+pub use error::LlmError;
+pub use generation::{Generation, Generations, Usage};
+pub use params::GenerationParams;
+pub use prompt::Prompt;
+
+#[cfg(feature = "llm-clients")]
+pub use crate::http::retry::RetryPolicy;
+#[cfg(feature = "llm-clients")]
+pub use client::{Client, RateLimits};
+#[cfg(feature = "llm-clients")]
+pub use providers::{
+    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire, OpenAi,
+    OpenAiWire, Preset, Wire,
+};
+
+use crate::Value;
+use crate::step::BoxFuture;
+
+/// A language model: turns a [`Prompt`] into [`Generations`].
+///
+/// The HTTP clients of this module implement it; implement it yourself for another provider or
+/// a model in the process. A task calls [`generate`](Llm::generate) for many rows at once, up to
+/// [`max_concurrency`](Llm::max_concurrency) at a time, so an implementation must be cheap to
+/// share (`&self`) and do its own waiting.
+///
+/// ```
+/// use distil::llm::{Generation, Generations, GenerationParams, Llm, LlmError, Prompt};
+/// use distil::step::BoxFuture;
+///
+/// /// Answers every prompt with its own last message, shouted.
+/// struct Echo;
+///
+/// impl Llm for Echo {
+///     fn model_name(&self) -> &str { "echo" }
+///     fn generate<'a>(&'a self, prompt: &'a Prompt, _: &'a GenerationParams)
+///         -> BoxFuture<'a, Result<Generations, LlmError>> {
+///         let text = prompt.last_user_text().to_uppercase();
+///         Box::pin(async move { Ok(Generations::one(Generation::text(text))) })
+///     }
+/// }
+/// ```
+pub trait Llm: Send + Sync + 'static {
+    /// The model, as the `model_name` column records it.
+    fn model_name(&self) -> &str;
+
+    /// The provider, for messages ("OpenAI", "Anthropic", ...).
+    fn provider(&self) -> &str {
+        "custom"
+    }
+
+    /// Generates for one prompt. `params` are the task's generation parameters merged over the
+    /// LLM's own. A failure that will not pass for any other row (a rejected key) must be
+    /// [`LlmError::fatal`]: it stops the run; any other error is recorded on the row.
+    fn generate<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        params: &'a GenerationParams,
+    ) -> BoxFuture<'a, Result<Generations, LlmError>>;
+
+    /// Requests to keep in flight at once; tasks feed the LLM this many rows.
+    fn max_concurrency(&self) -> usize {
+        16
+    }
+
+    /// The LLM's own generation parameters, which a task's override key by key.
+    fn params(&self) -> GenerationParams {
+        GenerationParams::default()
+    }
+
+    /// Checked before any row of a run: a missing API key fails here, naming the variable.
+    fn check(&self) -> Result<(), LlmError> {
+        Ok(())
+    }
+
+    /// Requests, retries and tokens so far.
+    fn usage(&self) -> Usage {
+        Usage::default()
+    }
+
+    /// What `pipeline.yaml` records about the LLM: never a secret.
+    fn describe(&self) -> Value {
+        serde_json::json!({ "provider": self.provider(), "model": self.model_name() })
+    }
+}
+
+impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
+    fn model_name(&self) -> &str {
+        (**self).model_name()
+    }
+    fn provider(&self) -> &str {
+        (**self).provider()
+    }
+    fn generate<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        params: &'a GenerationParams,
+    ) -> BoxFuture<'a, Result<Generations, LlmError>> {
+        (**self).generate(prompt, params)
+    }
+    fn max_concurrency(&self) -> usize {
+        (**self).max_concurrency()
+    }
+    fn params(&self) -> GenerationParams {
+        (**self).params()
+    }
+    fn check(&self) -> Result<(), LlmError> {
+        (**self).check()
+    }
+    fn usage(&self) -> Usage {
+        (**self).usage()
+    }
+    fn describe(&self) -> Value {
+        (**self).describe()
+    }
+}

@@ -1,0 +1,267 @@
+//! OpenAI's chat and completions API, which most servers speak: OpenAI, vLLM, TGI, llama.cpp,
+//! Ollama, Groq, Together, OpenRouter, Mistral, DeepSeek (and, with their own URLs and keys,
+//! Hugging Face's router and Azure OpenAI).
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Wire, put_params};
+use crate::Secret;
+use crate::llm::{Client, Generation, GenerationParams, Generations, LlmError, Prompt};
+
+/// The OpenAI wire format, with the provider's name and how it takes the key.
+#[derive(Clone, Debug)]
+pub struct OpenAiWire {
+    pub(super) provider: &'static str,
+}
+
+/// A server speaking OpenAI's API: `/chat/completions` for chat prompts, `/completions` for
+/// raw text.
+///
+/// ```no_run
+/// use distil::llm::{OpenAi, Preset};
+///
+/// let openai = OpenAi::new("gpt-4o-mini");                  // OPENAI_API_KEY, OPENAI_BASE_URL
+/// let groq = OpenAi::preset(Preset::Groq, "llama-3.1-8b-instant"); // GROQ_API_KEY
+/// let mine = OpenAi::new("my-model").base_url("http://127.0.0.1:8000/v1");
+/// ```
+pub type OpenAi = Client<OpenAiWire>;
+
+/// Servers that speak OpenAI's API, with their base URL and key variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Preset {
+    /// OpenAI (`OPENAI_API_KEY`; `OPENAI_BASE_URL` overrides the URL).
+    OpenAi,
+    /// A local vLLM server on port 8000 (`VLLM_API_KEY` if it wants one).
+    Vllm,
+    /// A local text-generation-inference server on port 8080.
+    Tgi,
+    /// A local llama.cpp server on port 8080.
+    LlamaCpp,
+    /// A local Ollama on port 11434.
+    Ollama,
+    /// Groq (`GROQ_API_KEY`).
+    Groq,
+    /// Together (`TOGETHER_API_KEY`).
+    Together,
+    /// OpenRouter (`OPENROUTER_API_KEY`).
+    OpenRouter,
+    /// Mistral (`MISTRAL_API_KEY`).
+    Mistral,
+    /// DeepSeek (`DEEPSEEK_API_KEY`).
+    DeepSeek,
+}
+
+impl Preset {
+    /// The provider's name, its base URL, its key variable and whether a key is required.
+    fn settings(self) -> (&'static str, &'static str, &'static str, bool) {
+        match self {
+            Preset::OpenAi => (
+                "OpenAI",
+                "https://api.openai.com/v1",
+                "OPENAI_API_KEY",
+                true,
+            ),
+            Preset::Vllm => ("vLLM", "http://localhost:8000/v1", "VLLM_API_KEY", false),
+            Preset::Tgi => ("TGI", "http://localhost:8080/v1", "HF_TOKEN", false),
+            Preset::LlamaCpp => (
+                "llama.cpp",
+                "http://localhost:8080/v1",
+                "LLAMA_API_KEY",
+                false,
+            ),
+            Preset::Ollama => (
+                "Ollama",
+                "http://localhost:11434/v1",
+                "OLLAMA_API_KEY",
+                false,
+            ),
+            Preset::Groq => (
+                "Groq",
+                "https://api.groq.com/openai/v1",
+                "GROQ_API_KEY",
+                true,
+            ),
+            Preset::Together => (
+                "Together",
+                "https://api.together.xyz/v1",
+                "TOGETHER_API_KEY",
+                true,
+            ),
+            Preset::OpenRouter => (
+                "OpenRouter",
+                "https://openrouter.ai/api/v1",
+                "OPENROUTER_API_KEY",
+                true,
+            ),
+            Preset::Mistral => (
+                "Mistral",
+                "https://api.mistral.ai/v1",
+                "MISTRAL_API_KEY",
+                true,
+            ),
+            Preset::DeepSeek => (
+                "DeepSeek",
+                "https://api.deepseek.com/v1",
+                "DEEPSEEK_API_KEY",
+                true,
+            ),
+        }
+    }
+}
+
+impl Client<OpenAiWire> {
+    /// OpenAI's `model`: the key from `OPENAI_API_KEY`, the URL from `OPENAI_BASE_URL` when set
+    /// (a local server then needs no key).
+    pub fn new(model: impl Into<String>) -> Self {
+        let client = Self::preset(Preset::OpenAi, model);
+        match std::env::var("OPENAI_BASE_URL") {
+            Ok(url) if !url.trim().is_empty() => client.base_url(url),
+            _ => client,
+        }
+    }
+
+    /// `model` on one of the servers that speak OpenAI's API.
+    pub fn preset(preset: Preset, model: impl Into<String>) -> Self {
+        let (provider, url, key, required) = preset.settings();
+        let wire = OpenAiWire { provider };
+        Client::with_wire(wire, model, url, Some(key), required)
+    }
+}
+
+impl Wire for OpenAiWire {
+    fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    fn url(&self, base_url: &str, _model: &str, prompt: &Prompt) -> String {
+        format!("{base_url}/{}", endpoint(prompt))
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder, key: &Secret) -> reqwest::RequestBuilder {
+        request.bearer_auth(key.expose())
+    }
+
+    fn body(
+        &self,
+        model: &str,
+        prompt: &Prompt,
+        params: &GenerationParams,
+    ) -> Result<Vec<u8>, LlmError> {
+        let mut body = serde_json::Map::new();
+        body.insert("model".into(), json!(model));
+        match prompt {
+            Prompt::Chat(messages) => {
+                let messages: Vec<_> = messages
+                    .iter()
+                    .map(|m| json!({ "role": m.role, "content": m.content }))
+                    .collect();
+                body.insert("messages".into(), json!(messages));
+                if params.logprobs == Some(true) {
+                    body.insert("logprobs".into(), json!(true));
+                    if let Some(top) = params.top_logprobs {
+                        body.insert("top_logprobs".into(), json!(top));
+                    }
+                }
+            }
+            Prompt::Text(text) => {
+                body.insert("prompt".into(), json!(text));
+                if params.logprobs == Some(true) {
+                    body.insert("logprobs".into(), json!(params.top_logprobs.unwrap_or(1)));
+                }
+            }
+        }
+        if let Some(stop) = &params.stop {
+            body.insert("stop".into(), json!(stop));
+        }
+        for (key, value) in [
+            ("seed", params.seed.map(|v| json!(v))),
+            ("n", params.n.map(|v| json!(v))),
+            (
+                "frequency_penalty",
+                params.frequency_penalty.map(|v| json!(v)),
+            ),
+            (
+                "presence_penalty",
+                params.presence_penalty.map(|v| json!(v)),
+            ),
+        ] {
+            if let Some(value) = value {
+                body.insert(key.into(), value);
+            }
+        }
+        if let Some(format) = &params.response_format {
+            body.insert(
+                "response_format".into(),
+                json!({
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": format.get("name").cloned().unwrap_or(json!("output")),
+                        "schema": format.get("schema").cloned().unwrap_or(format.clone()),
+                        "strict": true,
+                    }
+                }),
+            );
+        }
+        put_params(&mut body, params, "max_tokens");
+        serde_json::to_vec(&body).map_err(|e| LlmError::row(e.to_string()))
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Generations, String> {
+        let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+            let start: String = String::from_utf8_lossy(body).chars().take(200).collect();
+            format!("{e} in `{start}`")
+        })?;
+        if answer.choices.is_empty() {
+            return Err("the answer has no choices".to_owned());
+        }
+        Ok(Generations {
+            choices: answer
+                .choices
+                .into_iter()
+                .map(|c| Generation {
+                    text: c.message.and_then(|m| m.content).or(c.text),
+                    finish_reason: c.finish_reason,
+                    logprobs: c.logprobs.filter(|l| !l.is_null()),
+                })
+                .collect(),
+            input_tokens: answer.usage.as_ref().and_then(|u| u.prompt_tokens),
+            output_tokens: answer.usage.as_ref().and_then(|u| u.completion_tokens),
+        })
+    }
+}
+
+/// The path of a prompt's endpoint, below the base URL.
+pub(super) fn endpoint(prompt: &Prompt) -> &'static str {
+    match prompt {
+        Prompt::Chat(_) => "chat/completions",
+        Prompt::Text(_) => "completions",
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    usage: Option<TokenUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Option<Message>,
+    text: Option<String>,
+    finish_reason: Option<String>,
+    logprobs: Option<crate::Value>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}

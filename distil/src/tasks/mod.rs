@@ -1,0 +1,243 @@
+//! Tasks: steps whose work is an LLM call per row. A task says how a row becomes a prompt
+//! ([`Task::format_input`]) and how a generation becomes its output columns
+//! ([`Task::format_output`]); the runtime does the rest: it keeps the LLM's
+//! `max_concurrency` requests in flight across batch boundaries, adds the `model_name` column,
+//! and records each row's raw input, raw output, token counts and error in its metadata
+//! (`raw_input_<step>`, `raw_output_<step>`, `statistics_<step>`, `errors`), next to what
+//! upstream steps put there.
+//!
+//! Built in: [`TextGeneration`] (a template over columns) and [`ChatGeneration`] (a
+//! conversation column). Write your own with `#[task]`.
+
+mod chat_generation;
+mod runner;
+mod text_generation;
+
+pub use chat_generation::ChatGeneration;
+pub use text_generation::{Instruction, TextGeneration};
+
+use std::sync::Arc;
+
+use crate::llm::{GenerationParams, Llm, Prompt};
+use crate::step::{Input, StepSpec};
+use crate::{Error, Value};
+
+/// The column every task adds: the model that generated the row.
+pub const MODEL_NAME_COLUMN: &str = "model_name";
+
+/// How a task turns rows into prompts and generations into columns. `#[task]` implements it;
+/// the built-in tasks implement it by hand. A task also implements [`Step`](crate::Step)
+/// through [`task_step!`](crate::task_step).
+pub trait Task: Clone + Send + Sync + 'static {
+    /// The task's columns: its inputs, and the outputs [`format_output`](Task::format_output)
+    /// fills (the runtime adds `model_name`).
+    fn spec(&self) -> StepSpec;
+
+    /// The task's LLM and its settings.
+    fn llm(&self) -> &TaskLlm;
+
+    /// The task's LLM and its settings, to change.
+    fn llm_mut(&mut self) -> &mut TaskLlm;
+
+    /// Row `row` of `input` as a prompt. An error fails the row (no request is sent).
+    fn format_input(&self, input: &Input<'_>, row: usize) -> Result<Prompt, String>;
+
+    /// A generation for row `row` as the output cells, one per output column of
+    /// [`spec`](Task::spec), in order. An error fails the row, which keeps the raw output in its
+    /// metadata.
+    fn format_output(
+        &self,
+        input: &Input<'_>,
+        row: usize,
+        generation: &str,
+    ) -> Result<Vec<Value>, String>;
+
+    /// Checked before any row of a run (a template that does not parse, a column it names that
+    /// the task does not read).
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The task's own runtime parameters (the LLM's generation parameters are added).
+    fn task_params(&self) -> Vec<(String, Value)> {
+        Vec::new()
+    }
+
+    /// Sets one of the task's own runtime parameters; `Err(None)` when it has no such one.
+    fn set_task_param(&mut self, name: &str, value: Value) -> Result<(), Option<String>> {
+        let _ = (name, value);
+        Err(None)
+    }
+}
+
+/// A task's LLM and how it is called: generation parameters (over the LLM's own),
+/// `num_generations` and `group_generations` as in distilabel.
+#[derive(Clone)]
+pub struct TaskLlm {
+    llm: Arc<dyn Llm>,
+    params: GenerationParams,
+    num_generations: usize,
+    group_generations: bool,
+}
+
+impl std::fmt::Debug for TaskLlm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskLlm")
+            .field("llm", &self.llm.describe())
+            .field("params", &self.params)
+            .field("num_generations", &self.num_generations)
+            .field("group_generations", &self.group_generations)
+            .finish()
+    }
+}
+
+impl TaskLlm {
+    /// One generation per row with `llm`.
+    pub fn new(llm: impl Llm) -> Self {
+        TaskLlm {
+            llm: Arc::new(llm),
+            params: GenerationParams::default(),
+            num_generations: 1,
+            group_generations: false,
+        }
+    }
+
+    /// The LLM.
+    pub fn llm(&self) -> &Arc<dyn Llm> {
+        &self.llm
+    }
+
+    /// The task's generation parameters (over the LLM's own).
+    pub fn params(&self) -> &GenerationParams {
+        &self.params
+    }
+
+    /// The task's generation parameters, to change.
+    pub fn params_mut(&mut self) -> &mut GenerationParams {
+        &mut self.params
+    }
+
+    /// Generations per row.
+    pub fn num_generations(&self) -> usize {
+        self.num_generations
+    }
+
+    /// Whether a row's generations stay in one row as lists.
+    pub fn group_generations(&self) -> bool {
+        self.group_generations
+    }
+
+    /// Sets the generations per row (at least 1).
+    pub fn set_num_generations(&mut self, n: usize) {
+        self.num_generations = n.max(1);
+    }
+
+    /// Keeps a row's generations in one row, each output column a list (`true`), or emits one
+    /// row per generation (`false`, the default).
+    pub fn set_group_generations(&mut self, group: bool) {
+        self.group_generations = group;
+    }
+
+    /// The parameters a request uses: the task's over the LLM's.
+    pub(crate) fn effective_params(&self) -> GenerationParams {
+        self.params.merged_over(&self.llm.params())
+    }
+}
+
+/// Builder methods every task shares: generation parameters and generation counts.
+macro_rules! task_builders {
+    ($ty:ty $(, $param:ident)?) => {
+        impl$(<$param: $crate::Row>)? $ty {
+            /// Sampling temperature.
+            pub fn temperature(mut self, temperature: f64) -> Self {
+                $crate::tasks::Task::llm_mut(&mut self)
+                    .params_mut()
+                    .temperature = Some(temperature);
+                self
+            }
+
+            /// Tokens to generate at most per generation.
+            pub fn max_new_tokens(mut self, tokens: u64) -> Self {
+                $crate::tasks::Task::llm_mut(&mut self)
+                    .params_mut()
+                    .max_new_tokens = Some(tokens);
+                self
+            }
+
+            /// Generation parameters, over the LLM's own.
+            pub fn params(mut self, params: $crate::llm::GenerationParams) -> Self {
+                *$crate::tasks::Task::llm_mut(&mut self).params_mut() = params;
+                self
+            }
+
+            /// Generations per row: `n` rows per input row, or one row of lists with
+            /// [`group_generations`](Self::group_generations).
+            pub fn num_generations(mut self, n: usize) -> Self {
+                $crate::tasks::Task::llm_mut(&mut self).set_num_generations(n);
+                self
+            }
+
+            /// Keeps a row's generations in one row: each output column becomes a list.
+            pub fn group_generations(mut self, group: bool) -> Self {
+                $crate::tasks::Task::llm_mut(&mut self).set_group_generations(group);
+                self
+            }
+        }
+    };
+}
+pub(crate) use task_builders;
+
+/// Implements [`Step`](crate::Step) for a [`Task`]: its spec with `model_name`, its runtime
+/// parameters, the LLM's checks before the run, and concurrent processing. `#[task]` emits
+/// it; write it after a hand-written `impl Task`.
+#[macro_export]
+macro_rules! task_step {
+    (impl<$($param:ident : $bound:path),*> for $ty:ty) => {
+        $crate::task_step!(@impl [$($param: $bound),*] $ty);
+    };
+    ($ty:ty) => {
+        $crate::task_step!(@impl [] $ty);
+    };
+    (@impl [$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> $crate::Step for $ty {
+            fn spec(&self) -> $crate::step::StepSpec {
+                $crate::tasks::__private::spec(self)
+            }
+            fn process<'a>(
+                &'a mut self,
+                input: $crate::step::Input<'a>,
+            ) -> $crate::step::BoxFuture<'a, $crate::Result<$crate::step::Output>> {
+                $crate::tasks::__private::process(self, input)
+            }
+            fn prepare(&mut self) -> $crate::step::BoxFuture<'_, $crate::Result<()>> {
+                $crate::tasks::__private::prepare(self)
+            }
+            fn concurrent(&mut self) -> ::std::option::Option<$crate::step::Concurrent> {
+                ::std::option::Option::Some($crate::tasks::__private::concurrent(self))
+            }
+            fn report(&self) -> ::std::option::Option<::std::string::String> {
+                $crate::tasks::__private::report(self)
+            }
+            fn params(&self) -> ::std::vec::Vec<(::std::string::String, $crate::Value)> {
+                $crate::tasks::__private::params(self)
+            }
+            fn set_param(
+                &mut self,
+                name: &str,
+                value: $crate::Value,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::tasks::__private::set_param(self, name, value)
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use super::runner::{concurrent, params, prepare, process, report, set_param, spec};
+}
+
+/// A fatal error of a task, named by the executor.
+pub(crate) fn fatal(message: impl std::fmt::Display) -> Error {
+    Error::fatal("", message)
+}

@@ -1,0 +1,399 @@
+//! What every task does the same way: call the LLM for each row (and each generation), many
+//! rows at once, and turn the answers into output columns, `model_name` and metadata.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use super::{MODEL_NAME_COLUMN, Task, fatal};
+use crate::column::{ColumnSpec, DataType};
+use crate::llm::{GenerationParams, Generations, LlmError, Prompt};
+use crate::step::{BoxFuture, Concurrent, Input, Output, SharedProcess, StepSpec};
+use crate::{Error, Value};
+
+/// The task's spec as a step: its outputs (lists when generations are grouped) and
+/// `model_name`.
+pub fn spec<T: Task>(task: &T) -> StepSpec {
+    let mut spec = task.spec();
+    if task.llm().group_generations() {
+        for column in &mut spec.outputs {
+            column.data_type = DataType::List(Box::new(column.data_type.clone()));
+        }
+    }
+    spec.outputs
+        .push(ColumnSpec::new(MODEL_NAME_COLUMN, DataType::String));
+    spec
+}
+
+/// Before any row: the LLM's key, the task's own checks.
+pub fn prepare<T: Task>(task: &mut T) -> BoxFuture<'_, crate::Result<()>> {
+    let result = task
+        .llm()
+        .llm()
+        .check()
+        .map_err(|e| fatal(e.message()))
+        .and_then(|()| task.check().map_err(fatal));
+    Box::pin(async move { result })
+}
+
+/// Batches one at a time (the runtime uses [`concurrent`] instead).
+pub fn process<'a, T: Task>(
+    task: &'a mut T,
+    input: Input<'a>,
+) -> BoxFuture<'a, crate::Result<Output>> {
+    let params = task.llm().effective_params();
+    Box::pin(async move { run_batch(task, &params, input).await })
+}
+
+/// Several batches at once, up to the LLM's concurrency.
+pub fn concurrent<T: Task>(task: &mut T) -> Concurrent {
+    let llm = task.llm();
+    let rows = llm
+        .llm()
+        .max_concurrency()
+        .div_ceil(llm.num_generations().max(1));
+    Concurrent {
+        processor: Arc::new(Runner {
+            params: llm.effective_params(),
+            task: task.clone(),
+        }),
+        rows_in_flight: rows.max(1),
+    }
+}
+
+/// The LLM's usage, for `pipeline.log`.
+pub fn report<T: Task>(task: &T) -> Option<String> {
+    let llm = task.llm().llm();
+    let usage = llm.usage();
+    Some(format!(
+        "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens",
+        llm.provider(),
+        llm.model_name(),
+        usage.requests,
+        usage.failed,
+        usage.retries,
+        usage.input_tokens,
+        usage.output_tokens
+    ))
+}
+
+/// The task's own parameters, then `num_generations`, then the generation parameters.
+pub fn params<T: Task>(task: &T) -> Vec<(String, Value)> {
+    let mut params = task.task_params();
+    params.push((
+        "num_generations".to_owned(),
+        json!(task.llm().num_generations()),
+    ));
+    params.push((
+        "group_generations".to_owned(),
+        json!(task.llm().group_generations()),
+    ));
+    params.extend(task.llm().params().entries());
+    params
+}
+
+/// Sets a runtime parameter: the task's own, a generation count, or a generation parameter.
+pub fn set_param<T: Task>(task: &mut T, name: &str, value: Value) -> Result<(), String> {
+    match task.set_task_param(name, value.clone()) {
+        Ok(()) => return Ok(()),
+        Err(Some(message)) => return Err(message),
+        Err(None) => {}
+    }
+    let llm = task.llm_mut();
+    match name {
+        "num_generations" => match value.as_u64() {
+            Some(n) if n >= 1 => llm.set_num_generations(n as usize),
+            _ => {
+                return Err(format!(
+                    "`num_generations` takes a whole number >= 1, not {value}"
+                ));
+            }
+        },
+        "group_generations" => match value.as_bool() {
+            Some(group) => llm.set_group_generations(group),
+            None => {
+                return Err(format!(
+                    "`group_generations` takes true or false, not {value}"
+                ));
+            }
+        },
+        _ if crate::llm::params::NAMES.contains(&name) => llm.params_mut().set(name, value)?,
+        _ => {
+            let known = params(task);
+            let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(crate::__private::unknown_param(name, &known));
+        }
+    }
+    Ok(())
+}
+
+/// A task shared by its batches in flight.
+struct Runner<T> {
+    task: T,
+    params: GenerationParams,
+}
+
+impl<T: Task> SharedProcess for Runner<T> {
+    fn process<'a>(&'a self, input: Input<'a>) -> BoxFuture<'a, crate::Result<Output>> {
+        Box::pin(run_batch(&self.task, &self.params, input))
+    }
+}
+
+/// One generation of a row, or why there is none.
+struct Generated {
+    text: Result<String, String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+}
+
+/// Calls the LLM for every row (and generation) of a batch at once, and builds the output.
+async fn run_batch<T: Task>(
+    task: &T,
+    params: &GenerationParams,
+    input: Input<'_>,
+) -> crate::Result<Output> {
+    let rows = input.len();
+    let settings = task.llm();
+    let llm = settings.llm();
+    let per_row = settings.num_generations();
+    let prompts: Vec<Result<Prompt, String>> =
+        (0..rows).map(|r| task.format_input(&input, r)).collect();
+    let calls = prompts.iter().enumerate().flat_map(|(row, prompt)| {
+        let count = if prompt.is_ok() { per_row } else { 0 };
+        std::iter::repeat_n(row, count)
+    });
+    let answers = join_all(calls.map(|row| {
+        let prompt = prompts[row].as_ref().expect("only rows with a prompt");
+        async move { (row, llm.generate(prompt, params).await) }
+    }))
+    .await;
+    if let Some((_, Err(e))) = answers
+        .iter()
+        .find(|(_, a)| matches!(a, Err(e) if e.is_fatal()))
+    {
+        return Err(fatal(e));
+    }
+    let mut generated: Vec<Vec<Generated>> = (0..rows).map(|_| Vec::new()).collect();
+    for (row, answer) in answers {
+        generated[row].extend(split(answer));
+    }
+
+    let model = llm.model_name().to_owned();
+    let names: Vec<String> = task.spec().outputs.into_iter().map(|c| c.name).collect();
+    let grouped = settings.group_generations();
+    let mut builder = Builder::new(names.len(), grouped);
+    for (row, prompt) in prompts.iter().enumerate() {
+        let prompt = match prompt {
+            Ok(prompt) => prompt,
+            Err(message) => {
+                builder.failed_row(row, format!("formatting the prompt: {message}"));
+                continue;
+            }
+        };
+        builder.row(task, &input, row, prompt, &generated[row]);
+    }
+    Ok(builder.finish(rows, &model, names))
+}
+
+/// An answer's choices as generations; a failed call as one failed generation.
+fn split(answer: Result<Generations, LlmError>) -> Vec<Generated> {
+    match answer {
+        Err(e) => vec![Generated {
+            text: Err(e.to_string()),
+            input_tokens: None,
+            output_tokens: None,
+        }],
+        Ok(generations) => {
+            let choices = generations.choices.len().max(1) as u64;
+            // A request's tokens are shared by its choices: the prompt counted once per
+            // request, the generated tokens split evenly.
+            let output_tokens = generations.output_tokens.map(|t| t / choices);
+            generations
+                .choices
+                .into_iter()
+                .enumerate()
+                .map(|(i, choice)| Generated {
+                    text: choice
+                        .text
+                        .ok_or_else(|| "the LLM returned no text".to_owned()),
+                    input_tokens: if i == 0 {
+                        generations.input_tokens
+                    } else {
+                        Some(0)
+                    },
+                    output_tokens,
+                })
+                .collect()
+        }
+    }
+}
+
+/// Accumulates a batch's output rows.
+struct Builder {
+    grouped: bool,
+    parents: Vec<u32>,
+    columns: Vec<Vec<Value>>,
+    errors: Vec<(usize, String)>,
+    metadata: Vec<(usize, &'static str, Value)>,
+}
+
+impl Builder {
+    fn new(outputs: usize, grouped: bool) -> Self {
+        Builder {
+            grouped,
+            parents: Vec::new(),
+            columns: vec![Vec::new(); outputs],
+            errors: Vec::new(),
+            metadata: Vec::new(),
+        }
+    }
+
+    fn push_row(&mut self, parent: usize, cells: Option<Vec<Value>>) -> usize {
+        let at = self.parents.len();
+        self.parents.push(parent as u32);
+        match cells {
+            Some(cells) => {
+                for (column, cell) in self.columns.iter_mut().zip(cells) {
+                    column.push(cell);
+                }
+            }
+            None => {
+                for column in &mut self.columns {
+                    column.push(Value::Null);
+                }
+            }
+        }
+        at
+    }
+
+    fn failed_row(&mut self, parent: usize, message: String) {
+        let at = self.push_row(parent, None);
+        self.errors.push((at, message));
+    }
+
+    fn row<T: Task>(
+        &mut self,
+        task: &T,
+        input: &Input<'_>,
+        row: usize,
+        prompt: &Prompt,
+        generations: &[Generated],
+    ) {
+        let formatted: Vec<Result<Vec<Value>, String>> = generations
+            .iter()
+            .map(|g| match &g.text {
+                Ok(text) => task
+                    .format_output(input, row, text)
+                    .map_err(|e| format!("formatting the output: {e}")),
+                Err(e) => Err(e.clone()),
+            })
+            .collect();
+        let raw_input = prompt.to_value();
+        let raw_output = |g: &Generated| match &g.text {
+            Ok(text) => Value::String(text.clone()),
+            Err(_) => Value::Null,
+        };
+        let statistics = |g: &[&Generated]| {
+            let tokens = |f: fn(&Generated) -> Option<u64>| {
+                let counts: Vec<Value> = g.iter().map(|g| json!(f(g))).collect();
+                if counts.len() == 1 {
+                    counts.into_iter().next().expect("one")
+                } else {
+                    Value::Array(counts)
+                }
+            };
+            json!({
+                "input_tokens": tokens(|g| g.input_tokens),
+                "output_tokens": tokens(|g| g.output_tokens),
+            })
+        };
+        if self.grouped {
+            let mut cells: Vec<Vec<Value>> = vec![Vec::new(); self.columns.len()];
+            let mut messages = Vec::new();
+            for result in &formatted {
+                match result {
+                    Ok(values) => {
+                        for (column, value) in cells.iter_mut().zip(values) {
+                            column.push(value.clone());
+                        }
+                    }
+                    Err(message) => {
+                        for column in &mut cells {
+                            column.push(Value::Null);
+                        }
+                        messages.push(message.clone());
+                    }
+                }
+            }
+            let at = self.push_row(row, Some(cells.into_iter().map(Value::Array).collect()));
+            for message in messages {
+                self.errors.push((at, message));
+            }
+            let all: Vec<&Generated> = generations.iter().collect();
+            self.metadata.push((at, "raw_input", raw_input));
+            self.metadata.push((
+                at,
+                "raw_output",
+                Value::Array(generations.iter().map(raw_output).collect()),
+            ));
+            self.metadata.push((at, "statistics", statistics(&all)));
+            return;
+        }
+        for (generation, result) in generations.iter().zip(formatted) {
+            let at = match result {
+                Ok(cells) => self.push_row(row, Some(cells)),
+                Err(message) => {
+                    let at = self.push_row(row, None);
+                    self.errors.push((at, message));
+                    at
+                }
+            };
+            self.metadata.push((at, "raw_input", raw_input.clone()));
+            self.metadata
+                .push((at, "raw_output", raw_output(generation)));
+            self.metadata
+                .push((at, "statistics", statistics(&[generation])));
+        }
+    }
+
+    fn finish(self, rows: usize, model: &str, names: Vec<String>) -> Output {
+        let same = self.parents.len() == rows
+            && self
+                .parents
+                .iter()
+                .enumerate()
+                .all(|(i, &p)| p as usize == i);
+        let count = self.parents.len();
+        let mut output = if same {
+            Output::same_rows()
+        } else {
+            Output::from_rows(self.parents)
+        };
+        output.columns.reserve(self.columns.len() + 1);
+        for (name, cells) in names.into_iter().zip(self.columns) {
+            output.push_column(name, cells);
+        }
+        output.push_column(
+            MODEL_NAME_COLUMN,
+            vec![Value::String(model.to_owned()); count],
+        );
+        for (row, message) in self.errors {
+            output.push_error(row, message);
+        }
+        for (row, key, value) in self.metadata {
+            output.push_metadata(row, key, value);
+        }
+        output
+    }
+}
+
+impl From<LlmError> for Error {
+    fn from(e: LlmError) -> Self {
+        if e.is_fatal() {
+            fatal(e)
+        } else {
+            Error::msg(e)
+        }
+    }
+}
