@@ -104,10 +104,53 @@ fn client(url: &str, concurrency: usize) {
     );
 }
 
+/// The HTTP client alone: the same requests with reqwest and nothing else, as a floor.
+fn raw(url: &str, concurrency: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cpu_before = cpu_seconds();
+    let start = Instant::now();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let url = format!("{url}/chat/completions");
+        let mut tasks = Vec::new();
+        for i in 0..ROWS {
+            let http = http.clone();
+            let permits = permits.clone();
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = permits.acquire().await.unwrap();
+                let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": format!("poem {i}")}]});
+                let bytes = http.post(&url).json(&body).send().await.unwrap().bytes().await.unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                std::hint::black_box(v);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "raw_reqwest",
+            "max_concurrency": concurrency,
+            "rows_per_sec": (ROWS as f64 / seconds).round(),
+            "cpu_us_per_request": (cpu / ROWS as f64 * 1e6).round(),
+        })
+    );
+}
+
 fn main() {
     if let Some(args) = support::scenario_args() {
         match args[0].as_str() {
             "serve" => serve(),
+            "raw" => raw(&args[1], args[2].parse().unwrap()),
             _ => client(&args[1], args[2].parse().unwrap()),
         }
         return;
