@@ -374,3 +374,120 @@ async fn a_runtime_parameter_override_merges_into_the_current_value() {
         "{sample:?}"
     );
 }
+
+/// An LLM in the process: answers the questions it knows, grades answers by their text.
+struct Oracle {
+    name: &'static str,
+}
+
+impl distil::llm::Llm for Oracle {
+    fn model_name(&self) -> &str {
+        self.name
+    }
+
+    fn generate<'a>(
+        &'a self,
+        prompt: &'a distil::llm::Prompt,
+        _: &'a distil::llm::GenerationParams,
+    ) -> distil::step::BoxFuture<'a, Result<distil::llm::Generations, distil::llm::LlmError>> {
+        let text = prompt.last_user_text();
+        let answer = match text {
+            "2+2" => "4",
+            "capital of France" => "Paris",
+            t if t.starts_with("Grade:") && t.ends_with("-> 4") => "5",
+            t if t.starts_with("Grade:") && t.ends_with("-> Paris") => "3",
+            t if t.starts_with("Grade:") => "n/a",
+            _ => "kaboom",
+        }
+        .to_owned();
+        Box::pin(async move {
+            Ok(distil::llm::Generations::one(
+                distil::llm::Generation::text(answer),
+            ))
+        })
+    }
+}
+
+#[derive(Row)]
+struct Grading {
+    grade: u8,
+    graded: String,
+}
+
+/// Grades `generation` as an answer to `instruction`, from 1 to `scale`.
+#[derive(Clone)]
+struct Grade {
+    llm: distil::tasks::TaskLlm,
+    scale: u8,
+}
+
+#[task]
+impl Grade {
+    fn format_input(&self, instruction: &str, generation: &str) -> Vec<ChatMessage> {
+        vec![
+            ChatMessage::system(format!("Grade from 1 to {}.", self.scale)),
+            ChatMessage::user(format!("Grade: {instruction} -> {generation}")),
+        ]
+    }
+
+    fn format_output(&self, generation: &str, instruction: &str) -> Result<Grading, String> {
+        let grade: u8 = generation
+            .parse()
+            .map_err(|e| format!("grade `{generation}`: {e}"))?;
+        Ok(Grading {
+            grade: grade.min(self.scale),
+            graded: instruction.to_owned(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn tasks_generate_columns_and_model_name_and_keep_the_raw_output_of_a_failed_row() {
+    use distil::tasks::{TaskLlm, TextGeneration};
+
+    let mut pipeline = pipeline! {
+        load = LoadDataFromDicts::<Prompt>::new(prompts(&["2+2", "capital of France", "boom"])),
+        answer = TextGeneration::new(Oracle { name: "oracle-small" }),
+            outputs { model_name => answer_model },
+        grade = Grade { llm: TaskLlm::new(Oracle { name: "oracle-judge" }), scale: 5 }.temperature(0.0),
+        load >> answer >> grade,
+    };
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(
+        column(&distiset, "generation"),
+        [json!("4"), json!("Paris"), json!("kaboom")]
+    );
+    assert_eq!(
+        column(&distiset, "answer_model"),
+        vec![json!("oracle-small"); 3]
+    );
+    assert_eq!(
+        column(&distiset, "grade"),
+        [json!(5), json!(3), Value::Null]
+    );
+    assert_eq!(
+        column(&distiset, "graded"),
+        [json!("2+2"), json!("capital of France"), Value::Null]
+    );
+    assert_eq!(
+        column(&distiset, "model_name"),
+        vec![json!("oracle-judge"); 3]
+    );
+
+    let metadata = column(&distiset, distil::METADATA_COLUMN);
+    assert!(metadata[0].get("errors").is_none(), "{}", metadata[0]);
+    assert_eq!(metadata[0]["raw_output_grade"], json!("5"));
+    let failed = &metadata[2];
+    assert_eq!(failed["raw_output_grade"], json!("n/a"), "{failed}");
+    assert_eq!(failed["errors"][0]["step"], json!("grade"), "{failed}");
+    let message = failed["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("grade `n/a`"), "{message}");
+    assert_eq!(
+        failed["raw_input_grade"],
+        json!([
+            {"role": "system", "content": "Grade from 1 to 5."},
+            {"role": "user", "content": "Grade: boom -> kaboom"},
+        ]),
+        "{failed}"
+    );
+}

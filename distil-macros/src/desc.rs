@@ -1,21 +1,45 @@
 //! The callback protocol between the macros.
 //!
-//! `#[derive(Row)]` and `#[step]` each emit a hidden `macro_rules!` named like their type. Called
-//! as `Name! { [ (next) ... ] { state } }`, it appends its description to the state and calls the
-//! next macro of the list; the last one is a proc macro (`__collect` for `pipeline!`,
-//! `__define_step` for `#[step]`) that sees every description at once.
+//! `#[derive(Row)]`, `#[step]` and `#[task]` each emit a hidden `macro_rules!` named like their
+//! type. Called as `Name! { [ (next) ... ] { state } }`, it appends its description to the state
+//! and calls the next macro of the list; the last one is a proc macro (`__collect` for
+//! `pipeline!`, `__define_step` for `#[step]` and `#[task]`) that sees every description at once.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::{LitBool, LitInt, LitStr, Token, braced, bracketed, parenthesized};
 
-/// A column in a description: name, type for display, whether required.
+/// A column in a description: name, type for display, whether required, and whether
+/// `pipeline!` checks its type at compile time.
 #[derive(Clone, Debug)]
 pub struct ColumnDesc {
     pub name: String,
     pub ty: String,
     pub required: bool,
+    /// `false` for an input the step's type has no `InCol` for (checked when it runs).
+    pub typed: bool,
+}
+
+impl ColumnDesc {
+    /// A row's column read as an input: optional when its type is an `Option`.
+    pub fn as_input(&self, typed: bool) -> ColumnDesc {
+        ColumnDesc {
+            required: !self.ty.starts_with("Option<"),
+            typed,
+            ..self.clone()
+        }
+    }
+}
+
+/// A generic argument of the step type whose row gives columns, resolved by `pipeline!` in a
+/// second round through the row's callback.
+#[derive(Clone, Debug, Default)]
+pub struct RowParam {
+    /// The index of the argument among the type's generic arguments.
+    pub index: Option<usize>,
+    /// The columns to use when the argument is not written (its default).
+    pub default: Option<Vec<ColumnDesc>>,
 }
 
 /// A step's kind in a description.
@@ -49,6 +73,9 @@ pub struct StepDesc {
     pub outputs: Vec<ColumnDesc>,
     /// The outputs are the columns of the step type's generic argument at this index.
     pub row_param: Option<usize>,
+    /// The inputs are the columns of this generic argument's row, before `inputs` (a task's
+    /// input row: `TextGeneration<I>`).
+    pub inputs_param: RowParam,
     /// The step keeps only the columns listed (as string literals) in this argument of its
     /// constructor call, and reads them (KeepColumns).
     pub keeps_arg: Option<usize>,
@@ -71,9 +98,26 @@ pub enum Desc {
 fn columns_tokens(columns: &[ColumnDesc]) -> TokenStream {
     let items = columns.iter().map(|c| {
         let (name, ty, required) = (&c.name, &c.ty, c.required);
-        quote!((#name, #ty, #required))
+        let untyped = (!c.typed).then(|| quote!(, false));
+        quote!((#name, #ty, #required #untyped))
     });
     quote!([#(#items),*])
+}
+
+impl StepDesc {
+    /// A step with no columns.
+    pub fn new(type_name: impl Into<String>, kind: Kind, dynamic: bool) -> Self {
+        StepDesc {
+            type_name: type_name.into(),
+            kind,
+            dynamic,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            row_param: None,
+            inputs_param: RowParam::default(),
+            keeps_arg: None,
+        }
+    }
 }
 
 impl StepDesc {
@@ -92,7 +136,22 @@ impl StepDesc {
         };
         let row_param = optional_index(self.row_param);
         let keeps_arg = optional_index(self.keeps_arg);
-        quote!(step { #type_name #kind #dynamic #inputs #outputs #row_param #keeps_arg })
+        // Only tasks with an input row parameter say more.
+        let inputs_param = match &self.inputs_param {
+            RowParam {
+                index: None,
+                default: None,
+            } => quote!(),
+            RowParam { index, default } => {
+                let index = optional_index(*index);
+                let default = match default {
+                    Some(columns) => columns_tokens(columns),
+                    None => quote!(none),
+                };
+                quote!(#index #default)
+            }
+        };
+        quote!(step { #type_name #kind #dynamic #inputs #outputs #row_param #keeps_arg #inputs_param })
     }
 }
 
@@ -116,10 +175,17 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
         let ty: LitStr = item.parse()?;
         item.parse::<Token![,]>()?;
         let required: LitBool = item.parse()?;
+        let typed = if item.is_empty() {
+            true
+        } else {
+            item.parse::<Token![,]>()?;
+            item.parse::<LitBool>()?.value
+        };
         columns.push(ColumnDesc {
             name: name.value(),
             ty: ty.value(),
             required: required.value,
+            typed,
         });
         if !content.is_empty() {
             content.parse::<Token![,]>()?;
@@ -160,6 +226,16 @@ impl Parse for Desc {
         };
         let row_param = optional_index(&content)?;
         let keeps_arg = optional_index(&content)?;
+        let mut inputs_param = RowParam::default();
+        if !content.is_empty() {
+            inputs_param.index = optional_index(&content)?;
+            inputs_param.default = if content.peek(syn::token::Bracket) {
+                Some(parse_columns(&content)?)
+            } else {
+                content.parse::<Ident>()?;
+                None
+            };
+        }
         Ok(Desc::Step(StepDesc {
             type_name: type_name.value(),
             kind,
@@ -167,6 +243,7 @@ impl Parse for Desc {
             inputs,
             outputs,
             row_param,
+            inputs_param,
             keeps_arg,
         }))
     }
@@ -237,4 +314,68 @@ pub fn state_body<'a>(stream: ParseStream<'a>) -> syn::Result<syn::parse::ParseB
     let body;
     braced!(body in stream);
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, ty: &str, required: bool, typed: bool) -> ColumnDesc {
+        ColumnDesc {
+            name: name.to_owned(),
+            ty: ty.to_owned(),
+            required,
+            typed,
+        }
+    }
+
+    fn round_trip(desc: &StepDesc) -> StepDesc {
+        match syn::parse2::<Desc>(desc.to_tokens()).expect("parses") {
+            Desc::Step(s) => s,
+            Desc::Row(_) => panic!("a step"),
+        }
+    }
+
+    #[test]
+    fn a_task_description_keeps_its_input_row_parameter_and_untyped_inputs() {
+        let desc = StepDesc {
+            inputs: vec![column("system_prompt", "Option<String>", false, false)],
+            outputs: vec![column("generation", "String", true, true)],
+            inputs_param: RowParam {
+                index: Some(0),
+                default: Some(vec![column("instruction", "String", true, true)]),
+            },
+            ..StepDesc::new("TextGeneration", Kind::Normal, false)
+        };
+        let back = round_trip(&desc);
+        assert_eq!(back.inputs_param.index, Some(0));
+        let default = back.inputs_param.default.expect("a default row");
+        assert_eq!(default[0].name, "instruction");
+        assert!(!back.inputs[0].typed && !back.inputs[0].required);
+        assert!(back.outputs[0].typed);
+    }
+
+    #[test]
+    fn a_step_description_says_nothing_of_input_rows() {
+        let desc = StepDesc {
+            inputs: vec![column("text", "String", true, true)],
+            ..StepDesc::new("Upper", Kind::Normal, false)
+        };
+        let tokens = desc.to_tokens().to_string();
+        assert!(!tokens.contains("false ,"), "{tokens}");
+        let back = round_trip(&desc);
+        assert!(back.inputs_param.index.is_none() && back.inputs_param.default.is_none());
+        assert!(back.inputs[0].typed);
+    }
+
+    #[test]
+    fn an_optional_row_column_is_an_optional_input() {
+        let row = column("system_prompt", "Option<String>", true, true);
+        assert!(!row.as_input(true).required);
+        assert!(
+            column("instruction", "String", true, true)
+                .as_input(false)
+                .required
+        );
+    }
 }

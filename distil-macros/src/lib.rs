@@ -1,5 +1,5 @@
 //! The procedural macros of distil. Use them through `distil` (`distil::pipeline!`,
-//! `#[distil::step]`, `#[derive(distil::Row)]`), where they are documented.
+//! `#[distil::step]`, `#[distil::task]`, `#[derive(distil::Row)]`), where they are documented.
 //!
 //! Each macro parses its input into a model, validates it (collecting every error), then
 //! generates code; on error it still emits stubs so the user sees one error, not twenty.
@@ -9,6 +9,7 @@ mod desc;
 mod pipeline;
 mod row;
 mod step;
+mod task;
 
 use proc_macro::TokenStream;
 
@@ -33,6 +34,12 @@ pub fn derive_row(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
     debug("#[step]", step::step(attr.into(), item.into()))
+}
+
+/// See `distil::task`.
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    debug("#[task]", task::task(attr.into(), item.into()))
 }
 
 /// See `distil::pipeline`.

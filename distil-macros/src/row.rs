@@ -119,6 +119,7 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
                 name: f.column.clone(),
                 ty: display_type(&f.ty),
                 required: true,
+                typed: true,
             })
             .collect(),
     }

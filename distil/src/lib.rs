@@ -91,3 +91,5 @@ pub use distil_macros::Row;
 pub use distil_macros::pipeline;
 #[doc = include_str!("../docs/step.md")]
 pub use distil_macros::step;
+#[doc = include_str!("../docs/task.md")]
+pub use distil_macros::task;

@@ -6,4 +6,4 @@ pub use crate::distiset::{Dataset, Distiset};
 pub use crate::pipeline::{Pipeline, Router, RunOptions, route, sample_n_steps};
 pub use crate::step::{Step, StepKind};
 pub use crate::steps::ChatMessage;
-pub use crate::{Value, pipeline, step};
+pub use crate::{Value, pipeline, step, task};

@@ -1,4 +1,4 @@
-//! Compile-time diagnostics of `pipeline!`, `#[step]` and `#[derive(Row)]`, as trybuild
+//! Compile-time diagnostics of `pipeline!`, `#[step]`, `#[task]` and `#[derive(Row)]`, as trybuild
 //! snapshots: one folder per error family under `tests/ui/`, and `tests/ui/pass/` for pipelines
 //! that must compile (and run).
 //!
@@ -21,6 +21,7 @@ const FAMILIES: &[&str] = &[
     "step_attr",
     "row_derive",
     "syntax",
+    "task",
 ];
 
 #[test]

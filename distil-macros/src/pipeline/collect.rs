@@ -75,38 +75,33 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
                         r.type_name
                     ),
                 );
-                descs.push(StepDesc {
-                    type_name: r.type_name.clone(),
-                    kind: Kind::Normal,
-                    dynamic: true,
-                    inputs: Vec::new(),
-                    outputs: Vec::new(),
-                    row_param: None,
-                    keeps_arg: None,
-                });
+                descs.push(StepDesc::new(r.type_name.clone(), Kind::Normal, true));
             }
         }
     }
 
-    // Generic loaders: their outputs are the columns of a Row type argument.
-    let wanted: Vec<(usize, syn::Path)> = model
-        .bindings
-        .iter()
-        .zip(&descs)
-        .enumerate()
-        .filter_map(|(i, (b, d))| {
-            let arg = step_type(b)?.1.into_iter().nth(d.row_param?)?;
-            match arg {
-                Type::Path(mut p) => {
-                    for segment in &mut p.path.segments {
-                        segment.arguments = syn::PathArguments::None;
-                    }
-                    Some((i, p.path))
+    // Generic loaders and tasks: their outputs (inputs) are the columns of a Row type argument.
+    let row_arg = |i: usize, index: Option<usize>| -> Option<syn::Path> {
+        let arg = step_type(&model.bindings[i])?.1.into_iter().nth(index?)?;
+        match arg {
+            Type::Path(mut p) => {
+                for segment in &mut p.path.segments {
+                    segment.arguments = syn::PathArguments::None;
                 }
-                _ => None,
+                Some(p.path)
             }
-        })
-        .collect();
+            _ => None,
+        }
+    };
+    let mut wanted: Vec<(usize, Role, syn::Path)> = Vec::new();
+    for (i, d) in descs.iter().enumerate() {
+        if let Some(path) = row_arg(i, d.row_param) {
+            wanted.push((i, Role::Outputs, path));
+        }
+        if let Some(path) = row_arg(i, d.inputs_param.index) {
+            wanted.push((i, Role::Inputs, path));
+        }
+    }
     match &state.rows {
         None if !wanted.is_empty() => {
             let steps = state.steps.iter().map(|d| match d {
@@ -116,14 +111,20 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
             let input = &state.input;
             let _ = cx.check();
             return chain(
-                wanted.into_iter().map(|(_, p)| p).collect(),
+                wanted.into_iter().map(|(_, _, p)| p).collect(),
                 quote!(input { #input } #(#steps)* rows;),
             );
         }
         Some(rows) => {
-            for ((i, _), row) in wanted.iter().zip(rows) {
+            for ((i, role, _), row) in wanted.iter().zip(rows) {
                 match row {
-                    Desc::Row(r) => descs[*i].outputs = r.columns.clone(),
+                    Desc::Row(r) => match role {
+                        Role::Outputs => descs[*i].outputs = r.columns.clone(),
+                        Role::Inputs => {
+                            let columns = r.columns.iter().map(|c| c.as_input(true)).collect();
+                            add_inputs(&mut descs[*i], columns);
+                        }
+                    },
                     Desc::Step(s) => cx.error(
                         &model.bindings[*i].expr,
                         format!("`{}` is a step, not a row type", s.type_name),
@@ -134,9 +135,17 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
         None => {}
     }
     for (i, d) in descs.iter_mut().enumerate() {
-        if d.row_param.is_some() && !wanted.iter().any(|(w, _)| *w == i) {
+        let written = |role: Role| wanted.iter().any(|(w, r, _)| *w == i && *r == role);
+        if d.row_param.is_some() && !written(Role::Outputs) {
             // No type argument written: the columns are only known when it runs.
             d.dynamic = true;
+        }
+        if d.inputs_param.index.is_some() && !written(Role::Inputs) {
+            // No type argument written: its default, when the task declares one.
+            match d.inputs_param.default.clone() {
+                Some(columns) => add_inputs(d, columns),
+                None => d.dynamic = true,
+            }
         }
     }
 
@@ -145,6 +154,23 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
         Ok(()) => output,
         Err(e) => stub(e.to_compile_error(), Some(&model), &not_steps),
     }
+}
+
+/// What a row asked for in the second round is to its step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Outputs,
+    Inputs,
+}
+
+/// A task's input row: its columns come first, then the task's other inputs of other names.
+fn add_inputs(desc: &mut StepDesc, mut columns: Vec<ColumnDesc>) {
+    let extra: Vec<ColumnDesc> = std::mem::take(&mut desc.inputs)
+        .into_iter()
+        .filter(|c| !columns.iter().any(|r| r.name == c.name))
+        .collect();
+    columns.extend(extra);
+    desc.inputs = columns;
 }
 
 pub(super) fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {

@@ -8,10 +8,10 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
 use super::collect::decls;
-use super::parse::{Element, PipelineInput, binding_type, literal_columns};
+use super::parse::{Element, PipelineInput, binding_type, groups_generations, literal_columns};
 use crate::ctxt::{Ctxt, did_you_mean};
 use crate::desc::{Kind, StepDesc};
-use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, Site, StepDecl, StepKind};
+use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, Problem, Site, StepDecl, StepKind};
 
 pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream {
     // Names: unknown and duplicate bindings, and connections that do not parse as a graph. Any of
@@ -129,6 +129,15 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
         .map(|(b, d)| d.keeps_arg.and_then(|arg| literal_columns(b, arg)))
         .collect();
 
+    // Tasks grouping their generations: their output columns become lists, known only when
+    // they run (`Pipeline::validate` checks the steps below them).
+    let grouped: Vec<bool> = model
+        .bindings
+        .iter()
+        .zip(descs)
+        .map(|(b, d)| !d.dynamic && groups_generations(b))
+        .collect();
+
     // The graph, checked by the rules the runtime shares.
     let graph = Graph {
         steps: model
@@ -136,14 +145,19 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
             .iter()
             .zip(descs)
             .zip(&kept)
-            .map(|((b, d), kept)| StepDecl {
+            .zip(&grouped)
+            .map(|(((b, d), kept), &grouped)| StepDecl {
                 inputs: match kept {
                     Some(columns) => columns.iter().map(|c| ColumnDecl::new(c, "")).collect(),
                     None => decls(&d.inputs),
                 },
-                outputs: decls(&d.outputs),
+                outputs: if grouped {
+                    Vec::new()
+                } else {
+                    decls(&d.outputs)
+                },
                 passthrough: kept.clone().map_or(Passthrough::All, Passthrough::Only),
-                dynamic: d.dynamic && kept.is_none(),
+                dynamic: (d.dynamic || grouped) && kept.is_none(),
                 input_mappings: b
                     .inputs
                     .iter()
@@ -170,7 +184,45 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
     if wrong_names.get() {
         return TokenStream::new();
     }
-    let report = distil_graph::check(&graph, None);
+    let mut report = distil_graph::check(&graph, None);
+    // A grouping task's own inputs and mappings are still checked: by the graph where it alone
+    // is typed.
+    for s in (0..graph.steps.len()).filter(|&s| grouped[s]) {
+        let mut typed = graph.clone();
+        typed.steps[s].dynamic = false;
+        typed.steps[s].outputs = decls(&descs[s].outputs);
+        let own = distil_graph::check(&typed, None);
+        let at_s = |site: Site| match site {
+            Site::Step(t)
+            | Site::InputMapping(t, _)
+            | Site::OutputMapping(t, _)
+            | Site::InputSource(t, _) => t == s,
+            Site::Edge(_) => false,
+        };
+        report.problems.extend(own.problems.into_iter().filter(|p| {
+            matches!(
+                p,
+                Problem::MissingColumn { .. }
+                    | Problem::UnknownInputMapping { .. }
+                    | Problem::UnknownOutputMapping { .. }
+            ) && at_s(p.site())
+        }));
+        report
+            .resolutions
+            .extend(own.resolutions.into_iter().filter(|r| r.consumer == s));
+    }
+    // The columns grouping tasks write, by the step writing them: a column of that name reaching
+    // another step may be theirs, a list.
+    let grouped_outputs: Vec<(usize, String)> = (0..graph.steps.len())
+        .filter(|&s| grouped[s])
+        .flat_map(|s| {
+            let step = &graph.steps[s];
+            descs[s]
+                .outputs
+                .iter()
+                .map(move |c| (s, step.output_name(&c.name).to_owned()))
+        })
+        .collect();
     for problem in &report.problems {
         let span = match problem.site() {
             Site::Step(s) => model.bindings[s].ident.span(),
@@ -197,6 +249,19 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
         .resolutions
         .iter()
         .filter(|r| !descs[r.consumer].dynamic && kept[r.consumer].is_none())
+        .filter(|r| {
+            // Inputs the step's type has no `InCol` for are checked when it runs.
+            let typed = descs[r.consumer]
+                .inputs
+                .iter()
+                .find(|c| c.name == r.column)
+                .is_none_or(|c| c.typed);
+            let source = graph.steps[r.consumer].input_source(&r.column);
+            let maybe_grouped = grouped_outputs
+                .iter()
+                .any(|(s, name)| *s != r.consumer && name == source);
+            typed && !maybe_grouped
+        })
         .map(|r| {
             let column = marker(graph.steps[r.consumer].input_source(&r.column));
             let step = marker(&model.bindings[r.consumer].ident.to_string());

@@ -318,6 +318,29 @@ pub fn binding_type(binding: &Binding) -> Option<Type> {
     (!inferred(quote::ToTokens::to_token_stream(&ty))).then_some(ty)
 }
 
+/// Whether the binding's expression calls `.group_generations(..)` (not with a literal `false`):
+/// a task whose output columns then become lists, known only when it runs.
+pub fn groups_generations(binding: &Binding) -> bool {
+    fn calls(expr: &Expr) -> bool {
+        match expr {
+            Expr::MethodCall(m) => {
+                let grouped = m.method == "group_generations"
+                    && !matches!(
+                        m.args.first(),
+                        Some(Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Bool(b),
+                            ..
+                        })) if !b.value
+                    );
+                grouped || calls(&m.receiver)
+            }
+            Expr::Paren(p) => calls(&p.expr),
+            _ => false,
+        }
+    }
+    calls(&binding.expr)
+}
+
 /// `Type::ctor(..).method(..)` -> `Type`; `Type { .. }` and `Type` -> `Type`.
 fn type_path_of(expr: &Expr) -> Option<Path> {
     match expr {
@@ -382,4 +405,33 @@ pub fn literal_columns(binding: &Binding, arg: usize) -> Option<Vec<String>> {
         }
     }
     strings(constructor(&binding.expr)?.args.iter().nth(arg)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(expr: &str) -> Binding {
+        super::binding(
+            Ident::new("b", Span::call_site()),
+            None,
+            syn::parse_str(expr).expect("an expression"),
+        )
+    }
+
+    #[test]
+    fn a_task_groups_its_generations_unless_told_false() {
+        assert!(groups_generations(&binding(
+            "TextGeneration::new(llm).group_generations(true).temperature(0.1)"
+        )));
+        assert!(groups_generations(&binding(
+            "(Rate { llm }).group_generations(grouped)"
+        )));
+        assert!(!groups_generations(&binding(
+            "TextGeneration::new(llm).group_generations(false)"
+        )));
+        assert!(!groups_generations(&binding(
+            "TextGeneration::new(llm).num_generations(2)"
+        )));
+    }
 }

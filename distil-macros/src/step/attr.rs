@@ -8,7 +8,7 @@ use crate::ctxt::{Ctxt, did_you_mean};
 
 /// How the step sees rows.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Form {
+pub(crate) enum Form {
     /// One call per row.
     Row,
     /// One call per batch, columns as `Vec`s.
@@ -20,17 +20,17 @@ pub(super) enum Form {
 }
 
 #[derive(Default)]
-pub(super) struct Attr {
-    pub(super) form: Option<(Form, Span)>,
-    pub(super) dynamic: bool,
-    pub(super) name: Option<Ident>,
-    pub(super) outputs: Option<Type>,
+pub(crate) struct Attr {
+    pub(crate) form: Option<(Form, Span)>,
+    pub(crate) dynamic: bool,
+    pub(crate) name: Option<Ident>,
+    pub(crate) outputs: Option<Type>,
     /// `keeps = N`: the step keeps the columns its constructor's argument `N` lists.
-    pub(super) keeps: Option<usize>,
+    pub(crate) keeps: Option<usize>,
 }
 
 /// The options of `#[step(..)]`, as the user writes them.
-pub(super) const OPTIONS: [&str; 7] = [
+pub(crate) const OPTIONS: [&str; 7] = [
     "batch",
     "global",
     "generator",
@@ -40,7 +40,7 @@ pub(super) const OPTIONS: [&str; 7] = [
     "keeps = ArgIndex",
 ];
 
-pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
+pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
     let mut out = Attr::default();
     let parser = syn::meta::parser(|meta| {
         let form = if meta.path.is_ident("batch") {

@@ -8,7 +8,7 @@ use syn::{Ident, PathArguments, Type, spanned::Spanned};
 use super::{attr::*, model::*, types::*};
 use crate::desc::{ColumnDesc, Kind, StepDesc, unique_suffix};
 
-pub(super) fn kind_tokens(form: Form) -> TokenStream {
+pub(crate) fn kind_tokens(form: Form) -> TokenStream {
     match form {
         Form::Generator => quote!(::distil::StepKind::Generator),
         Form::Global => quote!(::distil::StepKind::Global),
@@ -16,7 +16,7 @@ pub(super) fn kind_tokens(form: Form) -> TokenStream {
     }
 }
 
-pub(super) fn desc_kind(form: Form) -> Kind {
+pub(crate) fn desc_kind(form: Form) -> Kind {
     match form {
         Form::Generator => Kind::Generator,
         Form::Global => Kind::Global,
@@ -24,7 +24,7 @@ pub(super) fn desc_kind(form: Form) -> Kind {
     }
 }
 
-pub(super) fn expand(model: &StepModel) -> TokenStream {
+pub(crate) fn expand(model: &StepModel) -> TokenStream {
     let StepModel {
         ident,
         form,
@@ -153,30 +153,7 @@ pub(super) fn expand(model: &StepModel) -> TokenStream {
 
     let struct_def = declare_struct(model, true);
 
-    let in_cols = model.inputs().map(|i| {
-        let id = distil_graph::column_id(&i.column);
-        let ty = static_type(&i.ty);
-        // Spanned from the argument type's first token to its last: a type that is no column
-        // type is reported there, underlined whole.
-        let first = i.ty.span();
-        let last =
-            i.ty.to_token_stream()
-                .into_iter()
-                .last()
-                .map_or(first, |t| t.span());
-        let (open, close) = match form {
-            Form::Row => (
-                quote_spanned!(first=> <#ty as ::distil::Arg<'static>),
-                quote_spanned!(last=> >::Expect),
-            ),
-            _ => (
-                quote_spanned!(first=> <#ty as ::distil::ColumnValue),
-                quote_spanned!(last=> >::Expect),
-            ),
-        };
-        let expect = quote!(#open #close);
-        quote!(impl ::distil::__private::InCol<#id> for #ident { type Ty = #expect; })
-    });
+    let in_cols = model.inputs().map(|i| in_col_impl(ident, form, i));
 
     let item = &model.item;
     // The `Step` impl needs the output to be a row: it is emitted by `__define_step`, once the
@@ -221,7 +198,7 @@ pub(super) fn expand(model: &StepModel) -> TokenStream {
 
 /// The struct a function-form step declares: its runtime parameters as fields, `new()`, and a
 /// setter per parameter. A generator also keeps its row iterator (`with_rows`).
-pub(super) fn declare_struct(model: &StepModel, with_rows: bool) -> TokenStream {
+pub(crate) fn declare_struct(model: &StepModel, with_rows: bool) -> TokenStream {
     let StepModel {
         ident, vis, output, ..
     } = model;
@@ -286,24 +263,59 @@ pub(super) fn declare_struct(model: &StepModel, with_rows: bool) -> TokenStream 
     }
 }
 
+/// The description of an input column.
+pub(crate) fn input_desc(form: Form, input: &Input) -> ColumnDesc {
+    ColumnDesc {
+        name: input.column.clone(),
+        ty: input_display(form, &input.ty),
+        required: !is_optional(&input.ty),
+        typed: true,
+    }
+}
+
+/// `impl InCol<ID> for Step`: the type `pipeline!` expects for an input column.
+pub(crate) fn in_col_impl(ident: &Ident, form: Form, input: &Input) -> TokenStream {
+    let id = distil_graph::column_id(&input.column);
+    let ty = static_type(&input.ty);
+    // Spanned from the argument type's first token to its last: a type that is no column
+    // type is reported there, underlined whole.
+    let first = input.ty.span();
+    let last = input
+        .ty
+        .to_token_stream()
+        .into_iter()
+        .last()
+        .map_or(first, |t| t.span());
+    let (open, close) = match form {
+        Form::Row => (
+            quote_spanned!(first=> <#ty as ::distil::Arg<'static>),
+            quote_spanned!(last=> >::Expect),
+        ),
+        _ => (
+            quote_spanned!(first=> <#ty as ::distil::ColumnValue),
+            quote_spanned!(last=> >::Expect),
+        ),
+    };
+    let expect = quote!(#open #close);
+    quote!(impl ::distil::__private::InCol<#id> for #ident { type Ty = #expect; })
+}
+
+/// The path of a row type's callback macro (its path without generic arguments), spanned at
+/// the type.
+pub(crate) fn row_macro_path(ty: &syn::TypePath) -> (syn::Path, proc_macro2::Span) {
+    let mut path = ty.path.clone();
+    for segment in &mut path.segments {
+        segment.arguments = PathArguments::None;
+    }
+    (path, ty.span())
+}
+
 /// Asks the output row's callback for its columns, then `__define_step` emits the step's own
 /// callback with them.
-pub(super) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenStream {
+pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenStream {
     let desc = StepDesc {
-        type_name: model.ident.to_string(),
-        kind: desc_kind(model.form),
-        dynamic: false,
-        inputs: model
-            .inputs()
-            .map(|i| ColumnDesc {
-                name: i.column.clone(),
-                ty: input_display(model.form, &i.ty),
-                required: !is_optional(&i.ty),
-            })
-            .collect(),
-        outputs: Vec::new(),
-        row_param: None,
-        keeps_arg: None,
+        inputs: model.inputs().map(|i| input_desc(model.form, i)).collect(),
+        ..StepDesc::new(model.ident.to_string(), desc_kind(model.form), false)
     }
     .to_tokens();
     let vis = &model.vis;
@@ -315,11 +327,7 @@ pub(super) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
             ::distil::__private::define_step! { [] { #header #desc row { "()" [] } } }
         },
         Type::Path(p) => {
-            let mut path = p.path.clone();
-            for segment in &mut path.segments {
-                segment.arguments = PathArguments::None;
-            }
-            let span = p.span();
+            let (path, span) = row_macro_path(p);
             quote_spanned! {span=>
                 #path! { [ (::distil::__private::define_step) ] { #header #desc } }
             }

@@ -11,20 +11,20 @@ use crate::desc::{StepDesc, callback_macro, unique_suffix};
 /// (function form) and a `Step` impl that processes nothing, and a callback that says its columns
 /// are only known when it runs. The pipelines using the step then report nothing more, so the
 /// user sees the one error that matters.
-pub(super) struct Fallback {
-    pub(super) form: Form,
-    pub(super) ident: Ident,
-    pub(super) vis: Visibility,
+pub(crate) struct Fallback {
+    pub(crate) form: Form,
+    pub(crate) ident: Ident,
+    pub(crate) vis: Visibility,
     /// The step type with its generic parameters, and those parameters.
-    pub(super) self_ty: Type,
-    pub(super) generics: syn::Generics,
+    pub(crate) self_ty: Type,
+    pub(crate) generics: syn::Generics,
     /// The user's item, cleaned of the attributes `#[step]` consumes when it could parse it.
-    pub(super) item: TokenStream,
-    pub(super) struct_def: TokenStream,
+    pub(crate) item: TokenStream,
+    pub(crate) struct_def: TokenStream,
 }
 
 impl Fallback {
-    pub(super) fn from_model(model: &StepModel) -> Self {
+    pub(crate) fn from_model(model: &StepModel) -> Self {
         let ident = &model.ident;
         Fallback {
             form: model.form,
@@ -38,7 +38,7 @@ impl Fallback {
     }
 
     /// For `#[step] impl Struct { .. }` that could not be read as a step.
-    pub(super) fn from_impl(attr: &Attr, item: &ItemImpl) -> Option<Self> {
+    pub(crate) fn from_impl(attr: &Attr, item: &ItemImpl) -> Option<Self> {
         let Type::Path(path) = &*item.self_ty else {
             return None;
         };
@@ -53,7 +53,7 @@ impl Fallback {
         })
     }
 
-    pub(super) fn expand(&self) -> TokenStream {
+    pub(crate) fn expand(&self) -> TokenStream {
         let Fallback {
             ident,
             vis,
@@ -70,16 +70,7 @@ impl Fallback {
             .map(|w| w.predicates.iter().map(ToTokens::to_token_stream).collect())
             .unwrap_or_default();
         predicates.push(quote!(Self: ::std::marker::Send + 'static));
-        let desc = StepDesc {
-            type_name: type_name.clone(),
-            kind: desc_kind(self.form),
-            dynamic: true,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            row_param: None,
-            keeps_arg: None,
-        }
-        .to_tokens();
+        let desc = StepDesc::new(type_name.clone(), desc_kind(self.form), true).to_tokens();
         let callback = callback_macro(vis, ident, &unique_suffix(item), desc);
         quote! {
             #[allow(dead_code)]

@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 use crate::desc::{StepDesc, callback_macro, unique_suffix};
 
 /// `#[step(dynamic)] impl Step for X` or `#[step(generator, outputs = R)] impl<R> Step for X<R>`.
-pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> TokenStream {
+pub(crate) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> TokenStream {
     let Type::Path(self_path) = &*item.self_ty else {
         cx.error(&item.self_ty, "#[step] needs a named type");
         return item.to_token_stream();
@@ -51,13 +51,9 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Tok
     }
     let form = attr.form.map_or(Form::Row, |(f, _)| f);
     let desc = StepDesc {
-        type_name: ident.to_string(),
-        kind: desc_kind(form),
-        dynamic: row_param.is_none(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
         row_param,
         keeps_arg: attr.keeps,
+        ..StepDesc::new(ident.to_string(), desc_kind(form), row_param.is_none())
     }
     .to_tokens();
     let callback = callback_macro(

@@ -4,12 +4,12 @@
 //! parse (attribute + item) -> model (`StepModel`) -> validate (in parse, errors collected) ->
 //! expand (struct, `Step` impl, column type projections, callback chain).
 
-mod attr;
-mod expand;
-mod fallback;
+pub(crate) mod attr;
+pub(crate) mod expand;
+pub(crate) mod fallback;
 mod hand_written;
-mod model;
-mod types;
+pub(crate) mod model;
+pub(crate) mod types;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};

@@ -11,57 +11,57 @@ use super::{attr::*, types::*};
 use crate::ctxt::Ctxt;
 
 /// A column argument.
-pub(super) struct Input {
-    pub(super) ident: Ident,
-    pub(super) column: String,
+pub(crate) struct Input {
+    pub(crate) ident: Ident,
+    pub(crate) column: String,
     /// The argument type as written (`&str`), or the element type for batch forms.
-    pub(super) ty: Type,
+    pub(crate) ty: Type,
 }
 
 /// A runtime parameter (`#[param]` argument).
-pub(super) struct Param {
-    pub(super) ident: Ident,
-    pub(super) ty: Type,
-    pub(super) default: Option<syn::Expr>,
+pub(crate) struct Param {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+    pub(crate) default: Option<syn::Expr>,
 }
 
 /// Whether the function is called as `f(..)` or as a method of the user's struct.
-pub(super) enum Call {
+pub(crate) enum Call {
     Fn(Ident),
     Method(Ident),
 }
 
-pub(super) struct StepModel {
-    pub(super) form: Form,
-    pub(super) vis: Visibility,
-    pub(super) ident: Ident,
-    pub(super) docs: Vec<syn::Attribute>,
-    pub(super) is_async: bool,
-    pub(super) call: Call,
+pub(crate) struct StepModel {
+    pub(crate) form: Form,
+    pub(crate) vis: Visibility,
+    pub(crate) ident: Ident,
+    pub(crate) docs: Vec<syn::Attribute>,
+    pub(crate) is_async: bool,
+    pub(crate) call: Call,
     /// Arguments in call order.
-    pub(super) args: Vec<Arg>,
+    pub(crate) args: Vec<Arg>,
     /// The row type of the outputs (`()` for filters).
-    pub(super) output: Type,
+    pub(crate) output: Type,
     /// The item the attribute was on, with `#[param]` attributes removed.
-    pub(super) item: TokenStream,
+    pub(crate) item: TokenStream,
     /// Whether the macro declares the struct (function form) or the user did (impl form).
-    pub(super) declares_struct: bool,
+    pub(crate) declares_struct: bool,
 }
 
-pub(super) enum Arg {
+pub(crate) enum Arg {
     Input(Input),
     Param(Param),
 }
 
 impl StepModel {
-    pub(super) fn inputs(&self) -> impl Iterator<Item = &Input> {
+    pub(crate) fn inputs(&self) -> impl Iterator<Item = &Input> {
         self.args.iter().filter_map(|a| match a {
             Arg::Input(i) => Some(i),
             Arg::Param(_) => None,
         })
     }
 
-    pub(super) fn params(&self) -> impl Iterator<Item = &Param> {
+    pub(crate) fn params(&self) -> impl Iterator<Item = &Param> {
         self.args.iter().filter_map(|a| match a {
             Arg::Param(p) => Some(p),
             Arg::Input(_) => None,
@@ -69,7 +69,7 @@ impl StepModel {
     }
 }
 
-pub(super) fn pascal_case(snake: &str) -> String {
+pub(crate) fn pascal_case(snake: &str) -> String {
     snake
         .trim_start_matches("r#")
         .split('_')
@@ -84,7 +84,7 @@ pub(super) fn pascal_case(snake: &str) -> String {
         .collect()
 }
 
-pub(super) fn output_row(form: Form, sig: &syn::Signature, cx: &Ctxt) -> Type {
+pub(crate) fn output_row(form: Form, sig: &syn::Signature, cx: &Ctxt) -> Type {
     let unit: Type = parse_quote!(());
     let ReturnType::Type(_, ty) = &sig.output else {
         cx.error(
@@ -129,7 +129,7 @@ pub(super) fn output_row(form: Form, sig: &syn::Signature, cx: &Ctxt) -> Type {
 }
 
 /// Reads the arguments: `#[param]` ones are runtime parameters, the others input columns.
-pub(super) fn parse_args<'a>(
+pub(crate) fn parse_args<'a>(
     form: Form,
     inputs: impl Iterator<Item = &'a mut FnArg>,
     cx: &Ctxt,
@@ -222,7 +222,7 @@ pub(super) fn parse_args<'a>(
     args
 }
 
-pub(super) fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
+pub(crate) fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
     attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
@@ -230,7 +230,7 @@ pub(super) fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
         .collect()
 }
 
-pub(super) fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepModel {
+pub(crate) fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepModel {
     let form = attr.form.map_or(Form::Row, |(f, _)| f);
     let args = parse_args(form, item.sig.inputs.iter_mut(), cx);
     let output = output_row(form, &item.sig, cx);
@@ -276,7 +276,7 @@ pub(super) fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepMod
     }
 }
 
-pub(super) fn model_from_impl(attr: &Attr, mut item: ItemImpl, cx: &Ctxt) -> Option<StepModel> {
+pub(crate) fn model_from_impl(attr: &Attr, mut item: ItemImpl, cx: &Ctxt) -> Option<StepModel> {
     let form = attr.form.map_or(Form::Row, |(f, _)| f);
     if form == Form::Generator {
         cx.error(&item.self_ty, "a generator is a function (`#[step(generator)] fn ...`) or a hand-written `impl Step` marked `#[step(dynamic, generator)]`");

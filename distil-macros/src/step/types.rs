@@ -8,7 +8,7 @@ use crate::ctxt::Ctxt;
 use crate::desc::display_type;
 
 /// The single type argument of `Wrapper<T>` when the last path segment is `wrapper`.
-pub(super) fn unwrap_generic<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
+pub(crate) fn unwrap_generic<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
     if last.ident != wrapper {
@@ -24,7 +24,7 @@ pub(super) fn unwrap_generic<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type
 }
 
 /// `Item = R` of `impl Iterator<Item = R>` / `impl IntoIterator<Item = R>`.
-pub(super) fn iterator_item(ty: &Type) -> Option<&Type> {
+pub(crate) fn iterator_item(ty: &Type) -> Option<&Type> {
     let Type::ImplTrait(imp) = ty else {
         return None;
     };
@@ -43,12 +43,12 @@ pub(super) fn iterator_item(ty: &Type) -> Option<&Type> {
     })
 }
 
-pub(super) fn is_bool(ty: &Type) -> bool {
+pub(crate) fn is_bool(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.is_ident("bool"))
 }
 
 /// Types that are certainly not `#[derive(Row)]` structs, by their last path segment.
-pub(super) const NOT_ROWS: &[&str] = &[
+pub(crate) const NOT_ROWS: &[&str] = &[
     "String", "str", "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16",
     "i32", "i64", "i128", "isize", "f32", "f64", "Value", "Vec", "Option", "Result", "Box",
     "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Cow", "Arc", "Rc",
@@ -56,7 +56,12 @@ pub(super) const NOT_ROWS: &[&str] = &[
 
 /// Reports an output type that cannot be a `#[derive(Row)]` struct (whose name `#[step]` calls
 /// as a macro to learn the columns: a plain type there would only say "cannot find macro").
-pub(super) fn check_row_type(ty: &Type, cx: &Ctxt) -> bool {
+pub(crate) fn check_row_type(ty: &Type, cx: &Ctxt) -> bool {
+    check_row_type_of(ty, "a step returns its output columns", cx)
+}
+
+/// [`check_row_type`], for `what` (the function returning the row and what the row is).
+pub(crate) fn check_row_type_of(ty: &Type, what: &str, cx: &Ctxt) -> bool {
     let why = match ty {
         Type::Tuple(t) if t.elems.is_empty() => return true,
         Type::Path(p) if p.qself.is_none() => {
@@ -75,7 +80,7 @@ pub(super) fn check_row_type(ty: &Type, cx: &Ctxt) -> bool {
     cx.error(
         ty,
         format!(
-            "a step returns its output columns as a #[derive(Row)] struct, not `{}`\n  {why}help: declare the columns, e.g. `#[derive(Row)] struct Output {{ text: String }}`, and return that",
+            "{what} as a #[derive(Row)] struct, not `{}`\n  {why}help: declare the columns, e.g. `#[derive(Row)] struct Output {{ text: String }}`, and return that",
             display_type(ty)
         ),
     );
@@ -84,7 +89,7 @@ pub(super) fn check_row_type(ty: &Type, cx: &Ctxt) -> bool {
 
 /// The output row type of a return type, by form; `()` (with an error) when there is none.
 /// The owned column type a borrow reads: `str` is `String`, `[T]` is `Vec<T>`.
-pub(super) fn owned_form(elem: &Type) -> String {
+pub(crate) fn owned_form(elem: &Type) -> String {
     match elem {
         Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
         Type::Slice(s) => format!("Vec<{}>", display_type(&s.elem)),
@@ -94,7 +99,7 @@ pub(super) fn owned_form(elem: &Type) -> String {
 
 /// A borrowed input must be one the cell can lend: `&str`, `&Value`, `&[Value]` (or an
 /// `Option` of one). Anything else would fail in three places of the expansion at once.
-pub(super) fn check_borrow(ty: &Type, cx: &Ctxt) {
+pub(crate) fn check_borrow(ty: &Type, cx: &Ctxt) {
     let ty = unwrap_generic(ty, "Option").unwrap_or(ty);
     let Type::Reference(r) = ty else { return };
     let is_value = |t: &Type| matches!(t, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Value"));
@@ -123,7 +128,7 @@ pub(super) fn check_borrow(ty: &Type, cx: &Ctxt) {
 }
 
 /// Replaces elided and named lifetimes by `'static`, for type projections outside the function.
-pub(super) struct StaticLifetimes;
+pub(crate) struct StaticLifetimes;
 
 impl VisitMut for StaticLifetimes {
     fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
@@ -135,14 +140,14 @@ impl VisitMut for StaticLifetimes {
     }
 }
 
-pub(super) fn static_type(ty: &Type) -> Type {
+pub(crate) fn static_type(ty: &Type) -> Type {
     let mut ty = ty.clone();
     StaticLifetimes.visit_type_mut(&mut ty);
     ty
 }
 
 /// The column type an input reads, for messages: `&str` is `String`.
-pub(super) fn input_display(form: Form, ty: &Type) -> String {
+pub(crate) fn input_display(form: Form, ty: &Type) -> String {
     if form != Form::Row {
         return display_type(ty);
     }
@@ -162,6 +167,6 @@ pub(super) fn input_display(form: Form, ty: &Type) -> String {
     }
 }
 
-pub(super) fn is_optional(ty: &Type) -> bool {
+pub(crate) fn is_optional(ty: &Type) -> bool {
     unwrap_generic(ty, "Option").is_some()
 }

@@ -1,11 +1,12 @@
 //! ChatGeneration: a conversation column in, the assistant's next message out.
 
+use super::text_generation::Generated;
 use super::{Task, TaskLlm, task_builders};
-use crate::Value;
 use crate::column::{ColumnSpec, ColumnValue};
 use crate::llm::{Llm, Prompt};
 use crate::step::{Input, StepKind, StepSpec};
 use crate::steps::ChatMessage;
+use crate::{Row, Value, task};
 
 const MESSAGES: &str = "messages";
 
@@ -34,6 +35,14 @@ impl ChatGeneration {
 
 task_builders!(ChatGeneration);
 
+/// ChatGeneration's input: a conversation.
+#[derive(Row)]
+pub struct Messages {
+    /// The conversation so far, ending with a user turn.
+    pub messages: Vec<ChatMessage>,
+}
+
+#[task(inputs = Messages, outputs = Generated)]
 impl Task for ChatGeneration {
     fn spec(&self) -> StepSpec {
         let mut spec = StepSpec::new("ChatGeneration", StepKind::Normal);
@@ -76,5 +85,3 @@ impl Task for ChatGeneration {
         Ok(vec![Value::String(generation.to_owned())])
     }
 }
-
-crate::task_step!(ChatGeneration);

@@ -9,13 +9,27 @@ use crate::column::{ColumnSpec, DataType};
 use crate::llm::{Llm, Prompt};
 use crate::step::{Input, StepKind, StepSpec};
 use crate::steps::ChatMessage;
-use crate::{Row, Value};
+use crate::{Row, Value, task};
 
 /// TextGeneration's default input: an `instruction` column.
 #[derive(Row, Clone, Debug, PartialEq, Eq)]
 pub struct Instruction {
     /// The instruction sent to the LLM.
     pub instruction: String,
+}
+
+/// TextGeneration's optional input: the system message of the row.
+#[derive(Row)]
+pub struct SystemPrompt {
+    /// The system message; none when null or absent.
+    pub system_prompt: Option<String>,
+}
+
+/// The output of TextGeneration and ChatGeneration (besides `model_name`).
+#[derive(Row)]
+pub struct Generated {
+    /// The LLM's answer.
+    pub generation: String,
 }
 
 const SYSTEM_PROMPT: &str = "system_prompt";
@@ -142,6 +156,7 @@ impl<I: Row> TextGeneration<I> {
 
 task_builders!(TextGeneration<I>, I);
 
+#[task(inputs = (I, SystemPrompt), outputs = Generated, default_inputs = Instruction)]
 impl<I: Row> Task for TextGeneration<I> {
     fn spec(&self) -> StepSpec {
         let mut spec = StepSpec::new("TextGeneration", StepKind::Normal);
@@ -249,5 +264,3 @@ impl<I: Row> Task for TextGeneration<I> {
         Ok(())
     }
 }
-
-crate::task_step!(impl<I: Row> for TextGeneration<I>);

@@ -1,0 +1,74 @@
+//! The options of `#[task(..)]`, for a hand-written `impl Task`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::{Token, Type, parenthesized, punctuated::Punctuated, spanned::Spanned};
+
+use crate::ctxt::{Ctxt, did_you_mean};
+
+#[derive(Default)]
+pub(super) struct Attr {
+    /// `inputs = Row` or `inputs = (Row, ..)`: rows whose columns the task reads; at most one a
+    /// generic parameter of the task type.
+    pub(super) inputs: Vec<Type>,
+    /// `outputs = Row`: the columns `format_output` fills (a concrete row).
+    pub(super) outputs: Option<Type>,
+    /// `default_inputs = Row`: the input row when the task type's parameter is not written.
+    pub(super) default_inputs: Option<Type>,
+    /// `dynamic`: the columns are only known when the task runs.
+    pub(super) dynamic: bool,
+    /// Where the options are, when there are any (for "options on an inherent impl").
+    pub(super) span: Option<Span>,
+}
+
+/// The options of `#[task(..)]`, as the user writes them.
+pub(super) const OPTIONS: [&str; 4] = [
+    "inputs = Row",
+    "outputs = Row",
+    "default_inputs = Row",
+    "dynamic",
+];
+
+pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
+    let mut out = Attr {
+        span: (!attr.is_empty()).then(|| attr.span()),
+        ..Attr::default()
+    };
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("inputs") {
+            let value = meta.value()?;
+            if value.peek(syn::token::Paren) {
+                let content;
+                parenthesized!(content in value);
+                let rows: Punctuated<Type, Token![,]> = Punctuated::parse_terminated(&content)?;
+                out.inputs.extend(rows);
+            } else {
+                out.inputs.push(value.parse()?);
+            }
+        } else if meta.path.is_ident("outputs") {
+            out.outputs = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("default_inputs") {
+            out.default_inputs = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("dynamic") {
+            out.dynamic = true;
+        } else {
+            let wrong = meta.path.to_token_stream().to_string();
+            let hint = did_you_mean(
+                &wrong,
+                OPTIONS.iter().map(|o| o.split(' ').next().unwrap_or(o)),
+            )
+            .map(|near| format!("did you mean `{near}`? The options"))
+            .unwrap_or_else(|| "the options".to_owned());
+            let options: Vec<String> = OPTIONS.iter().map(|o| format!("`{o}`")).collect();
+            return Err(meta.error(format!(
+                "unknown task option `{wrong}`; {hint} are {}",
+                options.join(", ")
+            )));
+        }
+        Ok(())
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+        cx.push(e);
+    }
+    out
+}

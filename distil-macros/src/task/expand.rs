@@ -1,0 +1,230 @@
+//! Code generation for `#[task] impl MyTask { .. }`: the `Task` impl that reads each row's
+//! arguments and writes the output row into cells, `task_step!`, the builder methods every task
+//! has, the input column type projections, and the callback chain through the output row.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Ident, Type, parse_quote, spanned::Spanned};
+
+use super::header::{Role, TaskHeader};
+use super::model::{Method, TaskModel};
+use crate::desc::{Kind, StepDesc, unique_suffix};
+use crate::step::attr::Form;
+use crate::step::expand::{in_col_impl, input_desc};
+use crate::step::fallback::Fallback;
+
+/// `let __distil_arg_x: T = arg::<T>(..)?;` for each input of `method`, and the locals to pass.
+fn reads(method: &Method) -> (Vec<TokenStream>, Vec<Ident>) {
+    method
+        .inputs
+        .iter()
+        .map(|i| {
+            let local = format_ident!("__distil_arg_{}", i.ident);
+            let (ty, column) = (&i.ty, &i.column);
+            let read = quote! {
+                let #local: #ty = ::distil::__private::arg::<#ty>(__distil_input.column(#column), __distil_row, #column)?;
+            };
+            (read, local)
+        })
+        .unzip()
+}
+
+/// `value` as `Ok(T)`, or its `Err` as the row's message, for a method returning `Result`.
+fn unwrap_result(method: &Method, value: TokenStream) -> TokenStream {
+    if method.returns_result {
+        quote! {
+            match #value {
+                ::std::result::Result::Ok(__distil_value) => __distil_value,
+                ::std::result::Result::Err(__distil_error) => {
+                    return ::std::result::Result::Err(::std::string::ToString::to_string(&__distil_error));
+                }
+            }
+        }
+    } else {
+        value
+    }
+}
+
+/// The methods every task has, over its `TaskLlm` (no-ops in a stub, so code using them still
+/// compiles while the user fixes the task).
+pub(super) fn builders(ident: &Ident, stub: bool) -> TokenStream {
+    let set = |body: TokenStream| {
+        if stub {
+            quote!(self)
+        } else {
+            quote!({ #body } self)
+        }
+    };
+    let llm = quote!(::distil::tasks::Task::llm_mut(&mut self));
+    let temperature =
+        set(quote!(#llm.params_mut().temperature = ::std::option::Option::Some(temperature);));
+    let max_new_tokens =
+        set(quote!(#llm.params_mut().max_new_tokens = ::std::option::Option::Some(tokens);));
+    let params = set(quote!(*#llm.params_mut() = params;));
+    let num_generations = set(quote!(#llm.set_num_generations(n);));
+    let group_generations = set(quote!(#llm.set_group_generations(group);));
+    quote! {
+        #[allow(dead_code, unused_mut, unused_variables)]
+        impl #ident {
+            /// Sampling temperature.
+            #[must_use]
+            pub fn temperature(mut self, temperature: f64) -> Self { #temperature }
+            /// Tokens to generate at most per generation.
+            #[must_use]
+            pub fn max_new_tokens(mut self, tokens: u64) -> Self { #max_new_tokens }
+            /// Generation parameters, over the LLM's own.
+            #[must_use]
+            pub fn params(mut self, params: ::distil::llm::GenerationParams) -> Self { #params }
+            /// Generations per row: `n` rows per input row, or one row of lists with
+            /// `group_generations(true)`.
+            #[must_use]
+            pub fn num_generations(mut self, n: usize) -> Self { #num_generations }
+            /// Keeps a row's generations in one row: each output column becomes a list.
+            #[must_use]
+            pub fn group_generations(mut self, group: bool) -> Self { #group_generations }
+        }
+    }
+}
+
+pub(super) fn expand(model: &TaskModel) -> TokenStream {
+    let TaskModel {
+        ident,
+        output,
+        item,
+        ..
+    } = model;
+    let type_name = ident.to_string();
+    let inputs = model.inputs();
+    let spec_inputs = inputs.iter().map(|i| {
+        let (column, ty) = (&i.column, &i.ty);
+        quote!(::distil::__private::input::<#ty>(#column))
+    });
+
+    // The task's `llm` field, read by a pattern spanned at the type: a struct without one is
+    // told once ("does not have a field named `llm`").
+    let self_span = ident.span();
+    let llm_field =
+        quote_spanned!(self_span=> let #ident { llm: __distil_llm, .. } = self; __distil_llm);
+
+    let (input_reads, input_args) = reads(&model.format_input);
+    let prompt = unwrap_result(
+        &model.format_input,
+        quote!(#ident::format_input(self, #(#input_args),*)),
+    );
+    let prompt_span = model
+        .format_input
+        .output
+        .as_ref()
+        .map_or_else(Span::call_site, Spanned::span);
+    let into_prompt = quote_spanned!(prompt_span=> ::std::convert::Into::<::distil::llm::Prompt>::into(__distil_prompt));
+
+    let (output_reads, output_args) = reads(&model.format_output);
+    let row = unwrap_result(
+        &model.format_output,
+        quote!(#ident::format_output(self, __distil_generation, #(#output_args),*)),
+    );
+    let check = model.check.then(|| {
+        quote! {
+            fn check(&self) -> ::std::result::Result<(), ::std::string::String> {
+                #ident::check(self).map_err(|e| ::std::string::ToString::to_string(&e))
+            }
+        }
+    });
+    let builders = builders(ident, false);
+
+    // Emitted once the output row has answered (it must be a row).
+    let task_impl = quote! {
+        impl ::distil::tasks::Task for #ident {
+            fn spec(&self) -> ::distil::step::StepSpec {
+                ::distil::__private::spec(#type_name, ::distil::StepKind::Normal, ::std::vec![#(#spec_inputs),*], <#output as ::distil::Row>::columns())
+            }
+            fn llm(&self) -> &::distil::tasks::TaskLlm {
+                #llm_field
+            }
+            fn llm_mut(&mut self) -> &mut ::distil::tasks::TaskLlm {
+                #llm_field
+            }
+            #[allow(unused_variables)]
+            fn format_input(
+                &self,
+                __distil_input: &::distil::step::Input<'_>,
+                __distil_row: usize,
+            ) -> ::std::result::Result<::distil::llm::Prompt, ::std::string::String> {
+                #(#input_reads)*
+                let __distil_prompt = #prompt;
+                ::std::result::Result::Ok(#into_prompt)
+            }
+            #[allow(unused_variables)]
+            fn format_output(
+                &self,
+                __distil_input: &::distil::step::Input<'_>,
+                __distil_row: usize,
+                __distil_generation: &str,
+            ) -> ::std::result::Result<::std::vec::Vec<::distil::Value>, ::std::string::String> {
+                #(#output_reads)*
+                let __distil_output: #output = #row;
+                let mut __distil_columns: ::std::vec::Vec<::std::vec::Vec<::distil::Value>> =
+                    (0..<#output as ::distil::Row>::width()).map(|_| ::std::vec::Vec::with_capacity(1)).collect();
+                <#output as ::distil::Row>::write(__distil_output, &mut __distil_columns);
+                ::std::result::Result::Ok(
+                    __distil_columns.into_iter().map(|mut c| c.pop().unwrap_or(::distil::Value::Null)).collect(),
+                )
+            }
+            #check
+        }
+        ::distil::task_step!(#ident);
+        #builders
+    };
+
+    let span = output.span();
+    let row_check = quote_spanned! {span=>
+        const _: () = {
+            #[allow(dead_code)]
+            fn __distil_output_is_a_row() where #output: ::distil::Row {}
+        };
+    };
+    let in_cols = inputs.iter().map(|i| in_col_impl(ident, Form::Row, i));
+    let desc = StepDesc {
+        inputs: inputs.iter().map(|i| input_desc(Form::Row, i)).collect(),
+        ..StepDesc::new(type_name, Kind::Normal, false)
+    }
+    .to_tokens();
+    let header = TaskHeader {
+        generics: quote!(),
+        self_ty: quote!(#ident),
+        rows: vec![(Role::Output, output.clone())],
+    };
+    let suffix = unique_suffix(item);
+    let task = header.to_tokens();
+    let define = quote!(define { (pub) #ident #suffix { #task_impl } #task });
+    let chain = header.chain(define, desc);
+    quote! {
+        #item
+        #row_check
+        #(#in_cols)*
+        #chain
+    }
+}
+
+/// What a task whose impl is wrong still emits: the user's impl, a `Step` that processes
+/// nothing, the builder methods as no-ops and a callback saying its columns are only known when
+/// it runs. The pipelines using it then report nothing more.
+pub(super) fn fallback(
+    ident: &Ident,
+    self_ty: &Type,
+    generics: &syn::Generics,
+    item: TokenStream,
+) -> TokenStream {
+    let step = Fallback {
+        form: Form::Row,
+        ident: ident.clone(),
+        vis: parse_quote!(pub),
+        self_ty: self_ty.clone(),
+        generics: generics.clone(),
+        item,
+        struct_def: quote!(),
+    }
+    .expand();
+    let builders = generics.params.is_empty().then(|| builders(ident, true));
+    quote!(#step #builders)
+}
