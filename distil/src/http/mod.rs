@@ -5,8 +5,7 @@ pub(crate) mod retry;
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-
+#[cfg(feature = "hub")]
 /// Connection and timeout errors may pass on a second try; a malformed request will not.
 pub(crate) fn is_retryable_transport(error: &reqwest::Error) -> bool {
     error.is_connect()
@@ -16,6 +15,7 @@ pub(crate) fn is_retryable_transport(error: &reqwest::Error) -> bool {
         || error.is_decode()
 }
 
+#[cfg(feature = "hub")]
 /// A transport error's message with its causes, without the URL (which the error names
 /// elsewhere, redacted).
 pub(crate) fn transport_message(error: &reqwest::Error) -> String {
@@ -34,18 +34,14 @@ pub(crate) fn transport_message(error: &reqwest::Error) -> String {
     message
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare on these APIs and is ignored).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
+/// A `Retry-After` header's value in seconds (the HTTP-date form is rare on these APIs and is
+/// ignored).
+pub(crate) fn retry_after(value: Option<&[u8]>) -> Option<Duration> {
+    let seconds: f64 = std::str::from_utf8(value?).ok()?.trim().parse().ok()?;
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
+#[cfg(feature = "hub")]
 /// A URL without its query and fragment, for messages: signed upload URLs carry credentials
 /// there.
 pub(crate) fn redact_url(url: &str) -> String {
@@ -115,6 +111,7 @@ mod tests {
         assert_eq!(error_message(" Bad Gateway "), "Bad Gateway");
     }
 
+    #[cfg(feature = "hub")]
     #[test]
     fn redacts_queries() {
         assert_eq!(

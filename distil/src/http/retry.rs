@@ -51,6 +51,7 @@ impl RetryPolicy {
     }
 }
 
+#[cfg(feature = "hub")]
 /// Whether an HTTP status is worth another attempt.
 pub(crate) fn is_retryable_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
@@ -83,6 +84,7 @@ mod tests {
         assert_eq!(RetryPolicy::none().delay_after(1, None), None);
     }
 
+    #[cfg(feature = "hub")]
     #[test]
     fn only_transient_statuses_retry() {
         assert!(is_retryable_status(500));

@@ -129,7 +129,15 @@ impl HubClient {
                     if !crate::http::retry::is_retryable_status(status.as_u16()) {
                         return Err(self.status_error(call, response).await);
                     }
-                    (retry_after(response.headers()), None)
+                    (
+                        retry_after(
+                            response
+                                .headers()
+                                .get(reqwest::header::RETRY_AFTER)
+                                .map(|v| v.as_bytes()),
+                        ),
+                        None,
+                    )
                 }
                 Err(error) if is_retryable_transport(&error) => (None, Some(error)),
                 Err(error) => return Err(call.failed(self.scrub(transport_message(&error)))),

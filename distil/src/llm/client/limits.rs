@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::HeaderMap;
+use hyper::http::HeaderMap;
 
 /// Limits a client keeps to, set with [`Client::rate_limits`](super::Client::rate_limits).
 /// Limits the server announces in `x-ratelimit-*` headers apply on top: when it says none are

@@ -3,23 +3,27 @@
 //! and usage accounting. A provider only says how its requests and answers look (a [`Wire`]).
 
 mod limits;
+mod transport;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use hyper::body::Bytes;
+use hyper::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::http::{StatusCode, Uri};
 use rand::Rng;
-use reqwest::StatusCode;
 use tokio::sync::Semaphore;
 
 use limits::Limiter;
 pub use limits::RateLimits;
+use transport::Transport;
 
 use super::providers::Wire;
 use super::{GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
 use crate::Secret;
 use crate::http::retry::RetryPolicy;
-use crate::http::{error_message, is_retryable_transport, retry_after, transport_message};
+use crate::http::{error_message, retry_after};
 use crate::step::BoxFuture;
 
 /// An LLM behind an HTTP API: [`OpenAi`](super::OpenAi), [`Anthropic`](super::Anthropic),
@@ -77,7 +81,7 @@ impl<W: Wire> std::fmt::Debug for Client<W> {
 
 /// What clones share.
 struct Core {
-    http: reqwest::Client,
+    transport: Transport,
     permits: Semaphore,
     limiter: Limiter,
     requests: AtomicU64,
@@ -135,7 +139,7 @@ impl<W: Wire> Client<W> {
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into().trim_end_matches('/').to_owned();
         self.key_required = false;
-        self
+        self.reconfigured()
     }
 
     /// The API key, instead of the provider's environment variable.
@@ -197,11 +201,7 @@ impl<W: Wire> Client<W> {
 
     fn core(&self) -> &Core {
         self.shared.get_or_init(|| Core {
-            http: reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build()
-                .unwrap_or_default(),
+            transport: Transport::new(),
             permits: Semaphore::new(self.max_concurrency),
             limiter: Limiter::new(self.limits),
             requests: AtomicU64::new(0),
@@ -229,61 +229,49 @@ impl<W: Wire> Client<W> {
         let _permit = core.permits.acquire().await.expect("never closed");
         let provider = self.wire.provider();
         let url = self.wire.url(&self.base_url, &self.model, prompt);
-        let body = self.wire.body(&self.model, prompt, params)?;
+        let uri: Uri = url.parse().map_err(|e| {
+            LlmError::fatal(format!("{provider}: the URL `{url}` is not valid: {e}"))
+        })?;
+        let body = Bytes::from(self.wire.body(&self.model, prompt, params)?);
+        let mut headers: Vec<(HeaderName, HeaderValue)> =
+            vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        if let Some(key) = &self.key {
+            headers.extend(self.wire.auth_headers(key));
+        }
         let estimate = prompt.chars() as u64 / 4 + params.max_new_tokens.unwrap_or(256);
         let mut attempt = 0;
         loop {
             attempt += 1;
             core.limiter.acquire(estimate).await;
-            let mut request = core
-                .http
-                .post(&url)
-                .timeout(self.timeout)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
-            if let Some(key) = &self.key {
-                request = self.wire.authorize(request, key);
-            }
-            let (failure, server_delay) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    core.limiter.learn(response.headers());
-                    let delay = retry_after(response.headers());
-                    if status.is_success() {
-                        match response.bytes().await {
-                            Ok(bytes) => {
-                                return self.finish(core, estimate, self.wire.parse(&bytes));
-                            }
-                            Err(e) if is_retryable_transport(&e) => {
-                                (self.scrub(transport_message(&e)), None)
-                            }
-                            Err(e) => {
-                                core.failed.fetch_add(1, Ordering::Relaxed);
-                                return Err(LlmError::row(format!(
-                                    "{provider}: {}",
-                                    self.scrub(transport_message(&e))
-                                )));
-                            }
-                        }
-                    } else {
-                        let said =
-                            self.scrub(error_message(&response.text().await.unwrap_or_default()));
-                        if !is_retryable_status(status) {
-                            core.failed.fetch_add(1, Ordering::Relaxed);
-                            return Err(self.status_error(status, &said));
-                        }
-                        if let Some(delay) = delay {
-                            core.limiter.pause(delay.min(self.retry.max_delay));
-                        }
-                        (format!("HTTP {status}: {said}"), delay)
+            let outcome = core
+                .transport
+                .post(&uri, &headers, body.clone(), self.timeout)
+                .await;
+            let (failure, server_delay) = match outcome {
+                Ok(answer) => {
+                    core.limiter.learn(&answer.headers);
+                    if answer.status.is_success() {
+                        return self.finish(core, estimate, self.wire.parse(&answer.body));
                     }
+                    let said = self.scrub(error_message(&String::from_utf8_lossy(&answer.body)));
+                    if !is_retryable_status(answer.status) {
+                        core.failed.fetch_add(1, Ordering::Relaxed);
+                        core.limiter.used(estimate, 0);
+                        return Err(self.status_error(answer.status, &said));
+                    }
+                    let delay = retry_after(answer.headers.get(RETRY_AFTER).map(|v| v.as_bytes()));
+                    if let Some(delay) = delay {
+                        core.limiter.pause(delay.min(self.retry.max_delay));
+                    }
+                    (format!("HTTP {}: {said}", answer.status), delay)
                 }
-                Err(e) if is_retryable_transport(&e) => (self.scrub(transport_message(&e)), None),
+                Err(e) if e.retryable => (self.scrub(e.message), None),
                 Err(e) => {
                     core.failed.fetch_add(1, Ordering::Relaxed);
+                    core.limiter.used(estimate, 0);
                     return Err(LlmError::row(format!(
                         "{provider}: {}",
-                        self.scrub(transport_message(&e))
+                        self.scrub(e.message)
                     )));
                 }
             };

@@ -4,6 +4,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Wire, put_params};
+use hyper::http::{HeaderName, HeaderValue};
+
 use crate::Secret;
 use crate::llm::{Client, Generation, GenerationParams, Generations, LlmError, Prompt};
 
@@ -44,10 +46,17 @@ impl Wire for AnthropicWire {
         format!("{base_url}/v1/messages")
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder, key: &Secret) -> reqwest::RequestBuilder {
-        request
-            .header("x-api-key", key.expose())
-            .header("anthropic-version", "2023-06-01")
+    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+        vec![
+            (
+                HeaderName::from_static("x-api-key"),
+                super::secret_header(key.expose()),
+            ),
+            (
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static("2023-06-01"),
+            ),
+        ]
     }
 
     fn body(

@@ -3,6 +3,8 @@
 
 use super::Wire;
 use super::openai::{OpenAiWire, endpoint};
+use hyper::http::{HeaderName, HeaderValue};
+
 use crate::Secret;
 use crate::llm::{Client, GenerationParams, Generations, LlmError, Prompt};
 
@@ -57,8 +59,11 @@ impl Wire for AzureWire {
         )
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder, key: &Secret) -> reqwest::RequestBuilder {
-        request.header("api-key", key.expose())
+    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+        vec![(
+            HeaderName::from_static("api-key"),
+            super::secret_header(key.expose()),
+        )]
     }
 
     fn body(
@@ -114,8 +119,8 @@ impl Wire for HuggingFaceWire {
         HUGGING_FACE.url(base_url, model, prompt)
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder, key: &Secret) -> reqwest::RequestBuilder {
-        HUGGING_FACE.authorize(request, key)
+    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+        HUGGING_FACE.auth_headers(key)
     }
 
     fn body(

@@ -6,6 +6,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Wire, put_params};
+use hyper::http::header::AUTHORIZATION;
+use hyper::http::{HeaderName, HeaderValue};
+
 use crate::Secret;
 use crate::llm::{Client, Generation, GenerationParams, Generations, LlmError, Prompt};
 
@@ -139,8 +142,11 @@ impl Wire for OpenAiWire {
         format!("{base_url}/{}", endpoint(prompt))
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder, key: &Secret) -> reqwest::RequestBuilder {
-        request.bearer_auth(key.expose())
+    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+        vec![(
+            AUTHORIZATION,
+            super::secret_header(&format!("Bearer {}", key.expose())),
+        )]
     }
 
     fn body(
