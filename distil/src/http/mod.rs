@@ -106,7 +106,7 @@ mod tests {
         );
         assert_eq!(
             error_message("upstream connect error\n"),
-            "upstream connect error\\n"
+            "upstream connect error"
         );
         assert_eq!(error_message(" Bad Gateway "), "Bad Gateway");
     }
