@@ -29,7 +29,12 @@ fn cpu_seconds() -> f64 {
     // Fields after the command name (which may hold spaces) start at `state`.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of stat: 12 and 13 after the command name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -146,10 +151,70 @@ fn raw(url: &str, concurrency: usize) {
     );
 }
 
+/// An LLM that answers after the same latency without HTTP: the pipeline's own cost.
+struct Sleepy;
+
+impl distil::llm::Llm for Sleepy {
+    fn model_name(&self) -> &str {
+        "sleepy"
+    }
+    fn max_concurrency(&self) -> usize {
+        256
+    }
+    fn generate<'a>(
+        &'a self,
+        prompt: &'a distil::llm::Prompt,
+        _: &'a distil::llm::GenerationParams,
+    ) -> distil::step::BoxFuture<'a, Result<distil::llm::Generations, distil::llm::LlmError>> {
+        Box::pin(async move {
+            tokio::time::sleep(LATENCY).await;
+            let text = format!("echo: {}", prompt.last_user_text());
+            Ok(distil::llm::Generations {
+                choices: vec![distil::llm::Generation::text(text)],
+                input_tokens: Some(9),
+                output_tokens: Some(5),
+            })
+        })
+    }
+}
+
+/// The pipeline alone: TextGeneration over an LLM without HTTP.
+fn no_http() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rows = (0..ROWS).map(|i| {
+        serde_json::json!({ "instruction": format!("Write a short poem about the number {i}.") })
+    });
+    let mut pipeline = Pipeline::new("llm-bench");
+    pipeline.add("load", LoadDataFromDicts::untyped(rows));
+    pipeline.add("generate", TextGeneration::new(Sleepy));
+    pipeline.connect("load", "generate");
+    let cpu_before = cpu_seconds();
+    let start = Instant::now();
+    runtime
+        .block_on(pipeline.run_with(RunOptions::new().output_dir(dir.path())))
+        .expect("the benchmark pipeline runs");
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "pipeline_without_http",
+            "rows": ROWS,
+            "rows_per_sec": (ROWS as f64 / seconds).round(),
+            "cpu_us_per_row": (cpu / ROWS as f64 * 1e6).round(),
+        })
+    );
+}
+
 fn main() {
     if let Some(args) = support::scenario_args() {
         match args[0].as_str() {
             "serve" => serve(),
+            "no_http" => no_http(),
             "raw" => raw(&args[1], args[2].parse().unwrap()),
             _ => client(&args[1], args[2].parse().unwrap()),
         }

@@ -1,6 +1,7 @@
 //! The runtime interface of steps: what `#[step]` implements, and what an untyped step
 //! implements by hand.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -224,7 +225,7 @@ pub struct Output {
     pub(crate) errors: Vec<(u32, String)>,
     /// Entries for rows' metadata objects: `(row, key, value)`; the runtime suffixes each key
     /// with the step's name, so steps never overwrite each other's entries.
-    pub(crate) metadata: Vec<(u32, String, Value)>,
+    pub(crate) metadata: Vec<(u32, Cow<'static, str>, Value)>,
 }
 
 impl Output {
@@ -296,7 +297,7 @@ impl Output {
 
     /// Adds `key_<step>: value` to output row `row`'s metadata object (the
     /// [`METADATA_COLUMN`](crate::METADATA_COLUMN)), next to what upstream steps put there.
-    pub fn push_metadata(&mut self, row: usize, key: impl Into<String>, value: Value) {
+    pub fn push_metadata(&mut self, row: usize, key: impl Into<Cow<'static, str>>, value: Value) {
         self.metadata.push((row as u32, key.into(), value));
     }
 }

@@ -118,6 +118,20 @@ struct Task {
     outputs: Outputs,
     dry_run: bool,
     log: RunLog,
+    /// Metadata keys with the step's name appended, made once each.
+    metadata_keys: Vec<(String, String)>,
+}
+
+impl Task {
+    /// `key_<step>`: a step's metadata entries never overwrite another step's.
+    fn metadata_key(&mut self, key: &str) -> String {
+        if let Some((_, named)) = self.metadata_keys.iter().find(|(k, _)| k == key) {
+            return named.clone();
+        }
+        let named = format!("{key}_{}", self.name);
+        self.metadata_keys.push((key.to_owned(), named.clone()));
+        named
+    }
 }
 
 pub(crate) async fn execute(
@@ -247,6 +261,7 @@ pub(crate) async fn execute(
             outputs: output,
             dry_run: options.dry_run,
             log: log.clone(),
+            metadata_keys: Vec::new(),
         };
         handles.push((s, tokio::spawn(run_task(task))));
     }
@@ -606,7 +621,7 @@ async fn deliver(
 
 /// Builds the outgoing batch: the upstream columns the step keeps, for the rows it emits, plus
 /// its outputs (renamed by the output mappings) and its row errors.
-fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batch> {
+fn assemble(task: &mut Task, mut chunk: Batch, output: Output) -> crate::Result<Batch> {
     chunk.branches.clear();
     if let crate::step::Passthrough::Only(keep) = &task.spec.passthrough {
         chunk.keep_columns(keep);
@@ -668,8 +683,9 @@ fn assemble(task: &Task, mut chunk: Batch, output: Output) -> crate::Result<Batc
         batch.set_column(column);
     }
     for (row, key, value) in output.metadata {
+        let key = task.metadata_key(&key);
         if let Some(entry) = metadata_entry(&mut batch, row as usize) {
-            entry.insert(format!("{key}_{}", task.name), value);
+            entry.insert(key, value);
         }
     }
     for (row, message) in &output.errors {

@@ -57,6 +57,8 @@ pub struct TextGeneration<I: Row = Instruction> {
     llm: TaskLlm,
     template: Option<Arc<Template>>,
     system_prompt: Option<String>,
+    /// The names of the columns of `I`, read once rather than per row.
+    columns: Arc<[String]>,
     input: PhantomData<fn() -> I>,
 }
 
@@ -66,6 +68,7 @@ impl<I: Row> Clone for TextGeneration<I> {
             llm: self.llm.clone(),
             template: self.template.clone(),
             system_prompt: self.system_prompt.clone(),
+            columns: self.columns.clone(),
             input: PhantomData,
         }
     }
@@ -105,6 +108,7 @@ impl<I: Row> TextGeneration<I> {
             llm: TaskLlm::new(llm),
             template: None,
             system_prompt: None,
+            columns: I::columns().into_iter().map(|c| c.name).collect(),
             input: PhantomData,
         }
     }
@@ -124,7 +128,7 @@ impl<I: Row> TextGeneration<I> {
     }
 
     fn user_message(&self, input: &Input<'_>, row: usize) -> Result<String, String> {
-        let columns = I::columns();
+        let columns = &self.columns;
         let cell = |name: &str| {
             input
                 .column(name)
@@ -135,17 +139,17 @@ impl<I: Row> TextGeneration<I> {
             Some(template) => {
                 let env = template.compiled.as_ref().map_err(Clone::clone)?;
                 let mut context: BTreeMap<&str, &Value> = BTreeMap::new();
-                for column in &columns {
-                    context.insert(&column.name, cell(&column.name)?);
+                for column in columns.iter() {
+                    context.insert(column, cell(column)?);
                 }
                 env.get_template(Template::NAME)
                     .and_then(|t| t.render(&context))
                     .map_err(|e| format!("rendering the template: {e}"))
             }
-            None => match columns.as_slice() {
-                [only] => Ok(match cell(&only.name)? {
+            None => match &columns[..] {
+                [only] => Ok(match cell(only)? {
                     Value::String(text) => text.clone(),
-                    Value::Null => return Err(format!("column `{}` is null", only.name)),
+                    Value::Null => return Err(format!("column `{only}` is null")),
                     other => other.to_string(),
                 }),
                 _ => Err("several input columns need a template".to_owned()),

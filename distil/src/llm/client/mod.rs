@@ -82,6 +82,11 @@ impl<W: Wire> std::fmt::Debug for Client<W> {
 /// What clones share.
 struct Core {
     transport: Transport,
+    /// Where chat prompts and raw prompts go, parsed once.
+    chat_uri: Result<Uri, String>,
+    text_uri: Result<Uri, String>,
+    /// Content type and key, built once.
+    headers: Vec<(HeaderName, HeaderValue)>,
     permits: Semaphore,
     limiter: Limiter,
     requests: AtomicU64,
@@ -146,7 +151,7 @@ impl<W: Wire> Client<W> {
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(Secret::new(key));
         self.key_source = "api_key(..)".to_owned();
-        self
+        self.reconfigured()
     }
 
     /// Requests in flight at most (default 64).
@@ -202,6 +207,9 @@ impl<W: Wire> Client<W> {
     fn core(&self) -> &Core {
         self.shared.get_or_init(|| Core {
             transport: Transport::new(),
+            chat_uri: self.uri(&Prompt::Chat(Vec::new())),
+            text_uri: self.uri(&Prompt::Text(String::new())),
+            headers: self.headers(),
             permits: Semaphore::new(self.max_concurrency),
             limiter: Limiter::new(self.limits),
             requests: AtomicU64::new(0),
@@ -210,6 +218,24 @@ impl<W: Wire> Client<W> {
             input_tokens: AtomicU64::new(0),
             output_tokens: AtomicU64::new(0),
         })
+    }
+
+    fn uri(&self, prompt: &Prompt) -> Result<Uri, String> {
+        let url = self.wire.url(&self.base_url, &self.model, prompt);
+        url.parse().map_err(|e| {
+            format!(
+                "{}: the URL `{url}` is not valid: {e}",
+                self.wire.provider()
+            )
+        })
+    }
+
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        if let Some(key) = &self.key {
+            headers.extend(self.wire.auth_headers(key));
+        }
+        headers
     }
 
     /// Removes the key from a message that might echo it.
@@ -228,16 +254,14 @@ impl<W: Wire> Client<W> {
         let core = self.core();
         let _permit = core.permits.acquire().await.expect("never closed");
         let provider = self.wire.provider();
-        let url = self.wire.url(&self.base_url, &self.model, prompt);
-        let uri: Uri = url.parse().map_err(|e| {
-            LlmError::fatal(format!("{provider}: the URL `{url}` is not valid: {e}"))
-        })?;
-        let body = Bytes::from(self.wire.body(&self.model, prompt, params)?);
-        let mut headers: Vec<(HeaderName, HeaderValue)> =
-            vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
-        if let Some(key) = &self.key {
-            headers.extend(self.wire.auth_headers(key));
+        let uri = match prompt {
+            Prompt::Chat(_) => &core.chat_uri,
+            Prompt::Text(_) => &core.text_uri,
         }
+        .as_ref()
+        .map_err(|e| LlmError::fatal(e.clone()))?;
+        let headers = &core.headers;
+        let body = Bytes::from(self.wire.body(&self.model, prompt, params)?);
         let estimate = prompt.chars() as u64 / 4 + params.max_new_tokens.unwrap_or(256);
         let mut attempt = 0;
         loop {
@@ -245,7 +269,7 @@ impl<W: Wire> Client<W> {
             core.limiter.acquire(estimate).await;
             let outcome = core
                 .transport
-                .post(&uri, &headers, body.clone(), self.timeout)
+                .post(uri, headers, body.clone(), self.timeout)
                 .await;
             let (failure, server_delay) = match outcome {
                 Ok(answer) => {

@@ -2,10 +2,10 @@
 //! Ollama, Groq, Together, OpenRouter, Mistral, DeepSeek (and, with their own URLs and keys,
 //! Hugging Face's router and Azure OpenAI).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Wire, put_params};
+use super::Wire;
 use hyper::http::header::AUTHORIZATION;
 use hyper::http::{HeaderName, HeaderValue};
 
@@ -155,51 +155,33 @@ impl Wire for OpenAiWire {
         prompt: &Prompt,
         params: &GenerationParams,
     ) -> Result<Vec<u8>, LlmError> {
-        let mut body = serde_json::Map::new();
-        body.insert("model".into(), json!(model));
-        match prompt {
-            Prompt::Chat(messages) => {
-                let messages: Vec<_> = messages
-                    .iter()
-                    .map(|m| json!({ "role": m.role, "content": m.content }))
-                    .collect();
-                body.insert("messages".into(), json!(messages));
-                if params.logprobs == Some(true) {
-                    body.insert("logprobs".into(), json!(true));
-                    if let Some(top) = params.top_logprobs {
-                        body.insert("top_logprobs".into(), json!(top));
-                    }
-                }
-            }
-            Prompt::Text(text) => {
-                body.insert("prompt".into(), json!(text));
-                if params.logprobs == Some(true) {
-                    body.insert("logprobs".into(), json!(params.top_logprobs.unwrap_or(1)));
-                }
-            }
-        }
-        if let Some(stop) = &params.stop {
-            body.insert("stop".into(), json!(stop));
-        }
-        for (key, value) in [
-            ("seed", params.seed.map(|v| json!(v))),
-            ("n", params.n.map(|v| json!(v))),
-            (
-                "frequency_penalty",
-                params.frequency_penalty.map(|v| json!(v)),
-            ),
-            (
-                "presence_penalty",
-                params.presence_penalty.map(|v| json!(v)),
-            ),
-        ] {
-            if let Some(value) = value {
-                body.insert(key.into(), value);
-            }
-        }
-        if let Some(format) = &params.response_format {
-            body.insert(
-                "response_format".into(),
+        let (messages, text) = match prompt {
+            Prompt::Chat(messages) => (Some(Messages(messages)), None),
+            Prompt::Text(text) => (None, Some(text.as_str())),
+        };
+        let logprobs = (params.logprobs == Some(true)).then(|| match prompt {
+            Prompt::Chat(_) => json!(true),
+            // Completions take the number of alternatives instead.
+            Prompt::Text(_) => json!(params.top_logprobs.unwrap_or(1)),
+        });
+        let body = Body {
+            model,
+            messages,
+            prompt: text,
+            temperature: params.temperature,
+            top_p: params.top_p,
+            max_tokens: params.max_new_tokens,
+            stop: params.stop.as_deref(),
+            seed: params.seed,
+            n: params.n,
+            frequency_penalty: params.frequency_penalty,
+            presence_penalty: params.presence_penalty,
+            top_logprobs: match prompt {
+                Prompt::Chat(_) if logprobs.is_some() => params.top_logprobs,
+                _ => None,
+            },
+            logprobs,
+            response_format: params.response_format.as_ref().map(|format| {
                 json!({
                     "type": "json_schema",
                     "json_schema": {
@@ -207,10 +189,10 @@ impl Wire for OpenAiWire {
                         "schema": format.get("schema").cloned().unwrap_or(format.clone()),
                         "strict": true,
                     }
-                }),
-            );
-        }
-        put_params(&mut body, params, "max_tokens");
+                })
+            }),
+            extra: params.extra.as_ref(),
+        };
         serde_json::to_vec(&body).map_err(|e| LlmError::row(e.to_string()))
     }
 
@@ -243,6 +225,63 @@ pub(super) fn endpoint(prompt: &Prompt) -> &'static str {
     match prompt {
         Prompt::Chat(_) => "chat/completions",
         Prompt::Text(_) => "completions",
+    }
+}
+
+/// A request body, borrowing the prompt and the parameters.
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Messages<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<crate::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_logprobs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<crate::Value>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a serde_json::Map<String, crate::Value>>,
+}
+
+/// Chat messages as `[{"role": .., "content": ..}]`.
+pub(super) struct Messages<'a>(pub(super) &'a [crate::steps::ChatMessage]);
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Message<'m>(&'m crate::steps::ChatMessage);
+        impl Serialize for Message<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("role", &self.0.role)?;
+                map.serialize_entry("content", &self.0.content)?;
+                map.end()
+            }
+        }
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for message in self.0 {
+            seq.serialize_element(&Message(message))?;
+        }
+        seq.end()
     }
 }
 
