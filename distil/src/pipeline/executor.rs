@@ -13,6 +13,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 
 use super::join::Joiner;
+use super::progress::{Progress, StepCounter};
 use super::routing::Router;
 use super::{Pipeline, RunOptions, StepOptions};
 use crate::batch::{Batch, Column};
@@ -54,6 +55,8 @@ struct Outputs {
     sink: Option<LeafSink>,
     /// Rows sent on, for the log.
     rows: u64,
+    /// The same count, for the progress display.
+    progress: StepCounter,
 }
 
 impl Outputs {
@@ -73,6 +76,7 @@ impl Outputs {
             None => Vec::new(),
         };
         self.rows += batch.len() as u64;
+        self.progress.rows(batch.len());
         if let Some(sink) = &self.sink {
             return batch.is_empty() || sink.write(batch).await;
         }
@@ -101,6 +105,7 @@ impl Outputs {
 
     /// Tells every successor this stream is over.
     async fn finish(&mut self) {
+        self.progress.done();
         for target in &self.targets {
             let _ = target.sender.send((target.slot, None)).await;
         }
@@ -158,6 +163,8 @@ pub(crate) async fn execute(
         pipeline.name(),
         dir.display()
     ));
+    // Cleared when dropped, as the run ends (whatever its outcome).
+    let progress = Progress::start(pipeline, &order, options, &log);
     let n = pipeline.nodes.len();
     let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &s)| (s, p)).collect();
     let names: Vec<Arc<str>> = pipeline
@@ -183,11 +190,12 @@ pub(crate) async fn execute(
         }
     }
     let mut outputs: Vec<Outputs> = (0..n)
-        .map(|_| Outputs {
+        .map(|s| Outputs {
             targets: Vec::new(),
             router: None,
             sink: None,
             rows: 0,
+            progress: progress.counter(s),
         })
         .collect();
     for &(from, to) in &pipeline.edges {

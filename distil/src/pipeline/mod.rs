@@ -21,6 +21,7 @@
 
 mod executor;
 mod join;
+mod progress;
 mod routing;
 mod validate;
 
@@ -138,6 +139,9 @@ pub struct RunOptions {
     pub(crate) dry_run: bool,
     pub(crate) output_dir: Option<std::path::PathBuf>,
     pub(crate) shard_limits: crate::distiset::shards::ShardLimits,
+    /// Forced on or off; by default on when stderr is a terminal.
+    pub(crate) progress: Option<bool>,
+    pub(crate) progress_writer: Option<progress::ProgressWriter>,
 }
 
 impl RunOptions {
@@ -179,6 +183,25 @@ impl RunOptions {
     /// reaches this size.
     pub fn max_shard_bytes(mut self, bytes: usize) -> Self {
         self.shard_limits.bytes = bytes.max(1);
+        self
+    }
+
+    /// Shows (`true`) or hides (`false`) the progress display on stderr: a line per running
+    /// step with its rows, rows per second, row errors and, when its total is known, a bar and
+    /// an ETA, redrawn a few times a second and cleared when the run ends. By default it is
+    /// shown when stderr is a terminal (and the program is not a test cargo built). Needs the
+    /// `progress` feature (on by default); without it, nothing is shown.
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = Some(show);
+        self
+    }
+
+    /// Draws the progress display into `writer` instead of stderr, as a terminal 100 columns
+    /// wide would show it (with its escape codes), unless [`progress(false)`](Self::progress).
+    pub fn progress_to(mut self, writer: impl std::io::Write + Send + 'static) -> Self {
+        self.progress_writer = Some(progress::ProgressWriter(std::sync::Arc::new(
+            std::sync::Mutex::new(writer),
+        )));
         self
     }
 }
