@@ -239,6 +239,10 @@ fn main() {
         ]);
         println!("{line}");
     }
+    // For comparison: a general HTTP client alone, and the pipeline without HTTP.
+    let raw = support::child(&["raw".to_owned(), url.trim().to_owned(), "256".to_owned()]);
+    println!("{raw}");
+    println!("{}", support::child(&["no_http".to_owned()]));
     drop(server.stdin.take());
     let _ = server.wait();
 }

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use hyper::http::HeaderMap;
 
 /// Limits a client keeps to, set with [`Client::rate_limits`](super::Client::rate_limits).
 /// Limits the server announces in `x-ratelimit-*` headers apply on top: when it says none are
@@ -116,24 +115,30 @@ impl Limiter {
 
     /// Learns from the rate-limit headers of an answer: when the server says no request (or
     /// token) is left, waits for its reset.
-    pub(crate) fn learn(&self, headers: &HeaderMap) {
-        for kind in ["requests", "tokens"] {
-            let remaining = header_u64(headers, &format!("x-ratelimit-remaining-{kind}"))
-                .or_else(|| header_u64(headers, &format!("anthropic-ratelimit-{kind}-remaining")));
-            if remaining != Some(0) {
+    pub(crate) fn learn<'h>(&self, header: impl Fn(&str) -> Option<&'h str>) {
+        const KINDS: [[&str; 3]; 2] = [
+            [
+                "x-ratelimit-remaining-requests",
+                "anthropic-ratelimit-requests-remaining",
+                "x-ratelimit-reset-requests",
+            ],
+            [
+                "x-ratelimit-remaining-tokens",
+                "anthropic-ratelimit-tokens-remaining",
+                "x-ratelimit-reset-tokens",
+            ],
+        ];
+        for [remaining, anthropic_remaining, reset] in KINDS {
+            let left = header(remaining)
+                .or_else(|| header(anthropic_remaining))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if left != Some(0) {
                 continue;
             }
-            let reset = headers
-                .get(format!("x-ratelimit-reset-{kind}"))
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_reset);
-            self.pause(reset.unwrap_or(Duration::from_secs(1)));
+            let wait = header(reset).and_then(parse_reset);
+            self.pause(wait.unwrap_or(Duration::from_secs(1)));
         }
     }
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// OpenAI's reset durations: `1s`, `6m0s`, `20ms`, `1m30.5s`, `2h`, or plain seconds.

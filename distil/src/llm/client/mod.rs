@@ -9,15 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hyper::body::Bytes;
-use hyper::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
-use hyper::http::{StatusCode, Uri};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
 use limits::Limiter;
 pub use limits::RateLimits;
-use transport::Transport;
+use transport::{Endpoint, Transport};
 
 use super::providers::Wire;
 use super::{GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
@@ -79,14 +76,24 @@ impl<W: Wire> std::fmt::Debug for Client<W> {
     }
 }
 
+/// Header lines with the key: never printed.
+struct Head(Vec<u8>);
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// What clones share.
 struct Core {
-    transport: Transport,
-    /// Where chat prompts and raw prompts go, parsed once.
-    chat_uri: Result<Uri, String>,
-    text_uri: Result<Uri, String>,
-    /// Content type and key, built once.
-    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The connections, or why the base URL cannot be used.
+    transport: Result<Transport, String>,
+    /// The paths chat prompts and raw prompts go to.
+    chat_path: String,
+    text_path: String,
+    /// The request's header lines (content type, key), rendered once.
+    head: Head,
     permits: Semaphore,
     limiter: Limiter,
     requests: AtomicU64,
@@ -206,10 +213,12 @@ impl<W: Wire> Client<W> {
 
     fn core(&self) -> &Core {
         self.shared.get_or_init(|| Core {
-            transport: Transport::new(),
-            chat_uri: self.uri(&Prompt::Chat(Vec::new())),
-            text_uri: self.uri(&Prompt::Text(String::new())),
-            headers: self.headers(),
+            transport: self
+                .endpoint()
+                .map(|(endpoint, _)| Transport::new(endpoint)),
+            chat_path: self.path(&Prompt::Chat(Vec::new())),
+            text_path: self.path(&Prompt::Text(String::new())),
+            head: self.head(),
             permits: Semaphore::new(self.max_concurrency),
             limiter: Limiter::new(self.limits),
             requests: AtomicU64::new(0),
@@ -220,22 +229,30 @@ impl<W: Wire> Client<W> {
         })
     }
 
-    fn uri(&self, prompt: &Prompt) -> Result<Uri, String> {
-        let url = self.wire.url(&self.base_url, &self.model, prompt);
-        url.parse().map_err(|e| {
-            format!(
-                "{}: the URL `{url}` is not valid: {e}",
-                self.wire.provider()
-            )
-        })
+    fn endpoint(&self) -> Result<(Endpoint, String), String> {
+        let url = self
+            .wire
+            .url(&self.base_url, &self.model, &Prompt::Chat(Vec::new()));
+        Endpoint::parse(&url).map_err(|e| format!("{}: {e}", self.wire.provider()))
     }
 
-    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    fn path(&self, prompt: &Prompt) -> String {
+        let url = self.wire.url(&self.base_url, &self.model, prompt);
+        Endpoint::parse(&url).map_or_else(|_| "/".to_owned(), |(_, path)| path)
+    }
+
+    fn head(&self) -> Head {
+        let mut head = b"Content-Type: application/json\r\n".to_vec();
         if let Some(key) = &self.key {
-            headers.extend(self.wire.auth_headers(key));
+            for (name, value) in self.wire.auth_headers(key) {
+                head.extend_from_slice(name.as_bytes());
+                head.extend_from_slice(b": ");
+                // A line break in a key would end the header early: drop it.
+                head.extend(value.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+                head.extend_from_slice(b"\r\n");
+            }
         }
-        headers
+        Head(head)
     }
 
     /// Removes the key from a message that might echo it.
@@ -254,27 +271,27 @@ impl<W: Wire> Client<W> {
         let core = self.core();
         let _permit = core.permits.acquire().await.expect("never closed");
         let provider = self.wire.provider();
-        let uri = match prompt {
-            Prompt::Chat(_) => &core.chat_uri,
-            Prompt::Text(_) => &core.text_uri,
-        }
-        .as_ref()
-        .map_err(|e| LlmError::fatal(e.clone()))?;
-        let headers = &core.headers;
-        let body = Bytes::from(self.wire.body(&self.model, prompt, params)?);
+        let transport = core
+            .transport
+            .as_ref()
+            .map_err(|e| LlmError::fatal(e.clone()))?;
+        let path = match prompt {
+            Prompt::Chat(_) => &core.chat_path,
+            Prompt::Text(_) => &core.text_path,
+        };
+        let body = self.wire.body(&self.model, prompt, params)?;
         let estimate = prompt.chars() as u64 / 4 + params.max_new_tokens.unwrap_or(256);
         let mut attempt = 0;
         loop {
             attempt += 1;
             core.limiter.acquire(estimate).await;
-            let outcome = core
-                .transport
-                .post(uri, headers, body.clone(), self.timeout)
+            let outcome = transport
+                .post(path, &core.head.0, &body, self.timeout)
                 .await;
             let (failure, server_delay) = match outcome {
                 Ok(answer) => {
-                    core.limiter.learn(&answer.headers);
-                    if answer.status.is_success() {
+                    core.limiter.learn(|name| answer.header(name));
+                    if (200..300).contains(&answer.status) {
                         return self.finish(core, estimate, self.wire.parse(&answer.body));
                     }
                     let said = self.scrub(error_message(&String::from_utf8_lossy(&answer.body)));
@@ -283,7 +300,7 @@ impl<W: Wire> Client<W> {
                         core.limiter.used(estimate, 0);
                         return Err(self.status_error(answer.status, &said));
                     }
-                    let delay = retry_after(answer.headers.get(RETRY_AFTER).map(|v| v.as_bytes()));
+                    let delay = retry_after(answer.header("retry-after").map(str::as_bytes));
                     if let Some(delay) = delay {
                         core.limiter.pause(delay.min(self.retry.max_delay));
                     }
@@ -352,7 +369,7 @@ impl<W: Wire> Client<W> {
 
     /// The error for a final non-success answer: a rejected key or a missing model stops the
     /// run, anything else (an over-long prompt, a bad parameter) fails the row.
-    fn status_error(&self, status: StatusCode, said: &str) -> LlmError {
+    fn status_error(&self, status: u16, said: &str) -> LlmError {
         let provider = self.wire.provider();
         let said = if said.is_empty() {
             String::new()
@@ -360,7 +377,7 @@ impl<W: Wire> Client<W> {
             format!(": {said}")
         };
         match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            401 | 403 => {
                 let key = match &self.key {
                     None => format!("no API key was sent; set {}", self.key_source),
                     Some(_) => format!("check the key in {}", self.key_source),
@@ -369,7 +386,7 @@ impl<W: Wire> Client<W> {
                     "{provider} rejected the request with HTTP {status}{said}; {key}"
                 ))
             }
-            StatusCode::NOT_FOUND => LlmError::fatal(format!(
+            404 => LlmError::fatal(format!(
                 "{provider} answered HTTP 404 for model `{}` at {}{said}; check the model name and the base URL",
                 self.model, self.base_url
             )),
@@ -379,8 +396,8 @@ impl<W: Wire> Client<W> {
 }
 
 /// 408 (timeout), 409 (conflict, e.g. a model still loading), 429 and 5xx may pass.
-fn is_retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
+fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
 impl<W: Wire> Llm for Client<W> {

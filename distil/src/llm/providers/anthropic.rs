@@ -4,8 +4,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Wire, put_params};
-use hyper::http::{HeaderName, HeaderValue};
-
 use crate::Secret;
 use crate::llm::{Client, Generation, GenerationParams, Generations, LlmError, Prompt};
 
@@ -46,16 +44,10 @@ impl Wire for AnthropicWire {
         format!("{base_url}/v1/messages")
     }
 
-    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+    fn auth_headers(&self, key: &Secret) -> Vec<(&'static str, String)> {
         vec![
-            (
-                HeaderName::from_static("x-api-key"),
-                super::secret_header(key.expose()),
-            ),
-            (
-                HeaderName::from_static("anthropic-version"),
-                HeaderValue::from_static("2023-06-01"),
-            ),
+            ("x-api-key", key.expose().to_owned()),
+            ("anthropic-version", "2023-06-01".to_owned()),
         ]
     }
 

@@ -3,8 +3,6 @@
 
 use super::Wire;
 use super::openai::{OpenAiWire, endpoint};
-use hyper::http::{HeaderName, HeaderValue};
-
 use crate::Secret;
 use crate::llm::{Client, GenerationParams, Generations, LlmError, Prompt};
 
@@ -59,11 +57,8 @@ impl Wire for AzureWire {
         )
     }
 
-    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
-        vec![(
-            HeaderName::from_static("api-key"),
-            super::secret_header(key.expose()),
-        )]
+    fn auth_headers(&self, key: &Secret) -> Vec<(&'static str, String)> {
+        vec![("api-key", key.expose().to_owned())]
     }
 
     fn body(
@@ -119,7 +114,7 @@ impl Wire for HuggingFaceWire {
         HUGGING_FACE.url(base_url, model, prompt)
     }
 
-    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+    fn auth_headers(&self, key: &Secret) -> Vec<(&'static str, String)> {
         HUGGING_FACE.auth_headers(key)
     }
 

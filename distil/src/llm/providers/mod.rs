@@ -9,18 +9,8 @@ pub use anthropic::{Anthropic, AnthropicWire};
 pub use hosted::{AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire};
 pub use openai::{OpenAi, OpenAiWire, Preset};
 
-use hyper::http::{HeaderName, HeaderValue};
-
 use crate::Secret;
 use crate::llm::{GenerationParams, Generations, LlmError, Prompt};
-
-/// A header value holding a secret: marked sensitive, so hyper never shows it. A key that is
-/// not a valid header value is sent empty, and the server's 401 names its variable.
-pub(crate) fn secret_header(value: &str) -> HeaderValue {
-    let mut value = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
-    value.set_sensitive(true);
-    value
-}
 
 /// How a provider speaks HTTP: where a prompt goes, how the key is sent, and the JSON of the
 /// request and of the answer. Implement it to add a provider to [`Client`](super::Client).
@@ -33,7 +23,7 @@ pub trait Wire: Clone + Send + Sync + 'static {
 
     /// Adds the key to a request.
     /// The headers that carry the key (and any other the API requires).
-    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)>;
+    fn auth_headers(&self, key: &Secret) -> Vec<(&'static str, String)>;
 
     /// The request body. An error here fails the row (a prompt the API cannot take).
     fn body(

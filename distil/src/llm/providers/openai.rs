@@ -6,9 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Wire;
-use hyper::http::header::AUTHORIZATION;
-use hyper::http::{HeaderName, HeaderValue};
-
 use crate::Secret;
 use crate::llm::{Client, Generation, GenerationParams, Generations, LlmError, Prompt};
 
@@ -142,11 +139,8 @@ impl Wire for OpenAiWire {
         format!("{base_url}/{}", endpoint(prompt))
     }
 
-    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
-        vec![(
-            AUTHORIZATION,
-            super::secret_header(&format!("Bearer {}", key.expose())),
-        )]
+    fn auth_headers(&self, key: &Secret) -> Vec<(&'static str, String)> {
+        vec![("Authorization", format!("Bearer {}", key.expose()))]
     }
 
     fn body(
