@@ -1,0 +1,133 @@
+//! Quickstart: 20 bundled instructions -> an LLM answers each one -> a Distiset on disk.
+//!
+//! load -> TextGeneration (any OpenAI-compatible server) -> saved in the Hub's layout.
+//!
+//! Point it at a server, then run it:
+//!
+//! ```text
+//! # a local server (vLLM, Ollama, llama.cpp, ...): no key needed
+//! OPENAI_BASE_URL=http://localhost:11434/v1 OPENAI_MODEL=llama3.2 cargo run --example quickstart
+//! # OpenAI itself (OPENAI_MODEL defaults to gpt-4o-mini)
+//! OPENAI_API_KEY=sk-... cargo run --example quickstart
+//! ```
+//!
+//! The Distiset is saved to the directory given as the first argument, else
+//! `target/quickstart-distiset`. While it runs, a progress line per step is drawn on stderr
+//! when stderr is a terminal.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use distil::llm::{Llm, OpenAi};
+use distil::prelude::*;
+use distil::steps::LoadDataFromDicts;
+use distil::tasks::TextGeneration;
+use serde::Deserialize;
+
+/// One line of `examples/data/quickstart.jsonl`: TextGeneration reads `instruction`, the other
+/// columns pass through to the Distiset.
+#[derive(Row, Deserialize)]
+struct Seed {
+    id: String,
+    category: String,
+    instruction: String,
+}
+
+/// A variable that is set to something.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if env("OPENAI_BASE_URL").is_none() && env("OPENAI_API_KEY").is_none() {
+        eprintln!(
+            "quickstart needs an LLM: set OPENAI_BASE_URL to an OpenAI-compatible server \
+             (e.g. a local vLLM, Ollama or llama.cpp server: OPENAI_BASE_URL=http://localhost:11434/v1, \
+             with OPENAI_MODEL naming its model) or set OPENAI_API_KEY to use OpenAI."
+        );
+        return ExitCode::FAILURE;
+    }
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("quickstart failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the pipeline and prints its summary; fails when every row failed.
+async fn run() -> distil::Result<ExitCode> {
+    let seeds: Vec<Seed> = include_str!("data/quickstart.jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("the bundled data is valid JSON"))
+        .collect();
+    let loaded = seeds.len();
+
+    let model = env("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".to_owned());
+    // OPENAI_API_KEY, and OPENAI_BASE_URL when set. Clones share their usage counters, so this
+    // one reports the tokens the task spent.
+    let llm = OpenAi::new(model).temperature(0.7).max_new_tokens(512);
+
+    let mut pipeline = pipeline! {
+        name: "quickstart",
+        description: "Answers a small bundled instruction set with an LLM.",
+        load = LoadDataFromDicts::<Seed>::new(seeds),
+        generate = TextGeneration::new(llm.clone())
+            .system_prompt("You are a helpful assistant. Answer concisely."),
+            input_batch_size: 5,
+        load >> generate,
+    };
+
+    let start = Instant::now();
+    let distiset = pipeline.run().await?;
+    let elapsed = start.elapsed();
+    let rows = distiset
+        .default_config()
+        .expect("one leaf step, one config");
+    let errors: Vec<&Value> = rows
+        .column(distil::METADATA_COLUMN)
+        .filter_map(|m| m.get("errors"))
+        .collect();
+    let usage = llm.usage();
+    let target = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/quickstart-distiset".to_owned());
+    distiset.save_to_disk(&target)?;
+
+    let server = llm.describe()["base_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    println!(
+        "{loaded} instructions -> {} rows in {:.1} s with {} at {server}",
+        rows.len(),
+        elapsed.as_secs_f64(),
+        llm.model_name(),
+    );
+    println!("rows with an error: {}", errors.len());
+    if let Some(message) = errors.first().and_then(|e| e[0]["message"].as_str()) {
+        println!("first error: {message}");
+    }
+    println!(
+        "tokens used: {} in, {} out ({} requests, {} failed, {} retries)",
+        usage.input_tokens, usage.output_tokens, usage.requests, usage.failed, usage.retries
+    );
+    println!("columns: {}", rows.column_names().join(", "));
+    println!("saved to {target}");
+    if let Some(mut first) = rows.rows().next() {
+        // The metadata (raw prompt and answer, token counts) is in the Distiset too.
+        first.remove(distil::METADATA_COLUMN);
+        println!(
+            "first row (without {}):\n{}",
+            distil::METADATA_COLUMN,
+            serde_json::to_string_pretty(&first).expect("JSON")
+        );
+    }
+    if !errors.is_empty() && errors.len() == rows.len() {
+        eprintln!("every row failed: is the server at {server} up, and does it serve that model?");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
