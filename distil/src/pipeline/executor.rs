@@ -441,7 +441,7 @@ async fn consume(task: &mut Task) -> crate::Result<()> {
     loop {
         let message = match &mut flight {
             Some(flight) if !flight.running.is_empty() => {
-                let full = flight.running.len() >= flight.limit;
+                let full = flight.is_full();
                 tokio::select! {
                     Some(finished) = flight.running.next() => {
                         flight.finished(finished);
@@ -576,6 +576,12 @@ impl InFlight {
             let result = processor.process(Input::new(&chunk, &mappings)).await;
             (sequence, chunk, result)
         }));
+    }
+
+    /// No batch starts while `limit` are running, nor while finished batches wait behind a slow
+    /// one beyond a bound: memory stays bounded however long one row takes.
+    fn is_full(&self) -> bool {
+        self.running.len() >= self.limit || self.done.len() >= self.limit * 8
     }
 
     fn finished(&mut self, (sequence, chunk, result): Processed) {
