@@ -12,6 +12,10 @@
 //! - `slow`: the first attempt takes 5 s; `json:`: answers with the JSON after the colon;
 //! - `empty`: 200 with a choice whose content is null.
 //!
+//! An Anthropic request forcing a tool (`tool_choice: {type: "tool", name}`, as structured
+//! output sends) is answered with a `tool_use` block calling it, whose input is the JSON after
+//! `json:` (a text block when that is no JSON object).
+//!
 //! Every other prompt is answered `echo: <last user message>`.
 
 #![allow(dead_code)]
@@ -246,7 +250,19 @@ async fn handle(
     };
     let n = body.get("n").and_then(Value::as_u64).unwrap_or(1);
     let input_tokens = prompt.split_whitespace().count() as u64;
-    let mut response = if anthropic {
+    let forced_tool = body["tool_choice"]["type"] == "tool";
+    let tool_input = serde_json::from_str::<Value>(&text)
+        .ok()
+        .filter(Value::is_object);
+    let mut response = if let (true, true, Some(input)) = (anthropic, forced_tool, tool_input) {
+        axum::Json(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": body["tool_choice"]["name"], "input": input}],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": input_tokens, "output_tokens": 5}
+        }))
+        .into_response()
+    } else if anthropic {
         axum::Json(json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
             "content": [{"type": "text", "text": text}],

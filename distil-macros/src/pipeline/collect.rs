@@ -119,7 +119,11 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
             for ((i, role, _), row) in wanted.iter().zip(rows) {
                 match row {
                     Desc::Row(r) => match role {
-                        Role::Outputs => descs[*i].outputs = r.columns.clone(),
+                        Role::Outputs => {
+                            // A task's own outputs (`model_name`) come after its row's.
+                            let own = std::mem::take(&mut descs[*i].outputs);
+                            descs[*i].outputs = r.columns.iter().cloned().chain(own).collect();
+                        }
                         Role::Inputs => {
                             let columns = r.columns.iter().map(|c| c.as_input(true)).collect();
                             add_inputs(&mut descs[*i], columns);

@@ -250,12 +250,18 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
         .iter()
         .filter(|r| !descs[r.consumer].dynamic && kept[r.consumer].is_none())
         .filter(|r| {
-            // Inputs the step's type has no `InCol` for are checked when it runs.
+            // Inputs the step's type has no `InCol` for, and outputs its producer's type has no
+            // `OutCol` for, are checked when it runs.
             let typed = descs[r.consumer]
                 .inputs
                 .iter()
                 .find(|c| c.name == r.column)
-                .is_none_or(|c| c.typed);
+                .is_none_or(|c| c.typed)
+                && descs[r.origin.producer]
+                    .outputs
+                    .iter()
+                    .find(|c| c.name == r.origin.produced_as)
+                    .is_none_or(|c| c.typed);
             let source = graph.steps[r.consumer].input_source(&r.column);
             let maybe_grouped = grouped_outputs
                 .iter()

@@ -17,17 +17,31 @@ pub(super) struct Attr {
     pub(super) default_inputs: Option<Type>,
     /// `dynamic`: the columns are only known when the task runs.
     pub(super) dynamic: bool,
+    /// `structured` (on `#[task] impl MyTask`): the LLM is asked for the output row's JSON
+    /// schema (its `response_format`).
+    pub(super) structured: Option<Span>,
     /// Where the options are, when there are any (for "options on an inherent impl").
     pub(super) span: Option<Span>,
 }
 
 /// The options of `#[task(..)]`, as the user writes them.
-pub(super) const OPTIONS: [&str; 4] = [
+pub(super) const OPTIONS: [&str; 5] = [
     "inputs = Row",
     "outputs = Row",
     "default_inputs = Row",
     "dynamic",
+    "structured",
 ];
+
+impl Attr {
+    /// Whether an option for a hand-written `impl Task` is given.
+    pub(super) fn has_row_options(&self) -> bool {
+        !self.inputs.is_empty()
+            || self.outputs.is_some()
+            || self.default_inputs.is_some()
+            || self.dynamic
+    }
+}
 
 pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
     let mut out = Attr {
@@ -51,6 +65,8 @@ pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
             out.default_inputs = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("dynamic") {
             out.dynamic = true;
+        } else if meta.path.is_ident("structured") {
+            out.structured = Some(meta.path.span());
         } else {
             let wrong = meta.path.to_token_stream().to_string();
             let hint = did_you_mean(

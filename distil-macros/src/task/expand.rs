@@ -131,6 +131,18 @@ pub(super) fn expand(model: &TaskModel) -> TokenStream {
         }
     });
     let builders = builders(ident, false);
+    // `#[task(structured)]`: the output row's schema, made once; a row without one is told at
+    // the return type of `format_output`.
+    let response_format = model.structured.then(|| {
+        let span = output.span();
+        let format = quote_spanned!(span=> ::distil::tasks::__private::response_format::<#output>());
+        quote! {
+            fn response_format(&self) -> ::std::option::Option<::distil::Value> {
+                static __DISTIL_FORMAT: ::std::sync::OnceLock<::distil::Value> = ::std::sync::OnceLock::new();
+                ::std::option::Option::Some(__DISTIL_FORMAT.get_or_init(|| #format).clone())
+            }
+        }
+    });
 
     // Emitted once the output row has answered (it must be a row).
     let task_impl = quote! {
@@ -171,6 +183,7 @@ pub(super) fn expand(model: &TaskModel) -> TokenStream {
                 )
             }
             #check
+            #response_format
         }
         ::distil::task_step!(#ident);
         #builders
@@ -193,6 +206,7 @@ pub(super) fn expand(model: &TaskModel) -> TokenStream {
         generics: quote!(),
         self_ty: quote!(#ident),
         rows: vec![(Role::Output, output.clone())],
+        generic_output: false,
     };
     let suffix = unique_suffix(item);
     let task = header.to_tokens();

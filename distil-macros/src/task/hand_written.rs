@@ -55,6 +55,12 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Han
     let params: Vec<&Ident> = item.generics.type_params().map(|p| &p.ident).collect();
     let is_param = |ty: &Type| matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.get_ident().is_some_and(|i| params.contains(&i)));
 
+    if let Some(span) = attr.structured {
+        cx.push(syn::Error::new(
+            span,
+            "`structured` is for `#[task(structured)] impl MyTask { .. }`; a hand-written `impl Task` returns its response format from `fn response_format(&self)` (e.g. `Some(distil::llm::structured::response_format::<MyRow>())`)",
+        ));
+    }
     if attr.dynamic && (!attr.inputs.is_empty() || attr.outputs.is_some()) {
         cx.error(
             &item.self_ty,
@@ -66,13 +72,27 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Han
             "on a hand-written `impl Task`, say `#[task(inputs = Row, outputs = Row)]` (the rows whose columns it reads and fills; `inputs` may name a generic parameter of the task, `inputs = (I, Extra)` several rows) or `#[task(dynamic)]` (columns known when it runs)",
         );
     }
-    if let Some(outputs) = &attr.outputs
-        && (is_param(outputs) || !matches!(outputs, Type::Path(_)))
-    {
-        cx.error(
-            outputs,
-            "`outputs` names a #[derive(Row)] struct: a task's outputs have fixed types",
-        );
+    // `outputs = O`, a type parameter of the task: `pipeline!` reads its columns from the type
+    // argument the pipeline writes, as for a generic input row.
+    let mut generic_output: Option<(usize, &Type)> = None;
+    if let Some(outputs) = &attr.outputs {
+        if is_param(outputs) {
+            let position = type_args
+                .iter()
+                .position(|a| matches!(a, GenericArgument::Type(t) if t == outputs));
+            match position {
+                Some(p) => generic_output = Some((p, outputs)),
+                None => cx.error(
+                    outputs,
+                    "`outputs = O` names a generic parameter of the task type (`impl<O: Row> Task for MyTask<O>`)",
+                ),
+            }
+        } else if !matches!(outputs, Type::Path(_)) {
+            cx.error(
+                outputs,
+                "`outputs` names a #[derive(Row)] struct, or a generic parameter of the task type",
+            );
+        }
     }
     let mut generic: Option<(usize, &Type)> = None;
     let mut concrete: Vec<&Type> = Vec::new();
@@ -135,6 +155,19 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Han
                     }
                 }
             });
+            // Every column of the generic output row has its type; `model_name`, whose impl
+            // would overlap this one, is then checked when the pipeline runs.
+            let out_col = generic_output.map(|(_, row)| {
+                let params = &generics.params;
+                quote! {
+                    impl<const __DISTIL_ID: u64, #params> ::distil::__private::OutCol<__DISTIL_ID> for #self_ty
+                    where
+                        #row: ::distil::__private::Col<__DISTIL_ID>,
+                    {
+                        type Ty = <#row as ::distil::__private::Col<__DISTIL_ID>>::Ty;
+                    }
+                }
+            });
             let mut rows: Vec<(Role, Type)> = concrete
                 .iter()
                 .map(|ty| {
@@ -149,7 +182,9 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Han
             if let Some(default) = &attr.default_inputs {
                 rows.push((Role::Default, default.clone()));
             }
-            rows.push((Role::Output, outputs.clone()));
+            if generic_output.is_none() {
+                rows.push((Role::Output, outputs.clone()));
+            }
             // Each row named is one (or one error, at it).
             let row_checks = rows.iter().map(|(_, ty)| {
                 let span = ty.span();
@@ -165,8 +200,10 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Han
                 generics: impl_generics.to_token_stream(),
                 self_ty: self_ty.to_token_stream(),
                 rows,
+                generic_output: generic_output.is_some(),
             };
             let desc = StepDesc {
+                row_param: generic_output.map(|(p, _)| p),
                 inputs_param: RowParam {
                     index: generic.map(|(p, _)| p),
                     default: None,
@@ -177,7 +214,7 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Han
             let task = header.to_tokens();
             let define = quote!(define { (pub) #ident #suffix { } #task });
             let chain = header.chain(define, desc);
-            quote!(#row_checks #in_col #chain)
+            quote!(#row_checks #in_col #out_col #chain)
         }
         _ => dynamic.clone(),
     };

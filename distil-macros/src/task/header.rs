@@ -45,6 +45,9 @@ pub(crate) struct TaskHeader {
     pub(crate) self_ty: TokenStream,
     /// The rows to ask, in chain order.
     pub(crate) rows: Vec<(Role, Type)>,
+    /// The outputs are a generic parameter's row, which `pipeline!` asks for: the task adds
+    /// only `model_name`, checked by name (its type impl would overlap the row's blanket one).
+    pub(crate) generic_output: bool,
 }
 
 impl TaskHeader {
@@ -54,7 +57,8 @@ impl TaskHeader {
             let role = role.ident();
             quote!(#role { #ty })
         });
-        quote!(task { { #generics } { #self_ty } [ #(#rows)* ] })
+        let generic_output = self.generic_output.then(|| quote!(generic_output));
+        quote!(task { { #generics } { #self_ty } [ #(#rows)* ] #generic_output })
     }
 
     /// `First! { [ (Second) .. (define_step) ] { define { .. task { .. } } step { .. } } }`.
@@ -64,7 +68,10 @@ impl TaskHeader {
             _ => None,
         });
         let Some((first, span)) = paths.next() else {
-            return quote!();
+            // No row to ask (every row is a type parameter): the description is complete.
+            return quote! {
+                ::distil::__private::define_step! { [] { #define #desc } }
+            };
         };
         let rest = paths.map(|(path, span)| quote_spanned!(span=> (#path)));
         quote_spanned! {span=>
@@ -128,17 +135,19 @@ impl TaskHeader {
                 }
             }
         }
-        let id = distil_graph::column_id(MODEL_NAME);
-        impls.extend(quote! {
-            impl #generics ::distil::__private::OutCol<#id> for #self_ty {
-                type Ty = ::std::string::String;
-            }
-        });
+        if !self.generic_output {
+            let id = distil_graph::column_id(MODEL_NAME);
+            impls.extend(quote! {
+                impl #generics ::distil::__private::OutCol<#id> for #self_ty {
+                    type Ty = ::std::string::String;
+                }
+            });
+        }
         outputs.push(ColumnDesc {
             name: MODEL_NAME.to_owned(),
             ty: "String".to_owned(),
             required: true,
-            typed: true,
+            typed: !self.generic_output,
         });
         step.outputs = outputs;
         Ok(impls)
@@ -168,10 +177,12 @@ impl Parse for TaskHeader {
             braced!(ty in list);
             rows.push((role, ty.parse()?));
         }
+        let generic_output = !input.is_empty() && input.parse::<Ident>()? == "generic_output";
         Ok(TaskHeader {
             generics,
             self_ty,
             rows,
+            generic_output,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! `#[task]`: turns an inherent `impl` with `format_input` and `format_output` into an LLM task
-//! (`Task`, `Step` through `task_step!`, builder methods), or marks a hand-written `impl Task`
-//! with the rows of its columns, so `pipeline!` checks a task's columns like a step's.
+//! (`Task`, `Step` through `task_step!`, builder methods; with `structured`, the output row's
+//! JSON schema as the response format), or marks a hand-written `impl Task` with the rows of
+//! its columns (one of them may be a type parameter, inputs or outputs), so `pipeline!` checks a
+//! task's columns like a step's.
 //!
 //! parse (attribute + item) -> model (`TaskModel`) -> validate (in parse, errors collected) ->
 //! expand (`Task` impl, column type projections, callback chain through the task's rows, which
@@ -42,13 +44,15 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
         Ok(Item::Impl(i)) => {
-            if let Some(span) = attr.span {
+            if let Some(span) = attr.span
+                && attr.has_row_options()
+            {
                 cx.push(syn::Error::new(
                     span,
-                    "`#[task]` on `impl MyTask` takes no options: its columns are the arguments of `format_input` and `format_output`, and the row `format_output` returns (the options are for a hand-written `impl Task`)",
+                    "`#[task]` on `impl MyTask` takes only `structured`: its columns are the arguments of `format_input` and `format_output`, and the row `format_output` returns (the other options are for a hand-written `impl Task`)",
                 ));
             }
-            let model = model_from_impl(i.clone(), &cx);
+            let model = model_from_impl(i.clone(), attr.structured.is_some(), &cx);
             match (cx.check(), model) {
                 (Ok(()), Some(model)) => expand(&model),
                 (result, model) => {

@@ -34,6 +34,8 @@ pub(super) struct TaskModel {
     pub(super) output: Type,
     /// `check(&self) -> Result<(), E>`, when the user wrote one.
     pub(super) check: bool,
+    /// `#[task(structured)]`: the response format is the output row's JSON schema.
+    pub(super) structured: bool,
 }
 
 impl TaskModel {
@@ -197,7 +199,11 @@ fn format_output(method: &mut ImplItemFn, cx: &Ctxt) -> (Method, Type) {
 }
 
 /// Reads `#[task] impl Type { .. }`; `None` when it is not a task at all.
-pub(super) fn model_from_impl(mut item: ItemImpl, cx: &Ctxt) -> Option<TaskModel> {
+pub(super) fn model_from_impl(
+    mut item: ItemImpl,
+    structured: bool,
+    cx: &Ctxt,
+) -> Option<TaskModel> {
     let Type::Path(self_path) = &*item.self_ty else {
         cx.error(&item.self_ty, "#[task] on an impl needs a named struct");
         return None;
@@ -278,6 +284,7 @@ pub(super) fn model_from_impl(mut item: ItemImpl, cx: &Ctxt) -> Option<TaskModel
         format_output,
         output,
         check,
+        structured,
     };
     // A column both methods read is read with one type.
     for late in &model.format_output.inputs {

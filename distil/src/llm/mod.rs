@@ -17,6 +17,8 @@ mod error;
 mod generation;
 pub(crate) mod params;
 mod prompt;
+#[cfg(feature = "structured")]
+pub mod structured;
 
 #[cfg(feature = "llm-clients")]
 mod client;

@@ -6,14 +6,20 @@
 //! (`raw_input_<step>`, `raw_output_<step>`, `statistics_<step>`, `errors`), next to what
 //! upstream steps put there.
 //!
-//! Built in: [`TextGeneration`] (a template over columns) and [`ChatGeneration`] (a
-//! conversation column). Write your own with `#[task]`.
+//! Built in: [`TextGeneration`] (a template over columns), [`ChatGeneration`] (a
+//! conversation column) and, with the feature `structured`, `StructuredGeneration` (a template
+//! over columns in, the columns of a typed answer out). Write your own with `#[task]`.
 
 mod chat_generation;
 mod runner;
+#[cfg(feature = "structured")]
+mod structured_generation;
+mod template;
 mod text_generation;
 
 pub use chat_generation::ChatGeneration;
+#[cfg(feature = "structured")]
+pub use structured_generation::StructuredGeneration;
 pub use text_generation::{Instruction, TextGeneration};
 
 use std::sync::Arc;
@@ -56,6 +62,15 @@ pub trait Task: Clone + Send + Sync + 'static {
     /// the task does not read).
     fn check(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    /// The JSON schema the task's generations follow (structured output), as
+    /// [`GenerationParams::response_format`] holds it: `{"name": .., "schema": ..}`. Requests
+    /// use it unless the task's own parameters set a `response_format` (it takes precedence over
+    /// the LLM's). `StructuredGeneration` and `#[task(structured)]` return their output row's
+    /// (see `distil::llm::structured::response_format`); the default is none.
+    fn response_format(&self) -> Option<Value> {
+        None
     }
 
     /// The task's own runtime parameters (the LLM's generation parameters are added).
@@ -144,10 +159,33 @@ impl TaskLlm {
     }
 }
 
+/// The parameters a task's requests use: the task's own, then its
+/// [`response_format`](Task::response_format) when they set none, over the LLM's.
+pub(crate) fn effective_params<T: Task>(task: &T) -> GenerationParams {
+    let settings = task.llm();
+    if settings.params.response_format.is_some() {
+        return settings.effective_params();
+    }
+    match task.response_format() {
+        Some(format) => {
+            let mut own = settings.params.clone();
+            own.response_format = Some(format);
+            own.merged_over(&settings.llm.params())
+        }
+        None => settings.effective_params(),
+    }
+}
+
 /// Builder methods every task shares: generation parameters and generation counts.
 macro_rules! task_builders {
-    ($ty:ty $(, $param:ident)?) => {
-        impl$(<$param: $crate::Row>)? $ty {
+    ($ty:ty) => {
+        task_builders!(impl [] $ty);
+    };
+    ($ty:ty, $param:ident) => {
+        task_builders!(impl [$param: $crate::Row] $ty);
+    };
+    (impl [$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> $ty {
             /// Sampling temperature.
             pub fn temperature(mut self, temperature: f64) -> Self {
                 $crate::tasks::Task::llm_mut(&mut self)
@@ -235,6 +273,40 @@ macro_rules! task_step {
 #[doc(hidden)]
 pub mod __private {
     pub use super::runner::{concurrent, params, prepare, process, report, set_param, spec};
+
+    /// The response format of `#[task(structured)]`'s output row.
+    pub fn response_format<T: StructuredOutput>() -> crate::Value {
+        T::response_format()
+    }
+
+    /// A row `#[task(structured)]` can ask the LLM for.
+    #[cfg(feature = "structured")]
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a structured output: it has no JSON schema",
+        label = "`#[task(structured)]` asks the LLM for this row",
+        note = "derive `schemars::JsonSchema` and `serde::Deserialize` for `{Self}`"
+    )]
+    pub trait StructuredOutput {
+        fn response_format() -> crate::Value;
+    }
+
+    #[cfg(feature = "structured")]
+    impl<T: schemars::JsonSchema> StructuredOutput for T {
+        fn response_format() -> crate::Value {
+            crate::llm::structured::response_format::<T>()
+        }
+    }
+
+    /// A row `#[task(structured)]` can ask the LLM for: none without the feature `structured`.
+    #[cfg(not(feature = "structured"))]
+    #[diagnostic::on_unimplemented(
+        message = "`#[task(structured)]` needs distil's feature `structured`",
+        label = "the response format of this row needs a JSON schema",
+        note = "enable the feature `structured` of distil (on by default)"
+    )]
+    pub trait StructuredOutput {
+        fn response_format() -> crate::Value;
+    }
 }
 
 /// A fatal error of a task, named by the executor.

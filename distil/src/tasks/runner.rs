@@ -42,7 +42,7 @@ pub fn process<'a, T: Task>(
     task: &'a mut T,
     input: Input<'a>,
 ) -> BoxFuture<'a, crate::Result<Output>> {
-    let params = task.llm().effective_params();
+    let params = super::effective_params(task);
     Box::pin(async move { run_batch(task, &params, input).await })
 }
 
@@ -55,7 +55,7 @@ pub fn concurrent<T: Task>(task: &mut T) -> Concurrent {
         .div_ceil(llm.num_generations().max(1));
     Concurrent {
         processor: Arc::new(Runner {
-            params: llm.effective_params(),
+            params: super::effective_params(task),
             task: task.clone(),
         }),
         rows_in_flight: rows.max(1),

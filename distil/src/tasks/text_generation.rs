@@ -1,14 +1,12 @@
 //! TextGeneration: a prompt from a template over columns, one generation per row.
 
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
+use super::template::{RowPrompt, SystemPrompt};
 use super::{Task, TaskLlm, task_builders};
 use crate::column::{ColumnSpec, DataType};
 use crate::llm::{Llm, Prompt};
 use crate::step::{Input, StepKind, StepSpec};
-use crate::steps::ChatMessage;
 use crate::{Row, Value, task};
 
 /// TextGeneration's default input: an `instruction` column.
@@ -18,13 +16,6 @@ pub struct Instruction {
     pub instruction: String,
 }
 
-/// TextGeneration's optional input: the system message of the row.
-#[derive(Row)]
-pub struct SystemPrompt {
-    /// The system message; none when null or absent.
-    pub system_prompt: Option<String>,
-}
-
 /// The output of TextGeneration and ChatGeneration (besides `model_name`).
 #[derive(Row)]
 pub struct Generated {
@@ -32,7 +23,6 @@ pub struct Generated {
     pub generation: String,
 }
 
-const SYSTEM_PROMPT: &str = "system_prompt";
 const GENERATION: &str = "generation";
 
 /// Generates text for each row: the user message is the row's `instruction`, or a Jinja
@@ -55,10 +45,7 @@ const GENERATION: &str = "generation";
 /// ```
 pub struct TextGeneration<I: Row = Instruction> {
     llm: TaskLlm,
-    template: Option<Arc<Template>>,
-    system_prompt: Option<String>,
-    /// The names of the columns of `I`, read once rather than per row.
-    columns: Arc<[String]>,
+    prompt: RowPrompt,
     input: PhantomData<fn() -> I>,
 }
 
@@ -66,30 +53,9 @@ impl<I: Row> Clone for TextGeneration<I> {
     fn clone(&self) -> Self {
         TextGeneration {
             llm: self.llm.clone(),
-            template: self.template.clone(),
-            system_prompt: self.system_prompt.clone(),
-            columns: self.columns.clone(),
+            prompt: self.prompt.clone(),
             input: PhantomData,
         }
-    }
-}
-
-/// A compiled template, or why it does not compile (reported before the run).
-struct Template {
-    source: String,
-    compiled: Result<minijinja::Environment<'static>, String>,
-}
-
-impl Template {
-    const NAME: &'static str = "prompt";
-
-    fn new(source: String) -> Self {
-        let mut env = minijinja::Environment::new();
-        let compiled = env
-            .add_template_owned(Self::NAME, source.clone())
-            .map(|()| env)
-            .map_err(|e| e.to_string());
-        Template { source, compiled }
     }
 }
 
@@ -106,9 +72,7 @@ impl<I: Row> TextGeneration<I> {
     pub fn with_input(llm: impl Llm) -> Self {
         TextGeneration {
             llm: TaskLlm::new(llm),
-            template: None,
-            system_prompt: None,
-            columns: I::columns().into_iter().map(|c| c.name).collect(),
+            prompt: RowPrompt::of::<I>(),
             input: PhantomData,
         }
     }
@@ -117,44 +81,14 @@ impl<I: Row> TextGeneration<I> {
     /// It is checked before the run: a syntax error, or a variable that is not a column of
     /// `I`, stops the run before any request.
     pub fn template(mut self, template: impl Into<String>) -> Self {
-        self.template = Some(Arc::new(Template::new(template.into())));
+        self.prompt.set_template(template.into());
         self
     }
 
     /// The system message of rows that have no `system_prompt` column value.
     pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
-        self.system_prompt = Some(prompt.into());
+        self.prompt.set_system_prompt(prompt.into());
         self
-    }
-
-    fn user_message(&self, input: &Input<'_>, row: usize) -> Result<String, String> {
-        let columns = &self.columns;
-        let cell = |name: &str| {
-            input
-                .column(name)
-                .map(|c| &c[row])
-                .ok_or_else(|| format!("column `{name}` is missing"))
-        };
-        match &self.template {
-            Some(template) => {
-                let env = template.compiled.as_ref().map_err(Clone::clone)?;
-                let mut context: BTreeMap<&str, &Value> = BTreeMap::new();
-                for column in columns.iter() {
-                    context.insert(column, cell(column)?);
-                }
-                env.get_template(Template::NAME)
-                    .and_then(|t| t.render(&context))
-                    .map_err(|e| format!("rendering the template: {e}"))
-            }
-            None => match &columns[..] {
-                [only] => Ok(match cell(only)? {
-                    Value::String(text) => text.clone(),
-                    Value::Null => return Err(format!("column `{only}` is null")),
-                    other => other.to_string(),
-                }),
-                _ => Err("several input columns need a template".to_owned()),
-            },
-        }
     }
 }
 
@@ -164,11 +98,7 @@ task_builders!(TextGeneration<I>, I);
 impl<I: Row> Task for TextGeneration<I> {
     fn spec(&self) -> StepSpec {
         let mut spec = StepSpec::new("TextGeneration", StepKind::Normal);
-        spec.inputs = I::columns();
-        if !spec.inputs.iter().any(|c| c.name == SYSTEM_PROMPT) {
-            spec.inputs
-                .push(ColumnSpec::optional(SYSTEM_PROMPT, DataType::String));
-        }
+        spec.inputs = RowPrompt::input_specs::<I>();
         spec.outputs = vec![ColumnSpec::new(GENERATION, DataType::String)];
         spec
     }
@@ -182,17 +112,7 @@ impl<I: Row> Task for TextGeneration<I> {
     }
 
     fn format_input(&self, input: &Input<'_>, row: usize) -> Result<Prompt, String> {
-        let user = self.user_message(input, row)?;
-        let system = input
-            .column(SYSTEM_PROMPT)
-            .and_then(|c| c[row].as_str())
-            .or(self.system_prompt.as_deref());
-        let mut messages = Vec::with_capacity(2);
-        if let Some(system) = system {
-            messages.push(ChatMessage::system(system));
-        }
-        messages.push(ChatMessage::user(user));
-        Ok(Prompt::Chat(messages))
+        self.prompt.format_input(input, row)
     }
 
     fn format_output(
@@ -205,66 +125,14 @@ impl<I: Row> Task for TextGeneration<I> {
     }
 
     fn check(&self) -> Result<(), String> {
-        let columns: Vec<String> = I::columns().into_iter().map(|c| c.name).collect();
-        let Some(template) = &self.template else {
-            if columns.len() == 1 {
-                return Ok(());
-            }
-            return Err(format!(
-                "TextGeneration reads {} columns ({}); give it a template that says how they make the prompt",
-                columns.len(),
-                columns.join(", ")
-            ));
-        };
-        let env = template
-            .compiled
-            .as_ref()
-            .map_err(|e| format!("the template `{}` does not compile: {e}", template.source))?;
-        let compiled = env
-            .get_template(Template::NAME)
-            .map_err(|e| e.to_string())?;
-        let mut unknown: Vec<String> = compiled
-            .undeclared_variables(false)
-            .into_iter()
-            .filter(|v| !columns.contains(v))
-            .collect();
-        unknown.sort();
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        Err(format!(
-            "the template uses {} that the input row has not; its columns are {}",
-            unknown
-                .iter()
-                .map(|v| format!("`{v}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            columns
-                .iter()
-                .map(|v| format!("`{v}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        self.prompt.check("TextGeneration")
     }
 
     fn task_params(&self) -> Vec<(String, Value)> {
-        vec![(
-            SYSTEM_PROMPT.to_owned(),
-            self.system_prompt
-                .clone()
-                .map_or(Value::Null, Value::String),
-        )]
+        self.prompt.task_params()
     }
 
     fn set_task_param(&mut self, name: &str, value: Value) -> Result<(), Option<String>> {
-        if name != SYSTEM_PROMPT {
-            return Err(None);
-        }
-        self.system_prompt = match value {
-            Value::Null => None,
-            Value::String(s) => Some(s),
-            other => return Err(Some(format!("`system_prompt` takes a string, not {other}"))),
-        };
-        Ok(())
+        self.prompt.set_task_param(name, value)
     }
 }

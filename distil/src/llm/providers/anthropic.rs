@@ -15,6 +15,12 @@ pub struct AnthropicWire;
 /// System messages become the `system` field; `max_new_tokens` defaults to 1024 because the API
 /// requires it.
 ///
+/// Structured output (a `response_format` `{"name": .., "schema": ..}`, as
+/// [`StructuredGeneration`](crate::tasks::StructuredGeneration) sets) goes through a forced
+/// tool: the request offers one tool, named after the format, whose `input_schema` is the
+/// schema, and `tool_choice` makes the model call it; the tool call's input is the generation
+/// (a JSON text).
+///
 /// ```no_run
 /// let claude = distil::llm::Anthropic::new("claude-sonnet-4-5").max_new_tokens(2048);
 /// ```
@@ -89,6 +95,11 @@ impl Wire for AnthropicWire {
         if let Some(stop) = &params.stop {
             body.insert("stop_sequences".into(), json!(stop));
         }
+        if let Some(format) = &params.response_format {
+            let (tools, choice) = forced_tool(format);
+            body.insert("tools".into(), tools);
+            body.insert("tool_choice".into(), choice);
+        }
         put_params(&mut body, params, "max_tokens");
         serde_json::to_vec(&body).map_err(|e| LlmError::row(e.to_string()))
     }
@@ -98,12 +109,25 @@ impl Wire for AnthropicWire {
             let start: String = String::from_utf8_lossy(body).chars().take(200).collect();
             format!("{e} in `{start}`")
         })?;
-        let text: String = answer
+        // A tool call (structured output) answers with its input; otherwise the text blocks.
+        let tool_input = answer
             .content
             .iter()
-            .filter(|b| b.kind == "text")
-            .filter_map(|b| b.text.as_deref())
-            .collect();
+            .find(|b| b.kind == "tool_use")
+            .map(|b| {
+                b.input
+                    .as_ref()
+                    .map_or_else(|| "{}".to_owned(), ToString::to_string)
+            });
+        let text: String = match tool_input {
+            Some(input) => input,
+            None => answer
+                .content
+                .iter()
+                .filter(|b| b.kind == "text")
+                .filter_map(|b| b.text.as_deref())
+                .collect(),
+        };
         Ok(Generations {
             choices: vec![Generation {
                 text: Some(text),
@@ -114,6 +138,28 @@ impl Wire for AnthropicWire {
             output_tokens: answer.usage.as_ref().and_then(|u| u.output_tokens),
         })
     }
+}
+
+/// The one tool a structured request offers, and the `tool_choice` that forces it: the tool is
+/// named after the format, its input is the format's schema.
+fn forced_tool(format: &crate::Value) -> (crate::Value, crate::Value) {
+    let name = format
+        .get("name")
+        .and_then(crate::Value::as_str)
+        .unwrap_or("output");
+    let schema = format.get("schema").unwrap_or(format);
+    let description = format
+        .get("description")
+        .or_else(|| schema.get("description"))
+        .and_then(crate::Value::as_str)
+        .map_or_else(
+            || format!("Gives the answer as a `{name}`: the tool's input is the answer."),
+            ToOwned::to_owned,
+        );
+    (
+        json!([{ "name": name, "description": description, "input_schema": schema }]),
+        json!({ "type": "tool", "name": name }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -128,6 +174,8 @@ struct Block {
     #[serde(rename = "type")]
     kind: String,
     text: Option<String>,
+    /// A `tool_use` block's arguments.
+    input: Option<crate::Value>,
 }
 
 #[derive(Deserialize)]
