@@ -642,6 +642,11 @@ async fn the_llm_is_described_without_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut pipeline = pipeline_of(&["a"], TextGeneration::new(openai(&server)));
     run(&mut pipeline, dir.path()).await.unwrap();
+    let yaml = std::fs::read_to_string(dir.path().join("pipeline.yaml")).unwrap();
+    assert!(
+        yaml.contains(r#""llm": {"provider":"OpenAI","model":"test-model","base_url":""#),
+        "{yaml}"
+    );
     for file in walk(dir.path()) {
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
         assert!(

@@ -127,6 +127,13 @@ pub trait Step: Send + 'static {
         None
     }
 
+    /// What `pipeline.yaml` records about the step beside its type and runtime parameters, as
+    /// an object of named entries (an LLM task records its LLM: provider, model, URL, limits).
+    /// Entries whose name says key, token, secret or password are written as null.
+    fn describe(&self) -> Option<Value> {
+        None
+    }
+
     /// Overrides one runtime parameter.
     fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
         let _ = value;

@@ -54,6 +54,12 @@ pub(crate) fn render(pipeline: &Pipeline) -> String {
     for (node, (_, params)) in pipeline.nodes.iter().zip(params) {
         let _ = writeln!(out, "  - name: {}", quoted(&node.name));
         let _ = writeln!(out, "    type_name: {}", quoted(&node.spec.type_name));
+        let described = node.step.as_ref().and_then(|step| step.describe());
+        if let Some(Value::Object(entries)) = described {
+            for (name, value) in &entries {
+                let _ = writeln!(out, "    {}: {}", quoted(name), redacted(name, value));
+            }
+        }
         if params.is_empty() {
             out.push_str("    runtime_parameters: {}\n");
         } else {

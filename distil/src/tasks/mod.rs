@@ -256,6 +256,9 @@ macro_rules! task_step {
             fn report(&self) -> ::std::option::Option<::std::string::String> {
                 $crate::tasks::__private::report(self)
             }
+            fn describe(&self) -> ::std::option::Option<$crate::Value> {
+                $crate::tasks::__private::describe(self)
+            }
             fn params(&self) -> ::std::vec::Vec<(::std::string::String, $crate::Value)> {
                 $crate::tasks::__private::params(self)
             }
@@ -272,7 +275,9 @@ macro_rules! task_step {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use super::runner::{concurrent, params, prepare, process, report, set_param, spec};
+    pub use super::runner::{
+        concurrent, describe, params, prepare, process, report, set_param, spec,
+    };
 
     /// The response format of `#[task(structured)]`'s output row.
     pub fn response_format<T: StructuredOutput>() -> crate::Value {

@@ -62,6 +62,11 @@ pub fn concurrent<T: Task>(task: &mut T) -> Concurrent {
     }
 }
 
+/// The task's LLM, for `pipeline.yaml`.
+pub fn describe<T: Task>(task: &T) -> Option<Value> {
+    Some(json!({ "llm": task.llm().llm().describe() }))
+}
+
 /// The LLM's usage, for `pipeline.log`.
 pub fn report<T: Task>(task: &T) -> Option<String> {
     let llm = task.llm().llm();
