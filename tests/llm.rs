@@ -433,6 +433,36 @@ async fn a_missing_key_stops_the_run_before_any_request() {
 }
 
 #[tokio::test]
+async fn an_endpoint_never_reached_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on any more: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let llm = OpenAi::new("m")
+        .base_url(format!("http://127.0.0.1:{port}/v1"))
+        .retry(fast_retries());
+    let instructions: Vec<String> = (0..40).map(|i| format!("q{i}")).collect();
+    let refs: Vec<&str> = instructions.iter().map(String::as_str).collect();
+    let mut pipeline = pipeline_of(&refs, TextGeneration::new(llm));
+    let error = run(&mut pipeline, dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("step `generate`")
+            && error.contains(&format!(
+                "OpenAI cannot be reached at http://127.0.0.1:{port}/v1"
+            ))
+            && error.contains("4 attempts")
+            && error.contains("check the base URL"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_model_stops_the_run() {
     let server = server(0).await;
     let dir = tempfile::tempdir().unwrap();

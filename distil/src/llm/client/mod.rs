@@ -284,6 +284,7 @@ impl<W: Wire> Client<W> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let mut unreachable = false;
             core.limiter.acquire(estimate).await;
             let outcome = transport
                 .post(path, &core.head.0, &body, self.timeout)
@@ -306,7 +307,10 @@ impl<W: Wire> Client<W> {
                     }
                     (format!("HTTP {}: {said}", answer.status), delay)
                 }
-                Err(e) if e.retryable => (self.scrub(e.message), None),
+                Err(e) if e.retryable => {
+                    unreachable = e.unreachable;
+                    (self.scrub(e.message), None)
+                }
                 Err(e) => {
                     core.failed.fetch_add(1, Ordering::Relaxed);
                     core.limiter.used(estimate, 0);
@@ -331,6 +335,14 @@ impl<W: Wire> Client<W> {
                 }
                 None => {
                     core.failed.fetch_add(1, Ordering::Relaxed);
+                    // An endpoint never reached is a wrong URL or a server that is down: every
+                    // row would fail the same way.
+                    if unreachable && core.requests.load(Ordering::Relaxed) == 0 {
+                        return Err(LlmError::fatal(format!(
+                            "{provider} cannot be reached at {} ({attempt} attempts; last: {failure}); check the base URL and that the server is up",
+                            self.base_url
+                        )));
+                    }
                     return Err(LlmError::row(format!(
                         "{provider} kept failing after {attempt} attempts; last: {failure}"
                     )));

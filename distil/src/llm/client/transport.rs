@@ -27,6 +27,8 @@ const MAX_ANSWER: usize = 64 << 20;
 pub(crate) struct TransportError {
     pub(crate) message: String,
     pub(crate) retryable: bool,
+    /// No connection could be opened (refused, unknown host, no answer, TLS failed).
+    pub(crate) unreachable: bool,
 }
 
 impl TransportError {
@@ -34,6 +36,14 @@ impl TransportError {
         TransportError {
             message: message.into(),
             retryable: true,
+            unreachable: false,
+        }
+    }
+
+    fn unreachable(message: impl Into<String>) -> Self {
+        TransportError {
+            unreachable: true,
+            ..TransportError::retryable(message)
         }
     }
 }
@@ -223,13 +233,16 @@ impl Transport {
         let tcp = tokio::time::timeout(Duration::from_secs(10), connect)
             .await
             .map_err(|_| {
-                TransportError::retryable(format!(
+                TransportError::unreachable(format!(
                     "cannot connect to {}: no answer within 10 s",
                     endpoint.authority
                 ))
             })?
             .map_err(|e| {
-                TransportError::retryable(format!("cannot connect to {}: {e}", endpoint.authority))
+                TransportError::unreachable(format!(
+                    "cannot connect to {}: {e}",
+                    endpoint.authority
+                ))
             })?;
         let _ = tcp.set_nodelay(true);
         let stream = match &self.tls {
@@ -239,15 +252,15 @@ impl Transport {
                     |e| TransportError {
                         message: format!("`{}` is not a valid host name: {e}", endpoint.host),
                         retryable: false,
+                        unreachable: false,
                     },
                 )?;
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| TransportError {
-                        message: format!("TLS with {} failed: {e}", endpoint.authority),
-                        retryable: true,
-                    })?;
+                let tls = connector.connect(name, tcp).await.map_err(|e| {
+                    TransportError::unreachable(format!(
+                        "TLS with {} failed: {e}",
+                        endpoint.authority
+                    ))
+                })?;
                 Stream::Tls(Box::new(tls))
             }
         };
@@ -464,6 +477,7 @@ fn too_large() -> Failure {
     Failure::Other(TransportError {
         message: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
         retryable: false,
+        unreachable: false,
     })
 }
 
