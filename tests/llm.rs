@@ -462,6 +462,79 @@ async fn an_endpoint_never_reached_stops_the_run() {
     );
 }
 
+/// A CONNECT proxy on 127.0.0.1: answers `status` and, on 200, tunnels to the target. It
+/// records each CONNECT line and Proxy-Authorization header.
+async fn connect_proxy(status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://user:pa55@{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    head.push(client.read_u8().await.unwrap());
+                }
+                let head = String::from_utf8(head).unwrap();
+                log.lock().unwrap().push(head.clone());
+                if status != 200 {
+                    let answer = format!("HTTP/1.1 {status} Proxy Authentication Required\r\n\r\n");
+                    let _ = client.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                let target = head.split_whitespace().nth(1).unwrap().to_owned();
+                let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn requests_go_through_a_proxy_tunnel() {
+    let server = server(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, seen) = connect_proxy(200).await;
+    let llm = openai(&server).proxy(&proxy);
+    assert!(!format!("{llm:?}").contains("pa55"));
+    let mut pipeline = pipeline_of(&["a", "b"], TextGeneration::new(llm));
+    let distiset = run(&mut pipeline, dir.path()).await.unwrap();
+    assert_eq!(column(&distiset, "generation"), ["echo: a", "echo: b"]);
+    let seen = seen.lock().unwrap().clone();
+    let target = server.url.trim_start_matches("http://");
+    assert!(!seen.is_empty());
+    assert!(
+        seen[0].starts_with(&format!("CONNECT {target} HTTP/1.1")),
+        "{seen:?}"
+    );
+    // user:pa55 in Basic.
+    assert!(
+        seen[0].contains("Proxy-Authorization: Basic dXNlcjpwYTU1"),
+        "{seen:?}"
+    );
+
+    let (refusing, _) = connect_proxy(407).await;
+    let llm = openai(&server).proxy(&refusing);
+    let mut pipeline = pipeline_of(&["a"], TextGeneration::new(llm));
+    let error = run(&mut pipeline, &dir.path().join("refused"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("refused the tunnel") && error.contains("407") && !error.contains("pa55"),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn a_missing_model_stops_the_run() {
     let server = server(0).await;

@@ -3,6 +3,7 @@
 //! and usage accounting. A provider only says how its requests and answers look (a [`Wire`]).
 
 mod limits;
+mod proxy;
 mod transport;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,7 @@ pub struct Client<W: Wire> {
     key_source: String,
     /// Whether a run may not start without a key (hosted APIs; not local servers).
     key_required: bool,
+    proxy: ProxySetting,
     max_concurrency: usize,
     timeout: Duration,
     retry: RetryPolicy,
@@ -54,6 +56,7 @@ impl<W: Wire> Clone for Client<W> {
             key: self.key.clone(),
             key_source: self.key_source.clone(),
             key_required: self.key_required,
+            proxy: self.proxy.clone(),
             max_concurrency: self.max_concurrency,
             timeout: self.timeout,
             retry: self.retry,
@@ -74,6 +77,15 @@ impl<W: Wire> std::fmt::Debug for Client<W> {
             .field("max_concurrency", &self.max_concurrency)
             .finish()
     }
+}
+
+/// Where the proxy comes from.
+#[derive(Clone)]
+enum ProxySetting {
+    FromEnv,
+    /// Holds credentials, so it is never printed.
+    Url(String),
+    None,
 }
 
 /// Header lines with the key: never printed.
@@ -127,6 +139,7 @@ impl<W: Wire> Client<W> {
             key,
             key_source: key_variable.unwrap_or("api_key(..)").to_owned(),
             key_required,
+            proxy: ProxySetting::FromEnv,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             timeout: Duration::from_secs(120),
             retry: RetryPolicy {
@@ -158,6 +171,20 @@ impl<W: Wire> Client<W> {
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(Secret::new(key));
         self.key_source = "api_key(..)".to_owned();
+        self.reconfigured()
+    }
+
+    /// Sends requests through the HTTP proxy at `url` (`http://[user:password@]host:port`),
+    /// through its CONNECT tunnel, instead of the one `HTTPS_PROXY` / `HTTP_PROXY` /
+    /// `ALL_PROXY` name (minus the hosts `NO_PROXY` lists), which is the default.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxySetting::Url(url.into());
+        self.reconfigured()
+    }
+
+    /// Connects directly, whatever the proxy variables say.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::None;
         self.reconfigured()
     }
 
@@ -213,9 +240,7 @@ impl<W: Wire> Client<W> {
 
     fn core(&self) -> &Core {
         self.shared.get_or_init(|| Core {
-            transport: self
-                .endpoint()
-                .map(|(endpoint, _)| Transport::new(endpoint)),
+            transport: self.transport(),
             chat_path: self.path(&Prompt::Chat(Vec::new())),
             text_path: self.path(&Prompt::Text(String::new())),
             head: self.head(),
@@ -227,6 +252,17 @@ impl<W: Wire> Client<W> {
             input_tokens: AtomicU64::new(0),
             output_tokens: AtomicU64::new(0),
         })
+    }
+
+    fn transport(&self) -> Result<Transport, String> {
+        let (endpoint, _) = self.endpoint()?;
+        let proxy = match &self.proxy {
+            ProxySetting::FromEnv => proxy::Proxy::from_env(&endpoint),
+            ProxySetting::Url(url) => proxy::Proxy::parse(url).map(Some),
+            ProxySetting::None => Ok(None),
+        }
+        .map_err(|e| format!("{}: {e}", self.wire.provider()))?;
+        Ok(Transport::new(endpoint, proxy))
     }
 
     fn endpoint(&self) -> Result<(Endpoint, String), String> {

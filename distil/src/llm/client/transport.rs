@@ -12,6 +12,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::proxy::Proxy;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -76,6 +78,21 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// `host:port` as written in the URL.
+    pub(crate) fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// The host, without brackets.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether the endpoint is `https://`.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls
+    }
+
     /// Reads `http(s)://host[:port]` from the start of a URL; the path is the caller's.
     pub(crate) fn parse(url: &str) -> Result<(Endpoint, String), String> {
         let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
@@ -129,12 +146,14 @@ enum Stream {
 /// A client's connections to its endpoint.
 pub(crate) struct Transport {
     endpoint: Endpoint,
+    /// Connections go through this proxy's CONNECT tunnel.
+    proxy: Option<Proxy>,
     tls: Option<tokio_rustls::TlsConnector>,
     idle: Mutex<Vec<Conn>>,
 }
 
 impl Transport {
-    pub(crate) fn new(endpoint: Endpoint) -> Self {
+    pub(crate) fn new(endpoint: Endpoint, proxy: Option<Proxy>) -> Self {
         let tls = endpoint.tls.then(|| {
             let roots = rustls::RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -151,6 +170,7 @@ impl Transport {
         });
         Transport {
             endpoint,
+            proxy,
             tls,
             idle: Mutex::new(Vec::new()),
         }
@@ -217,6 +237,48 @@ impl Transport {
         }
     }
 
+    /// A TCP connection to the endpoint through the proxy's CONNECT tunnel.
+    async fn tunnel(&self, proxy: &Proxy) -> Result<TcpStream, TransportError> {
+        let mut tcp = open(&proxy.endpoint).await?;
+        let target = format!("{}:{}", self.endpoint.host, self.endpoint.port);
+        let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+        if let Some(authorization) = &proxy.authorization {
+            request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+        }
+        request.push_str("\r\n");
+        let failed = |message: String| {
+            TransportError::unreachable(format!("the proxy {} {message}", proxy.endpoint.authority))
+        };
+        tcp.write_all(request.as_bytes())
+            .await
+            .map_err(|e| failed(format!("failed: {e}")))?;
+        // The proxy's answer is a head without a body; the tunnel starts right after it.
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let byte = tcp
+                .read_u8()
+                .await
+                .map_err(|e| failed(format!("closed the tunnel to {target}: {e}")))?;
+            head.push(byte);
+            if head.len() > 64 << 10 {
+                return Err(failed("answered CONNECT with an endless head".to_owned()));
+            }
+        }
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut answer = httparse::Response::new(&mut slots);
+        match answer.parse(&head) {
+            Ok(httparse::Status::Complete(_)) if answer.code == Some(200) => Ok(tcp),
+            Ok(_) => Err(failed(format!(
+                "refused the tunnel to {target}: HTTP {} {}",
+                answer.code.unwrap_or(0),
+                answer.reason.unwrap_or("")
+            ))),
+            Err(e) => Err(failed(format!(
+                "answered CONNECT with a malformed head: {e}"
+            ))),
+        }
+    }
+
     fn take_idle(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().expect("not poisoned");
         while let Some(conn) = idle.pop() {
@@ -229,22 +291,10 @@ impl Transport {
 
     async fn connect(&self) -> Result<Conn, TransportError> {
         let endpoint = &self.endpoint;
-        let connect = TcpStream::connect((endpoint.host.as_str(), endpoint.port));
-        let tcp = tokio::time::timeout(Duration::from_secs(10), connect)
-            .await
-            .map_err(|_| {
-                TransportError::unreachable(format!(
-                    "cannot connect to {}: no answer within 10 s",
-                    endpoint.authority
-                ))
-            })?
-            .map_err(|e| {
-                TransportError::unreachable(format!(
-                    "cannot connect to {}: {e}",
-                    endpoint.authority
-                ))
-            })?;
-        let _ = tcp.set_nodelay(true);
+        let tcp = match &self.proxy {
+            None => open(endpoint).await?,
+            Some(proxy) => self.tunnel(proxy).await?,
+        };
         let stream = match &self.tls {
             None => Stream::Plain(tcp),
             Some(connector) => {
@@ -270,6 +320,24 @@ impl Transport {
             idle_since: Instant::now(),
         })
     }
+}
+
+/// A TCP connection to `endpoint`, within 10 s.
+async fn open(endpoint: &Endpoint) -> Result<TcpStream, TransportError> {
+    let connect = TcpStream::connect((endpoint.host.as_str(), endpoint.port));
+    let tcp = tokio::time::timeout(Duration::from_secs(10), connect)
+        .await
+        .map_err(|_| {
+            TransportError::unreachable(format!(
+                "cannot connect to {}: no answer within 10 s",
+                endpoint.authority
+            ))
+        })?
+        .map_err(|e| {
+            TransportError::unreachable(format!("cannot connect to {}: {e}", endpoint.authority))
+        })?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 enum Failure {
