@@ -27,8 +27,10 @@ use crate::step::BoxFuture;
 /// An LLM behind an HTTP API: [`OpenAi`](super::OpenAi), [`Anthropic`](super::Anthropic),
 /// [`AzureOpenAi`](super::AzureOpenAi) and [`HuggingFace`](super::HuggingFace) are this client
 /// with their own [`Wire`]. Clones share the connection pool, the concurrency limit, the rate
-/// limits and the usage counters, so several tasks on one endpoint share one budget; a builder
-/// method called after cloning gives the clone its own.
+/// limits and the usage counters, so several tasks on one endpoint share one budget. A builder
+/// method that changes the URL, the key, the proxy, the concurrency or the rate limits gives
+/// its result a budget of its own; generation parameters, the timeout and the retry policy may
+/// differ between clones that share one.
 pub struct Client<W: Wire> {
     wire: W,
     model: String,
