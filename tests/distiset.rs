@@ -394,9 +394,20 @@ async fn a_truncated_shard_or_a_missing_directory_is_an_error_naming_it() {
 
 #[tokio::test]
 async fn runs_write_under_the_cache_dir_by_default() {
-    let tmp = tempfile::tempdir().unwrap();
-    // SAFETY: the other tests of this binary give `output_dir`, so none reads the variable.
-    unsafe { std::env::set_var("DISTIL_CACHE_DIR", tmp.path()) };
+    // The directory comes from the environment: set it in a child process of its own, as
+    // setting it here would race with the other tests reading theirs.
+    let Ok(cache) = std::env::var("DISTIL_TEST_CACHE_DIR") else {
+        let tmp = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["runs_write_under_the_cache_dir_by_default", "--exact"])
+            .env("DISTIL_TEST_CACHE_DIR", tmp.path())
+            .env("DISTIL_CACHE_DIR", tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the test failed in its child process");
+        return;
+    };
+    let tmp = std::path::PathBuf::from(cache);
     let mut pipeline = pipeline! {
         name: "cached",
         load = LoadDataFromDicts::<Conversation>::new(conversations(2)),
@@ -406,7 +417,7 @@ async fn runs_write_under_the_cache_dir_by_default() {
     let first = pipeline.run().await.unwrap();
     let second = pipeline.run().await.unwrap();
     assert!(
-        first.dir().starts_with(tmp.path().join("cached/runs")),
+        first.dir().starts_with(tmp.join("cached/runs")),
         "{:?}",
         first.dir()
     );

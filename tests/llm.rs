@@ -369,8 +369,20 @@ async fn a_rejected_key_stops_the_run_naming_the_variable_without_the_key() {
     let server = server(0).await;
     let dir = tempfile::tempdir().unwrap();
     let wrong = "sk-wrong-secret-4242";
-    // Only this test reads GROQ_API_KEY.
-    unsafe { std::env::set_var("GROQ_API_KEY", wrong) };
+    // The key comes from the environment: set it in a child process of its own, as setting it
+    // here would race with the other tests reading theirs.
+    if std::env::var("GROQ_API_KEY").ok().as_deref() != Some(wrong) {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "a_rejected_key_stops_the_run_naming_the_variable_without_the_key",
+                "--exact",
+            ])
+            .env("GROQ_API_KEY", wrong)
+            .status()
+            .unwrap();
+        assert!(status.success(), "the test failed in its child process");
+        return;
+    }
     let llm = OpenAi::preset(Preset::Groq, "llama").base_url(server.v1());
     assert!(!format!("{llm:?}").contains(wrong));
     let instructions: Vec<String> = (0..200).map(|i| format!("q{i}")).collect();
