@@ -1,6 +1,8 @@
 //! LLM tasks against an LLM server on 127.0.0.1 speaking OpenAI's, Azure's and Anthropic's wire
 //! formats (tests/support/llm_server.rs): retries, timeouts, limits, usage, errors, secrets.
 
+#[path = "support/llm_run.rs"]
+mod llm_run;
 #[path = "support/llm_server.rs"]
 mod llm_server;
 
@@ -12,7 +14,8 @@ use distil::llm::{
 };
 use distil::steps::LoadDataFromDicts;
 use distil::tasks::{ChatGeneration, TextGeneration};
-use distil::{Distiset, METADATA_COLUMN, Pipeline, RunOptions, Value};
+use distil::{METADATA_COLUMN, Pipeline, RunOptions, Value};
+use llm_run::{column, first_error, run};
 use llm_server::{LlmServer, LlmState};
 use serde_json::json;
 
@@ -53,31 +56,6 @@ fn pipeline_of(instructions: &[&str], generate: impl distil::Step) -> Pipeline {
     pipeline.add("generate", generate).input_batch_size(4);
     pipeline.connect("load", "generate");
     pipeline
-}
-
-async fn run(pipeline: &mut Pipeline, dir: &std::path::Path) -> distil::Result<Distiset> {
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        pipeline.run_with(RunOptions::new().output_dir(dir)),
-    )
-    .await
-    .expect("the run ends instead of hanging")
-}
-
-fn column(distiset: &Distiset, name: &str) -> Vec<Value> {
-    distiset
-        .default_config()
-        .expect("one config")
-        .column(name)
-        .cloned()
-        .collect()
-}
-
-fn first_error(metadata: &Value) -> String {
-    metadata["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]

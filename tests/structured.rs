@@ -3,6 +3,8 @@
 //! typed columns out of `StructuredGeneration` and `#[task(structured)]` in a `pipeline!`, and
 //! answers that are not the type as row errors.
 
+#[path = "support/llm_run.rs"]
+mod llm_run;
 #[path = "support/llm_server.rs"]
 mod llm_server;
 
@@ -14,6 +16,7 @@ use distil::prelude::*;
 use distil::steps::LoadDataFromDicts;
 use distil::tasks::{StructuredGeneration, TaskLlm};
 use distil::{METADATA_COLUMN, Value};
+use llm_run::{column, first_error, run};
 use llm_server::{LlmServer, LlmState};
 use serde::Deserialize;
 use serde_json::json;
@@ -49,31 +52,6 @@ fn anthropic(server: &LlmServer) -> Anthropic {
         .base_url(&server.url)
         .api_key(KEY)
         .retry(retries())
-}
-
-async fn run(pipeline: &mut Pipeline, dir: &std::path::Path) -> distil::Result<Distiset> {
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        pipeline.run_with(RunOptions::new().output_dir(dir)),
-    )
-    .await
-    .expect("the run ends instead of hanging")
-}
-
-fn column(distiset: &Distiset, name: &str) -> Vec<Value> {
-    distiset
-        .default_config()
-        .expect("one leaf")
-        .column(name)
-        .cloned()
-        .collect()
-}
-
-fn first_error(metadata: &Value) -> String {
-    metadata["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[derive(Row)]

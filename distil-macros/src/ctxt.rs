@@ -52,6 +52,27 @@ impl Drop for Ctxt {
     }
 }
 
+/// The error for an unknown option of `#[<what>(..)]`: it suggests the nearest option and
+/// lists them all (`options` as the user writes them, e.g. `name = Type`).
+pub fn unknown_option(
+    meta: &syn::meta::ParseNestedMeta,
+    what: &str,
+    options: &[&str],
+) -> syn::Error {
+    let wrong = meta.path.to_token_stream().to_string();
+    let hint = did_you_mean(
+        &wrong,
+        options.iter().map(|o| o.split(' ').next().unwrap_or(o)),
+    )
+    .map(|near| format!("did you mean `{near}`? The options"))
+    .unwrap_or_else(|| "the options".to_owned());
+    let listed: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+    meta.error(format!(
+        "unknown {what} option `{wrong}`; {hint} are {}",
+        listed.join(", ")
+    ))
+}
+
 /// The candidate nearest to a misspelt name, if one is near enough to suggest.
 pub fn did_you_mean<'a>(
     wrong: &str,

@@ -1,10 +1,9 @@
 //! The options of `#[step(..)]`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
 use syn::{Ident, Type, spanned::Spanned};
 
-use crate::ctxt::{Ctxt, did_you_mean};
+use crate::ctxt::{Ctxt, unknown_option};
 
 /// How the step sees rows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,18 +65,7 @@ pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
         } else if meta.path.is_ident("keeps") {
             out.keeps = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
         } else {
-            let wrong = meta.path.to_token_stream().to_string();
-            let hint = did_you_mean(
-                &wrong,
-                OPTIONS.iter().map(|o| o.split(' ').next().unwrap_or(o)),
-            )
-            .map(|near| format!("did you mean `{near}`? The options"))
-            .unwrap_or_else(|| "the options".to_owned());
-            let options: Vec<String> = OPTIONS.iter().map(|o| format!("`{o}`")).collect();
-            return Err(meta.error(format!(
-                "unknown step option `{wrong}`; {hint} are {}",
-                options.join(", ")
-            )));
+            return Err(unknown_option(&meta, "step", &OPTIONS));
         }
         Ok(())
     });

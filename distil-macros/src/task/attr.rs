@@ -1,10 +1,9 @@
 //! The options of `#[task(..)]`, for a hand-written `impl Task`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
 use syn::{Token, Type, parenthesized, punctuated::Punctuated, spanned::Spanned};
 
-use crate::ctxt::{Ctxt, did_you_mean};
+use crate::ctxt::{Ctxt, unknown_option};
 
 #[derive(Default)]
 pub(super) struct Attr {
@@ -68,18 +67,7 @@ pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
         } else if meta.path.is_ident("structured") {
             out.structured = Some(meta.path.span());
         } else {
-            let wrong = meta.path.to_token_stream().to_string();
-            let hint = did_you_mean(
-                &wrong,
-                OPTIONS.iter().map(|o| o.split(' ').next().unwrap_or(o)),
-            )
-            .map(|near| format!("did you mean `{near}`? The options"))
-            .unwrap_or_else(|| "the options".to_owned());
-            let options: Vec<String> = OPTIONS.iter().map(|o| format!("`{o}`")).collect();
-            return Err(meta.error(format!(
-                "unknown task option `{wrong}`; {hint} are {}",
-                options.join(", ")
-            )));
+            return Err(unknown_option(&meta, "task", &OPTIONS));
         }
         Ok(())
     });
