@@ -47,3 +47,15 @@ impl fmt::Display for LlmError {
 }
 
 impl std::error::Error for LlmError {}
+
+/// A fatal LLM error stops the run (the runtime names the step); any other becomes the batch's
+/// error, recorded on its rows.
+impl From<LlmError> for crate::Error {
+    fn from(e: LlmError) -> Self {
+        if e.is_fatal() {
+            crate::Error::fatal("", e)
+        } else {
+            crate::Error::msg(e)
+        }
+    }
+}

@@ -10,7 +10,7 @@ use super::{MODEL_NAME_COLUMN, Task, fatal};
 use crate::column::{ColumnSpec, DataType};
 use crate::llm::{GenerationParams, Generations, LlmError, Prompt};
 use crate::step::{BoxFuture, Concurrent, Input, Output, SharedProcess, StepSpec};
-use crate::{Error, Value};
+use crate::Value;
 
 /// The task's spec as a step: its outputs (lists when generations are grouped) and
 /// `model_name`.
@@ -390,15 +390,5 @@ impl Builder {
             output.push_metadata(row, key, value);
         }
         output
-    }
-}
-
-impl From<LlmError> for Error {
-    fn from(e: LlmError) -> Self {
-        if e.is_fatal() {
-            fatal(e)
-        } else {
-            Error::msg(e)
-        }
     }
 }
