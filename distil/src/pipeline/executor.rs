@@ -472,35 +472,6 @@ async fn consume(task: &mut Task) -> crate::Result<()> {
             }
         }
     }
-    let rest = std::mem::take(&mut chunker.pending);
-    let mut chunks = Vec::new();
-    let mut rest = rest;
-    while !rest.is_empty() {
-        let size = chunker.size.min(rest.len());
-        chunks.push(rest.split_front(size));
-    }
-    match flight {
-        Some(mut flight) => {
-            for chunk in chunks {
-                flight.start(chunk);
-            }
-            while let Some(finished) = flight.running.next().await {
-                flight.finished(finished);
-                for (chunk, result) in flight.ready() {
-                    if !deliver(task, chunk, result).await? {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        None => {
-            for chunk in chunks {
-                if !process(task, chunk).await? {
-                    return Ok(());
-                }
-            }
-        }
-    }
     Ok(())
 }
 
@@ -515,7 +486,8 @@ struct Chunker {
 }
 
 impl Chunker {
-    /// Takes a message and returns the chunks now complete.
+    /// Takes a message and returns the chunks now complete: once the last predecessor is done,
+    /// the rest too (a global step's one chunk).
     fn accept(&mut self, slot: usize, batch: Option<Batch>) -> Vec<Batch> {
         let batch = batch.unwrap_or_else(|| {
             self.open -= 1;
@@ -532,6 +504,9 @@ impl Chunker {
         let mut chunks = Vec::new();
         while self.size != usize::MAX && self.pending.len() >= self.size {
             chunks.push(self.pending.split_front(self.size));
+        }
+        if self.open == 0 && !self.pending.is_empty() {
+            chunks.push(std::mem::take(&mut self.pending));
         }
         chunks
     }
