@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Wire, put_params};
+use super::Wire;
 use crate::Secret;
 use crate::llm::{Client, Generation, GenerationParams, Generations, LlmError, Prompt};
 
@@ -100,7 +100,15 @@ impl Wire for AnthropicWire {
             body.insert("tools".into(), tools);
             body.insert("tool_choice".into(), choice);
         }
-        put_params(&mut body, params, "max_tokens");
+        if let Some(temperature) = params.temperature {
+            body.insert("temperature".into(), json!(temperature));
+        }
+        if let Some(top_p) = params.top_p {
+            body.insert("top_p".into(), json!(top_p));
+        }
+        for (key, value) in params.extra.iter().flatten() {
+            body.insert(key.clone(), value.clone());
+        }
         serde_json::to_vec(&body).map_err(|e| LlmError::row(e.to_string()))
     }
 

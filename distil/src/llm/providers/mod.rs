@@ -36,25 +36,3 @@ pub trait Wire: Clone + Send + Sync + 'static {
     /// Reads a successful answer; the error says what is wrong with it.
     fn parse(&self, body: &[u8]) -> Result<Generations, String>;
 }
-
-/// Adds the parameters every OpenAI-style body shares, and the extra fields.
-pub(crate) fn put_params(
-    body: &mut serde_json::Map<String, crate::Value>,
-    params: &GenerationParams,
-    max_tokens_key: &str,
-) {
-    use serde_json::json;
-    let mut put = |key: &str, value: Option<crate::Value>| {
-        if let Some(value) = value {
-            body.insert(key.to_owned(), value);
-        }
-    };
-    put("temperature", params.temperature.map(|v| json!(v)));
-    put("top_p", params.top_p.map(|v| json!(v)));
-    put(max_tokens_key, params.max_new_tokens.map(|v| json!(v)));
-    if let Some(extra) = &params.extra {
-        for (key, value) in extra {
-            body.insert(key.clone(), value.clone());
-        }
-    }
-}
