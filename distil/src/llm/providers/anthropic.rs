@@ -113,10 +113,7 @@ impl Wire for AnthropicWire {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Generations, String> {
-        let answer: Answer = serde_json::from_slice(body).map_err(|e| {
-            let start: String = String::from_utf8_lossy(body).chars().take(200).collect();
-            format!("{e} in `{start}`")
-        })?;
+        let answer: Answer = super::read_json(body)?;
         // A tool call (structured output) answers with its input; otherwise the text blocks.
         let tool_input = answer
             .content

@@ -36,3 +36,11 @@ pub trait Wire: Clone + Send + Sync + 'static {
     /// Reads a successful answer; the error says what is wrong with it.
     fn parse(&self, body: &[u8]) -> Result<Generations, String>;
 }
+
+/// An answer's JSON; the error quotes the start of what came instead.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| {
+        let start: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        format!("{e} in `{start}`")
+    })
+}

@@ -191,10 +191,7 @@ impl Wire for OpenAiWire {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Generations, String> {
-        let answer: Answer = serde_json::from_slice(body).map_err(|e| {
-            let start: String = String::from_utf8_lossy(body).chars().take(200).collect();
-            format!("{e} in `{start}`")
-        })?;
+        let answer: Answer = super::read_json(body)?;
         if answer.choices.is_empty() {
             return Err("the answer has no choices".to_owned());
         }
