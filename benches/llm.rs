@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use distil::llm::OpenAi;
+use distil::llm::{Llm, OpenAi};
 use distil::steps::LoadDataFromDicts;
 use distil::tasks::TextGeneration;
 use distil::{Pipeline, RunOptions};
@@ -58,7 +58,9 @@ fn serve() {
     });
 }
 
-fn client(url: &str, concurrency: usize) {
+/// Runs ROWS instructions through TextGeneration with `llm`: rows generated, seconds, and the
+/// process's CPU seconds during the run.
+fn generate_all(llm: impl Llm) -> (usize, f64, f64) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,11 +69,6 @@ fn client(url: &str, concurrency: usize) {
     let rows = (0..ROWS).map(|i| {
         serde_json::json!({ "instruction": format!("Write a short poem about the number {i}.") })
     });
-    let llm = OpenAi::new("bench-model")
-        .base_url(url)
-        .api_key("sk-bench")
-        .max_concurrency(concurrency)
-        .max_new_tokens(64);
     let mut pipeline = Pipeline::new("llm-bench");
     pipeline.add("load", LoadDataFromDicts::untyped(rows));
     pipeline.add("generate", TextGeneration::new(llm));
@@ -89,6 +86,16 @@ fn client(url: &str, concurrency: usize) {
         .column("generation")
         .filter(|g| g.is_string())
         .count();
+    (generated, seconds, cpu)
+}
+
+fn client(url: &str, concurrency: usize) {
+    let llm = OpenAi::new("bench-model")
+        .base_url(url)
+        .api_key("sk-bench")
+        .max_concurrency(concurrency)
+        .max_new_tokens(64);
+    let (generated, seconds, cpu) = generate_all(llm);
     assert_eq!(generated, ROWS, "every row generated");
     let bound = concurrency as f64 / LATENCY.as_secs_f64();
     let rate = ROWS as f64 / seconds;
@@ -154,7 +161,7 @@ fn raw(url: &str, concurrency: usize) {
 /// An LLM that answers after the same latency without HTTP: the pipeline's own cost.
 struct Sleepy;
 
-impl distil::llm::Llm for Sleepy {
+impl Llm for Sleepy {
     fn model_name(&self) -> &str {
         "sleepy"
     }
@@ -180,25 +187,7 @@ impl distil::llm::Llm for Sleepy {
 
 /// The pipeline alone: TextGeneration over an LLM without HTTP.
 fn no_http() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let rows = (0..ROWS).map(|i| {
-        serde_json::json!({ "instruction": format!("Write a short poem about the number {i}.") })
-    });
-    let mut pipeline = Pipeline::new("llm-bench");
-    pipeline.add("load", LoadDataFromDicts::untyped(rows));
-    pipeline.add("generate", TextGeneration::new(Sleepy));
-    pipeline.connect("load", "generate");
-    let cpu_before = cpu_seconds();
-    let start = Instant::now();
-    runtime
-        .block_on(pipeline.run_with(RunOptions::new().output_dir(dir.path())))
-        .expect("the benchmark pipeline runs");
-    let seconds = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let (_, seconds, cpu) = generate_all(Sleepy);
     println!(
         "{}",
         serde_json::json!({
