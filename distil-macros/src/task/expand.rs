@@ -45,43 +45,17 @@ fn unwrap_result(method: &Method, value: TokenStream) -> TokenStream {
     }
 }
 
-/// The methods every task has, over its `TaskLlm` (no-ops in a stub, so code using them still
-/// compiles while the user fixes the task).
-pub(super) fn builders(ident: &Ident, stub: bool) -> TokenStream {
-    let set = |body: TokenStream| {
-        if stub {
-            quote!(self)
-        } else {
-            quote!({ #body } self)
-        }
-    };
-    let llm = quote!(::distil::tasks::Task::llm_mut(&mut self));
-    let temperature =
-        set(quote!(#llm.params_mut().temperature = ::std::option::Option::Some(temperature);));
-    let max_new_tokens =
-        set(quote!(#llm.params_mut().max_new_tokens = ::std::option::Option::Some(tokens);));
-    let params = set(quote!(*#llm.params_mut() = params;));
-    let num_generations = set(quote!(#llm.set_num_generations(n);));
-    let group_generations = set(quote!(#llm.set_group_generations(group);));
+/// The methods every task has, as no-ops: a stub's, so code using them still compiles while
+/// the user fixes the task (a valid task gets them from `distil::__task_builders!`).
+pub(super) fn stub_builders(ident: &Ident) -> TokenStream {
     quote! {
         #[allow(dead_code, unused_mut, unused_variables)]
         impl #ident {
-            /// Sampling temperature.
-            #[must_use]
-            pub fn temperature(mut self, temperature: f64) -> Self { #temperature }
-            /// Tokens to generate at most per generation.
-            #[must_use]
-            pub fn max_new_tokens(mut self, tokens: u64) -> Self { #max_new_tokens }
-            /// Generation parameters, over the LLM's own.
-            #[must_use]
-            pub fn params(mut self, params: ::distil::llm::GenerationParams) -> Self { #params }
-            /// Generations per row: `n` rows per input row, or one row of lists with
-            /// `group_generations(true)`.
-            #[must_use]
-            pub fn num_generations(mut self, n: usize) -> Self { #num_generations }
-            /// Keeps a row's generations in one row: each output column becomes a list.
-            #[must_use]
-            pub fn group_generations(mut self, group: bool) -> Self { #group_generations }
+            pub fn temperature(self, temperature: f64) -> Self { self }
+            pub fn max_new_tokens(self, tokens: u64) -> Self { self }
+            pub fn params(self, params: ::distil::llm::GenerationParams) -> Self { self }
+            pub fn num_generations(self, n: usize) -> Self { self }
+            pub fn group_generations(self, group: bool) -> Self { self }
         }
     }
 }
@@ -130,7 +104,7 @@ pub(super) fn expand(model: &TaskModel) -> TokenStream {
             }
         }
     });
-    let builders = builders(ident, false);
+    let builders = quote!(::distil::__task_builders!(#ident););
     // `#[task(structured)]`: the output row's schema, made once; a row without one is told at
     // the return type of `format_output`.
     let response_format = model.structured.then(|| {
@@ -239,6 +213,6 @@ pub(super) fn fallback(
         struct_def: quote!(),
     }
     .expand();
-    let builders = generics.params.is_empty().then(|| builders(ident, true));
+    let builders = generics.params.is_empty().then(|| stub_builders(ident));
     quote!(#step #builders)
 }

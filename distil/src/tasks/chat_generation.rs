@@ -1,7 +1,7 @@
 //! ChatGeneration: a conversation column in, the assistant's next message out.
 
 use super::text_generation::Generated;
-use super::{Task, TaskLlm, task_builders};
+use super::{Task, TaskLlm};
 use crate::column::{ColumnSpec, ColumnValue};
 use crate::llm::{Llm, Prompt};
 use crate::step::{Input, StepKind, StepSpec};
@@ -33,7 +33,7 @@ impl ChatGeneration {
     }
 }
 
-task_builders!(ChatGeneration);
+crate::__task_builders!(ChatGeneration);
 
 /// ChatGeneration's input: a conversation.
 #[derive(Row)]

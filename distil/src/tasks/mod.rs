@@ -176,33 +176,41 @@ pub(crate) fn effective_params<T: Task>(task: &T) -> GenerationParams {
     }
 }
 
-/// Builder methods every task shares: generation parameters and generation counts.
-macro_rules! task_builders {
+/// Builder methods every task shares: generation parameters and generation counts. The
+/// built-in tasks and the ones `#[task]` makes get them from here.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __task_builders {
     ($ty:ty) => {
-        task_builders!(impl [] $ty);
+        $crate::__task_builders!(impl [] $ty);
     };
     ($ty:ty, $param:ident) => {
-        task_builders!(impl [$param: $crate::Row] $ty);
+        $crate::__task_builders!(impl [$param: $crate::Row] $ty);
     };
     (impl [$($generics:tt)*] $ty:ty) => {
+        // A user's task type may be private and use only some of them.
+        #[allow(dead_code)]
         impl<$($generics)*> $ty {
             /// Sampling temperature.
+            #[must_use]
             pub fn temperature(mut self, temperature: f64) -> Self {
                 $crate::tasks::Task::llm_mut(&mut self)
                     .params_mut()
-                    .temperature = Some(temperature);
+                    .temperature = ::std::option::Option::Some(temperature);
                 self
             }
 
             /// Tokens to generate at most per generation.
+            #[must_use]
             pub fn max_new_tokens(mut self, tokens: u64) -> Self {
                 $crate::tasks::Task::llm_mut(&mut self)
                     .params_mut()
-                    .max_new_tokens = Some(tokens);
+                    .max_new_tokens = ::std::option::Option::Some(tokens);
                 self
             }
 
             /// Generation parameters, over the LLM's own.
+            #[must_use]
             pub fn params(mut self, params: $crate::llm::GenerationParams) -> Self {
                 *$crate::tasks::Task::llm_mut(&mut self).params_mut() = params;
                 self
@@ -210,12 +218,14 @@ macro_rules! task_builders {
 
             /// Generations per row: `n` rows per input row, or one row of lists with
             /// [`group_generations`](Self::group_generations).
+            #[must_use]
             pub fn num_generations(mut self, n: usize) -> Self {
                 $crate::tasks::Task::llm_mut(&mut self).set_num_generations(n);
                 self
             }
 
             /// Keeps a row's generations in one row: each output column becomes a list.
+            #[must_use]
             pub fn group_generations(mut self, group: bool) -> Self {
                 $crate::tasks::Task::llm_mut(&mut self).set_group_generations(group);
                 self
@@ -223,7 +233,6 @@ macro_rules! task_builders {
         }
     };
 }
-pub(crate) use task_builders;
 
 /// Implements [`Step`](crate::Step) for a [`Task`]: its spec with `model_name`, its runtime
 /// parameters, the LLM's checks before the run, and concurrent processing. `#[task]` emits

@@ -7,10 +7,10 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use super::{MODEL_NAME_COLUMN, Task, fatal};
+use crate::Value;
 use crate::column::{ColumnSpec, DataType};
 use crate::llm::{GenerationParams, Generations, LlmError, Prompt};
 use crate::step::{BoxFuture, Concurrent, Input, Output, SharedProcess, StepSpec};
-use crate::Value;
 
 /// The task's spec as a step: its outputs (lists when generations are grouped) and
 /// `model_name`.

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::template::{RowPrompt, SystemPrompt};
 use super::text_generation::Instruction;
-use super::{MODEL_NAME_COLUMN, Task, TaskLlm, task_builders};
+use super::{MODEL_NAME_COLUMN, Task, TaskLlm};
 use crate::llm::{Llm, Prompt, structured};
 use crate::step::{Input, StepKind, StepSpec};
 use crate::{Row, Value, task};
@@ -117,7 +117,7 @@ impl<O: Row + DeserializeOwned + JsonSchema, I: Row> StructuredGeneration<O, I> 
     }
 }
 
-task_builders!(impl [O: Row + DeserializeOwned + JsonSchema, I: Row] StructuredGeneration<O, I>);
+crate::__task_builders!(impl [O: Row + DeserializeOwned + JsonSchema, I: Row] StructuredGeneration<O, I>);
 
 #[task(inputs = (I, SystemPrompt), outputs = O, default_inputs = Instruction)]
 impl<O: Row + DeserializeOwned + JsonSchema, I: Row> Task for StructuredGeneration<O, I> {

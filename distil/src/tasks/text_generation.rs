@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use super::template::{RowPrompt, SystemPrompt};
-use super::{Task, TaskLlm, task_builders};
+use super::{Task, TaskLlm};
 use crate::column::{ColumnSpec, DataType};
 use crate::llm::{Llm, Prompt};
 use crate::step::{Input, StepKind, StepSpec};
@@ -92,7 +92,7 @@ impl<I: Row> TextGeneration<I> {
     }
 }
 
-task_builders!(TextGeneration<I>, I);
+crate::__task_builders!(TextGeneration<I>, I);
 
 #[task(inputs = (I, SystemPrompt), outputs = Generated, default_inputs = Instruction)]
 impl<I: Row> Task for TextGeneration<I> {
