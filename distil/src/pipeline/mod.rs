@@ -19,10 +19,10 @@
 //! # Ok(()) }
 //! ```
 
-mod executor;
 mod join;
 mod progress;
 mod routing;
+mod run;
 mod validate;
 
 pub use routing::{Router, route, sample_n_steps};
@@ -131,8 +131,9 @@ impl StepConfig<'_> {
     }
 }
 
-/// How to run a pipeline: runtime parameters, seeds, dry run, where the Distiset is written.
-#[derive(Clone, Debug, Default)]
+/// How to run a pipeline: runtime parameters, seeds, dry run, where the Distiset is written,
+/// what a signal does.
+#[derive(Clone, Debug)]
 pub struct RunOptions {
     pub(crate) params: Vec<(String, String, Value)>,
     pub(crate) seed: Option<u64>,
@@ -142,6 +143,24 @@ pub struct RunOptions {
     /// Forced on or off; by default on when stderr is a terminal.
     pub(crate) progress: Option<bool>,
     pub(crate) progress_writer: Option<progress::ProgressWriter>,
+    pub(crate) handle_signals: bool,
+    pub(crate) stop_grace: std::time::Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            params: Vec::new(),
+            seed: None,
+            dry_run: false,
+            output_dir: None,
+            shard_limits: Default::default(),
+            progress: None,
+            progress_writer: None,
+            handle_signals: true,
+            stop_grace: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 impl RunOptions {
@@ -159,7 +178,9 @@ impl RunOptions {
         self
     }
 
-    /// Seeds random routing, so two runs route rows the same way.
+    /// Seeds random routing. Without a seed, routing is seeded from the pipeline's name, so
+    /// every run of a pipeline routes its rows the same way (and a rerun finds its LLM answers
+    /// in the response cache).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -170,6 +191,24 @@ impl RunOptions {
     /// `<cache>/<pipeline name>/runs/<unique id>`.
     pub fn output_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether the first SIGINT (Ctrl+C) or SIGTERM stops the run gracefully (`true`, the
+    /// default): generators stop, LLM requests in flight finish (within
+    /// [`stop_grace`](Self::stop_grace)), the rows that reached the leaves are written as a
+    /// partial Distiset, and the run returns [`Error::Interrupted`] saying how to resume. A
+    /// second signal ends the process at once. Signals keep their default effect outside runs.
+    pub fn handle_signals(mut self, handle: bool) -> Self {
+        self.handle_signals = handle;
+        self
+    }
+
+    /// How long work in flight may take to finish once the run is asked to stop (a signal, or
+    /// a failing step); default 30 s. Rows still running then are abandoned (their answers,
+    /// when they come, are not waited for).
+    pub fn stop_grace(mut self, grace: std::time::Duration) -> Self {
+        self.stop_grace = grace;
         self
     }
 
@@ -343,7 +382,7 @@ impl Pipeline {
         self.apply_params(&options.params)?;
         self.prepare().await?;
         let order = self.check()?;
-        executor::execute(self, order, &options).await
+        run::execute(self, order, &options).await
     }
 
     /// Lets every step open its data and check it, then reads the specs again: a loader's
@@ -371,7 +410,7 @@ impl Pipeline {
             ..RunOptions::default()
         };
         let result = match self.prepare().await.and_then(|()| self.check()) {
-            Ok(order) => executor::execute(self, order, &options).await,
+            Ok(order) => run::execute(self, order, &options).await,
             Err(e) => Err(e),
         };
         for (node, batch_size) in self.nodes.iter_mut().zip(saved) {
