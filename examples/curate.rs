@@ -216,6 +216,8 @@ fn rate(instruction: &str, generations: Vec<Option<String>>) -> Ratings {
 
 #[tokio::main]
 async fn main() -> distil::Result<()> {
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
     let instructions: Vec<Instruction> = include_str!("data/instructions.jsonl")
         .lines()
         .map(|line| serde_json::from_str(line).expect("the bundled data is valid JSON"))

@@ -40,6 +40,8 @@ fn env(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
     if env("OPENAI_BASE_URL").is_none() && env("OPENAI_API_KEY").is_none() {
         eprintln!(
             "quickstart needs an LLM: set OPENAI_BASE_URL to an OpenAI-compatible server \

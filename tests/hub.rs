@@ -213,7 +213,7 @@ async fn files_python_downloaded_are_reused_offline_and_online() {
         .download_parquet(&DatasetRequest::new(REPO))
         .await
         .unwrap();
-    assert_eq!(paths, [link.clone()]);
+    assert_eq!(paths, std::slice::from_ref(&link));
     assert_eq!(std::fs::read(&paths[0]).unwrap(), SHARD_0);
     let error = HubClient::new(
         HubConfig::from_vars(|_| None)

@@ -53,6 +53,8 @@ extern crate self as distil;
 #[doc(hidden)]
 pub mod __private;
 mod batch;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod column;
 mod distiset;
 mod error;
@@ -61,6 +63,8 @@ mod http;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod llm;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod pipeline;
 pub mod prelude;
 pub mod row;

@@ -26,6 +26,7 @@ mod run;
 mod validate;
 
 pub use routing::{Router, route, sample_n_steps};
+pub use run::run_dir::cache_dir;
 
 use crate::distiset::Distiset;
 use crate::step::{Step, StepSpec};

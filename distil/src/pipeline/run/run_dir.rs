@@ -82,13 +82,16 @@ pub(crate) fn clean_leftovers(dir: &Path) {
 
 /// A fresh run directory for `pipeline` (not created yet).
 pub(crate) fn default_run_dir(pipeline: &str) -> PathBuf {
-    cache_root()
+    cache_dir()
         .join(safe_name(pipeline))
         .join("runs")
         .join(unique_id())
 }
 
-fn cache_root() -> PathBuf {
+/// The folder runs write their Distisets under by default: `$DISTIL_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/distil`, else `~/.cache/distil` (`%LOCALAPPDATA%\distil` on Windows), else
+/// the temporary directory's `distil`. A pipeline's runs are in `<it>/<pipeline name>/runs/`.
+pub fn cache_dir() -> PathBuf {
     let var = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
