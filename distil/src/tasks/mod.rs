@@ -90,6 +90,8 @@ pub trait Task: Clone + Send + Sync + 'static {
 #[derive(Clone)]
 pub struct TaskLlm {
     llm: Arc<dyn Llm>,
+    /// The user's LLM while `llm` is it behind a run's response cache.
+    uncached: Option<Arc<dyn Llm>>,
     params: GenerationParams,
     num_generations: usize,
     group_generations: bool,
@@ -111,6 +113,7 @@ impl TaskLlm {
     pub fn new(llm: impl Llm) -> Self {
         TaskLlm {
             llm: Arc::new(llm),
+            uncached: None,
             params: GenerationParams::default(),
             num_generations: 1,
             group_generations: false,
@@ -120,6 +123,16 @@ impl TaskLlm {
     /// The LLM.
     pub fn llm(&self) -> &Arc<dyn Llm> {
         &self.llm
+    }
+
+    /// Puts the LLM behind the run's response cache (each run anew, never one cache over
+    /// another).
+    pub fn attach(&mut self, run: &crate::step::RunContext) {
+        let own = self.uncached.take().unwrap_or_else(|| self.llm.clone());
+        self.llm = run.cached_llm(own.clone());
+        if !Arc::ptr_eq(&self.llm, &own) {
+            self.uncached = Some(own);
+        }
     }
 
     /// The task's generation parameters (over the LLM's own).
@@ -258,6 +271,12 @@ macro_rules! task_step {
             }
             fn prepare(&mut self) -> $crate::step::BoxFuture<'_, $crate::Result<()>> {
                 $crate::tasks::__private::prepare(self)
+            }
+            fn attach(&mut self, run: &$crate::step::RunContext) {
+                $crate::tasks::Task::llm_mut(self).attach(run)
+            }
+            fn persists(&self) -> bool {
+                true
             }
             fn concurrent(&mut self) -> ::std::option::Option<$crate::step::Concurrent> {
                 ::std::option::Option::Some($crate::tasks::__private::concurrent(self))
