@@ -149,6 +149,16 @@ pub trait Step: Send + 'static {
         false
     }
 
+    /// For a persisted step: a digest of what the step would do with `input` beyond its rows'
+    /// content (an LLM task: the prompts it would send, with their parameters). A cached batch
+    /// is replayed only when this is the same as when it was computed, so a changed template or
+    /// system prompt never replays answers to other prompts. `None` (the default): the rows
+    /// alone decide.
+    fn replay_digest(&self, input: Input<'_>) -> Option<[u8; 32]> {
+        let _ = input;
+        None
+    }
+
     /// What identifies the step's data beyond its parameters, for its cache
     /// [signature](crate::cache): a loader's rows, files (path, size, modification time) or
     /// Hub revision. `None` (the default) when its parameters say it all.

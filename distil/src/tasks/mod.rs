@@ -73,6 +73,13 @@ pub trait Task: Clone + Send + Sync + 'static {
         None
     }
 
+    /// What `pipeline.yaml` records of the task's own settings beside its LLM and runtime
+    /// parameters (a template): also part of its cache signature, so a changed setting computes
+    /// the task again. Entries named like secrets are left out.
+    fn description(&self) -> Option<Value> {
+        None
+    }
+
     /// The task's own runtime parameters (the LLM's generation parameters are added).
     fn task_params(&self) -> Vec<(String, Value)> {
         Vec::new()
@@ -278,6 +285,9 @@ macro_rules! task_step {
             fn persists(&self) -> bool {
                 true
             }
+            fn replay_digest(&self, input: $crate::step::Input<'_>) -> ::std::option::Option<[u8; 32]> {
+                ::std::option::Option::Some($crate::tasks::prompt_digest(self, &input))
+            }
             fn concurrent(&mut self) -> ::std::option::Option<$crate::step::Concurrent> {
                 ::std::option::Option::Some($crate::tasks::__private::concurrent(self))
             }
@@ -285,7 +295,7 @@ macro_rules! task_step {
                 $crate::tasks::__private::report(self)
             }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
-                $crate::tasks::__private::describe(self)
+                $crate::tasks::describe(self)
             }
             fn params(&self) -> ::std::vec::Vec<(::std::string::String, $crate::Value)> {
                 $crate::tasks::__private::params(self)
@@ -340,6 +350,39 @@ pub mod __private {
     pub trait StructuredOutput {
         fn response_format() -> crate::Value;
     }
+}
+
+/// A task's description: its LLM, then its own settings.
+#[doc(hidden)]
+pub fn describe<T: Task>(task: &T) -> Option<Value> {
+    let mut described = runner::describe(task)?;
+    if let (Value::Object(entries), Some(Value::Object(own))) = (&mut described, task.description())
+    {
+        entries.extend(own);
+    }
+    Some(described)
+}
+
+/// sha256 of the prompts `task` makes of `input`'s rows (a row it cannot format counts by
+/// its error) with the parameters and generation count its requests use.
+#[doc(hidden)]
+pub fn prompt_digest<T: Task>(task: &T, input: &Input<'_>) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let params = effective_params(task);
+    hasher.update(serde_json::to_vec(&params).unwrap_or_default());
+    hasher.update((task.llm().num_generations() as u64).to_le_bytes());
+    hasher.update([u8::from(task.llm().group_generations())]);
+    for row in 0..input.len() {
+        let prompt = match task.format_input(input, row) {
+            Ok(prompt) => prompt.to_value(),
+            Err(message) => Value::String(format!("error: {message}")),
+        };
+        let text = prompt.to_string();
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize().into()
 }
 
 /// A fatal error of a task, named by the executor.

@@ -117,15 +117,16 @@ pub(crate) async fn execute(
             log.warn(warning);
         }
         for s in (0..n).filter(|&s| persists[s]) {
+            let key = resume::store_key(&signatures[s]);
             let cached = if options.use_cache && pipeline.nodes[s].options.use_cache {
-                store.load(&signatures[s])?
+                store.load(&key)?
             } else {
-                store.truncate(&signatures[s], 0)?;
+                store.truncate(&key, 0)?;
                 Vec::new()
             };
             persisted[s] = Some(Persist::new(
                 store.clone(),
-                signatures[s],
+                key,
                 cached,
                 options.retry_failed,
                 by_position.clone(),

@@ -137,7 +137,7 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
         // arriving are the work in flight upstream, and they are cheap to finish.
         while let Some((slot, batch)) = input.recv().await {
             for chunk in chunker.accept(slot, batch) {
-                let input_hash = run.persist.as_ref().map(|_| chunk.content_hash());
+                let input_hash = input_hash(run, &chunk);
                 if let Some(replayed) = replay(run, &chunk, input_hash.as_ref())? {
                     if !run.outputs.send(replayed).await {
                         return Ok(());
@@ -158,7 +158,7 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
     let stop = run.stop.clone();
     let mut deadline: Option<Instant> = None;
     loop {
-        if deadline.is_none() && stop.is_stopped() {
+        if deadline.is_none() && stop.is_interrupted() {
             deadline = Some(Instant::now() + run.grace);
         }
         let taking = chunker.open > 0 && deadline.is_none() && !flight.is_full();
@@ -180,7 +180,7 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
                     continue;
                 };
                 for chunk in chunker.accept(slot, batch) {
-                    let input_hash = run.persist.as_ref().map(|_| chunk.content_hash());
+                    let input_hash = input_hash(run, &chunk);
                     if let Some(replayed) = replay(run, &chunk, input_hash.as_ref())? {
                         if !run.outputs.send(replayed).await {
                             return Ok(());
@@ -190,7 +190,7 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
                     flight.start(chunk, input_hash);
                 }
             }
-            () = stop.stopped(), if deadline.is_none() => {}
+            () = stop.stopped(), if deadline.is_none() && !stop.is_stopped() => {}
             () = sleep_until(deadline), if deadline.is_some() => {
                 let left = flight.running.len();
                 run.log.warn(format!(
@@ -367,6 +367,20 @@ impl InFlight {
         }
         ready
     }
+}
+
+/// What a persisted step's cached batch must have been computed from to be replayed for
+/// `chunk`: the rows, and what the step would do with them.
+fn input_hash(run: &StepRun, chunk: &Batch) -> Option<[u8; 32]> {
+    run.persist.as_ref()?;
+    let rows = chunk.content_hash();
+    let digest = run
+        .step
+        .replay_digest(Input::new(chunk, &run.options.input_mappings));
+    Some(match digest {
+        None => rows,
+        Some(digest) => crate::cache::sha256(&[rows, digest].concat()),
+    })
 }
 
 /// The cached output of `chunk`, for a persisted step replaying an earlier run.

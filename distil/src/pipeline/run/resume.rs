@@ -78,7 +78,9 @@ pub(super) fn pipeline_signature(signatures: &[Signature], seed: u64) -> Signatu
 }
 
 /// The running program, by path, size and modification time: a rebuilt program may compute
-/// differently, so a finished run is returned as it is only to the program that made it.
+/// differently (a `#[task]`'s parsing is code no signature sees), so batches and a finished run
+/// are reused only by the program that made them; a rebuilt one computes them again, its LLM
+/// answers coming from the response cache.
 fn program() -> Value {
     let Ok(path) = std::env::current_exe() else {
         return Value::Null;
@@ -164,16 +166,17 @@ pub(super) struct Persist {
 }
 
 impl Persist {
+    /// `key`: the step's [`store_key`].
     pub(super) fn new(
         store: BatchStore,
-        signature: Signature,
+        key: Signature,
         cached: Vec<CachedBatch>,
         retry_failed: bool,
         steps: Arc<[Arc<str>]>,
     ) -> Self {
         Persist {
             store,
-            signature,
+            signature: key,
             cached: cached.into(),
             next: 0,
             retry_failed,
@@ -234,6 +237,15 @@ impl Persist {
         self.next += 1;
         Ok(())
     }
+}
+
+/// Where a step's batches are kept: its signature, for this program.
+pub(super) fn store_key(signature: &Signature) -> Signature {
+    let mut signer = Signer::new("distil-batches-v1");
+    signer
+        .signature("step", signature)
+        .value("program", &program());
+    signer.finish()
 }
 
 /// Whether a row of `batch` carries an error of `step`.
