@@ -47,6 +47,14 @@ pub enum Error {
         /// Rows the leaves wrote.
         rows: u64,
     },
+    /// A cache database could not be read or written.
+    #[error("cache {path}: {message}")]
+    Cache {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Another process is running a pipeline in the same folder.
     #[error(
         "{dir} is in use by another distil run (process {holder}); wait for it to finish, or \

@@ -69,7 +69,7 @@ enum Command {
 enum CacheCommand {
     /// Lists the cached runs by pipeline, with rows and size.
     Ls,
-    /// Removes a pipeline's cached runs, or one run.
+    /// Removes a pipeline's cache folder (its runs and finished batches), or one run.
     Rm {
         /// The pipeline's name (its folder in the cache).
         pipeline: String,
@@ -129,9 +129,9 @@ pub fn main() -> ExitCode {
             private,
         } => push(&dir, &repo_id, private, &mut out),
         Command::Cache { command } => match command {
-            CacheCommand::Ls => cache::list(&crate::pipeline::cache_dir(), &mut out),
+            CacheCommand::Ls => cache::list(&crate::cache::root(), &mut out),
             CacheCommand::Rm { pipeline, run } => cache::remove(
-                &crate::pipeline::cache_dir(),
+                &crate::cache::root(),
                 &pipeline,
                 run.as_deref(),
                 &mut out,

@@ -26,7 +26,6 @@ mod run;
 mod validate;
 
 pub use routing::{Router, route, sample_n_steps};
-pub use run::run_dir::cache_dir;
 
 use crate::distiset::Distiset;
 use crate::step::{Step, StepSpec};
@@ -46,6 +45,9 @@ pub struct StepOptions {
     pub input_mappings: Vec<(String, String)>,
     /// `(step output, new name)`: the step's output is written as `new name`.
     pub output_mappings: Vec<(String, String)>,
+    /// Whether the step reuses what earlier runs cached for it (its batches and its LLM's
+    /// answers); `false` computes it, and what depends on it, again.
+    pub use_cache: bool,
 }
 
 impl Default for StepOptions {
@@ -55,6 +57,7 @@ impl Default for StepOptions {
             input_batch_size: DEFAULT_BATCH_SIZE,
             input_mappings: Vec::new(),
             output_mappings: Vec::new(),
+            use_cache: true,
         }
     }
 }
@@ -123,6 +126,13 @@ impl StepConfig<'_> {
         self
     }
 
+    /// Whether the step reuses what earlier runs cached for it (default `true`); `false`
+    /// computes it again, sending its LLM requests again, and so every step that depends on it.
+    pub fn use_cache(self, use_cache: bool) -> Self {
+        self.options.use_cache = use_cache;
+        self
+    }
+
     /// The step's output `step_output` is written as `new_name`.
     pub fn output_mapping(self, step_output: &str, new_name: &str) -> Self {
         self.options
@@ -146,6 +156,9 @@ pub struct RunOptions {
     pub(crate) progress_writer: Option<progress::ProgressWriter>,
     pub(crate) handle_signals: bool,
     pub(crate) stop_grace: std::time::Duration,
+    pub(crate) use_cache: bool,
+    pub(crate) response_cache: bool,
+    pub(crate) retry_failed: bool,
 }
 
 impl Default for RunOptions {
@@ -160,6 +173,9 @@ impl Default for RunOptions {
             progress_writer: None,
             handle_signals: true,
             stop_grace: std::time::Duration::from_secs(30),
+            use_cache: true,
+            response_cache: true,
+            retry_failed: false,
         }
     }
 }
@@ -192,6 +208,31 @@ impl RunOptions {
     /// `<cache>/<pipeline name>/runs/<unique id>`.
     pub fn output_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether the run reuses what earlier runs left (default `true`): a finished run's
+    /// Distiset, each LLM task's finished batches, the LLM answers already received. `false`
+    /// computes everything again and sends every request again (what it computes is still
+    /// cached for the next run). See [`distil::cache`](crate::cache).
+    pub fn use_cache(mut self, use_cache: bool) -> Self {
+        self.use_cache = use_cache;
+        self
+    }
+
+    /// Whether LLM answers go through the response cache (default `true`): an answer
+    /// received once, by any run of any pipeline, is never paid for again. `false` neither
+    /// reads nor stores answers.
+    pub fn response_cache(mut self, enabled: bool) -> Self {
+        self.response_cache = enabled;
+        self
+    }
+
+    /// Sends again the rows whose LLM call failed in the earlier run (default `false`: their
+    /// recorded errors are replayed with the rest). The rows answered then still come from
+    /// the cache.
+    pub fn retry_failed(mut self, retry: bool) -> Self {
+        self.retry_failed = retry;
         self
     }
 

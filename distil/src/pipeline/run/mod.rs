@@ -12,6 +12,7 @@ mod assemble;
 pub(crate) mod leaf_columns;
 mod node;
 pub(crate) mod pipeline_yaml;
+mod resume;
 pub(crate) mod run_dir;
 pub(crate) mod run_log;
 mod stop;
@@ -22,13 +23,16 @@ use std::sync::Arc;
 
 use self::assemble::Assembler;
 use self::node::{Finished, StepRun, run_step};
+use self::resume::Persist;
 use self::run_log::RunLog;
 use self::stop::{Cause, SignalWatch, Stop};
 use super::progress::Progress;
 use super::{Pipeline, RunOptions};
+use crate::cache::{BatchStore, ResponseCache};
 use crate::distiset::shards::PendingShards;
 use crate::distiset::sink::{LeafSink, SinkConfig};
 use crate::distiset::{Dataset, Distiset, PIPELINE_LOG, PIPELINE_YAML};
+use crate::step::{RunContext, StepKind};
 use crate::{Error, Step};
 
 /// Runs `pipeline` in `order` (an execution order the checks returned).
@@ -43,12 +47,50 @@ pub(crate) async fn execute(
             "the step was lost when an earlier run panicked",
         ));
     }
-    let dir = options
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| run_dir::default_run_dir(pipeline.name()));
+    // Routing is seeded even when the user gives no seed, so a rerun routes rows the same way
+    // and finds its answers in the caches.
+    let seed = options.seed.unwrap_or_else(|| stable_seed(pipeline.name()));
+    // Steps that cost money or time keep their batches; a run without any computes everything
+    // again, which costs less than reading it back.
+    let persists: Vec<bool> = pipeline
+        .nodes
+        .iter()
+        .map(|n| {
+            !options.dry_run
+                && n.spec.kind != StepKind::Generator
+                && n.step.as_ref().is_some_and(|s| s.persists())
+        })
+        .collect();
+    let signatures = persists
+        .contains(&true)
+        .then(|| resume::signatures(pipeline, &order));
+    let pipeline_signature = signatures
+        .as_deref()
+        .map(|signatures| resume::pipeline_signature(signatures, seed));
+    let dir = match (&options.output_dir, &pipeline_signature) {
+        (Some(dir), _) => dir.clone(),
+        // The same pipeline runs again in the same folder: a rerun resumes there.
+        (None, Some(signature)) => crate::cache::pipeline_dir(pipeline.name())
+            .join("runs")
+            .join(&signature.hex()[..16]),
+        (None, None) => run_dir::default_run_dir(pipeline.name()),
+    };
     // Held until the run ends: a second process on this folder gets a clear error.
     let _lock = run_dir::lock(&dir)?;
+    let reuse = options.use_cache && pipeline.nodes.iter().all(|n| n.options.use_cache);
+    if let Some(signature) = &pipeline_signature
+        && reuse
+        && resume::is_finished(signature, &dir)
+    {
+        tracing::info!(
+            "pipeline `{}` finished before with the same steps and data: its Distiset in {} \
+             is returned as it is",
+            pipeline.name(),
+            dir.display()
+        );
+        return Distiset::load_from_disk(&dir);
+    }
+    resume::unmark_finished(&dir);
     run_dir::clean_leftovers(&dir);
     // Rendered before the run takes the routers.
     let description = pipeline_yaml::render(pipeline);
@@ -67,9 +109,51 @@ pub(crate) async fn execute(
         .iter()
         .map(|n| Arc::from(n.name.as_str()))
         .collect();
-    // Routing is seeded even when the user gives no seed, so a rerun routes rows the same way
-    // and finds its answers in the response cache.
-    let seed = options.seed.unwrap_or_else(|| stable_seed(pipeline.name()));
+    let by_position: Arc<[Arc<str>]> = order.iter().map(|&s| names[s].clone()).collect();
+    let mut persisted: Vec<Option<Persist>> = (0..n).map(|_| None).collect();
+    if let Some(signatures) = &signatures {
+        let (store, warning) = BatchStore::open(&crate::cache::pipeline_dir(pipeline.name()))?;
+        if let Some(warning) = warning {
+            log.warn(warning);
+        }
+        for s in (0..n).filter(|&s| persists[s]) {
+            let key = resume::store_key(&signatures[s]);
+            let cached = if options.use_cache && pipeline.nodes[s].options.use_cache {
+                store.load(&key)?
+            } else {
+                store.truncate(&key, 0)?;
+                Vec::new()
+            };
+            persisted[s] = Some(Persist::new(
+                store.clone(),
+                key,
+                cached,
+                options.retry_failed,
+                by_position.clone(),
+            ));
+        }
+    }
+    let responses = if options.response_cache && signatures.is_some() {
+        let (cache, warning) = ResponseCache::shared()?;
+        if let Some(warning) = warning {
+            log.warn(warning);
+        }
+        Some(cache)
+    } else {
+        None
+    };
+    let mut response_counts = Vec::with_capacity(n);
+    for node in &mut pipeline.nodes {
+        let context = RunContext {
+            responses: responses.clone(),
+            read_cache: options.use_cache && node.options.use_cache,
+            counts: Arc::default(),
+        };
+        response_counts.push(context.counts.clone());
+        if let Some(step) = node.step.as_mut() {
+            step.attach(&context);
+        }
+    }
     let mut wiring = wiring::wire(pipeline, &names, seed, |s| progress.counter(s));
 
     let leaves: Vec<usize> = (0..n).filter(|&s| wiring.outputs[s].is_leaf()).collect();
@@ -130,6 +214,7 @@ pub(crate) async fn execute(
             log: log.clone(),
             stop: stop.clone(),
             grace: options.stop_grace,
+            persist: persisted[s].take(),
         };
         handles.push((s, tokio::spawn(run_step(run))));
     }
@@ -142,10 +227,20 @@ pub(crate) async fn execute(
         match handle.await {
             Ok(Finished {
                 step,
+                persist,
                 result,
                 rows,
                 sink,
             }) => {
+                if let Some(persist) = persist.filter(|p| p.replayed > 0) {
+                    log.info(format!(
+                        "step `{}`: {} batch(es), {} row(s), replayed from the cache {}",
+                        names[s],
+                        persist.replayed,
+                        persist.replayed_rows,
+                        persist.store.path().display()
+                    ));
+                }
                 returned.push((s, step));
                 rows_out[s] = rows;
                 if let Some(sink) = sink {
@@ -179,6 +274,16 @@ pub(crate) async fn execute(
                     first_error.get_or_insert(e);
                 }
             }
+        }
+    }
+    for (s, counts) in response_counts.iter().enumerate() {
+        let hits = counts.hits.load(std::sync::atomic::Ordering::Relaxed);
+        let stored = counts.stored.load(std::sync::atomic::Ordering::Relaxed);
+        if hits + stored > 0 {
+            log.info(format!(
+                "step `{}`: response cache: {hits} answer(s) reused, {stored} stored",
+                names[s]
+            ));
         }
     }
     let errors = log.row_errors();
@@ -231,6 +336,9 @@ pub(crate) async fn execute(
             dir: dir.display().to_string(),
             rows: written,
         });
+    }
+    if let Some(signature) = &pipeline_signature {
+        resume::mark_finished(signature, &dir)?;
     }
     Ok(Distiset::new(dir, configs))
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::super::StepOptions;
 use super::super::join::Joiner;
 use super::assemble::{Assembler, record_error};
+use super::resume::Persist;
 use super::run_log::RunLog;
 use super::stop::Stop;
 use super::wiring::{Message, Outputs};
@@ -47,12 +48,15 @@ pub(super) struct StepRun {
     pub(super) stop: Stop,
     /// How long work in flight may take to finish once the run is asked to stop.
     pub(super) grace: std::time::Duration,
+    /// Where a persisted step's batches come from and go.
+    pub(super) persist: Option<Persist>,
 }
 
 /// What a finished step gives back: the step (so the pipeline can run again), its result, the
 /// rows it sent on, and its sink if it is a leaf.
 pub(super) struct Finished {
     pub(super) step: Box<dyn Step>,
+    pub(super) persist: Option<Persist>,
     pub(super) result: crate::Result<()>,
     pub(super) rows: u64,
     pub(super) sink: Option<LeafSink>,
@@ -72,6 +76,7 @@ pub(super) async fn run_step(mut run: StepRun) -> Finished {
     let sink = run.outputs.sink.take();
     Finished {
         step: run.step,
+        persist: run.persist,
         result,
         rows: run.outputs.rows,
         sink,
@@ -132,7 +137,14 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
         // arriving are the work in flight upstream, and they are cheap to finish.
         while let Some((slot, batch)) = input.recv().await {
             for chunk in chunker.accept(slot, batch) {
-                if !process(run, chunk).await? {
+                let input_hash = input_hash(run, &chunk);
+                if let Some(replayed) = replay(run, &chunk, input_hash.as_ref())? {
+                    if !run.outputs.send(replayed).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                if !process(run, chunk, input_hash).await? {
                     return Ok(());
                 }
             }
@@ -146,7 +158,7 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
     let stop = run.stop.clone();
     let mut deadline: Option<Instant> = None;
     loop {
-        if deadline.is_none() && stop.is_stopped() {
+        if deadline.is_none() && stop.is_interrupted() {
             deadline = Some(Instant::now() + run.grace);
         }
         let taking = chunker.open > 0 && deadline.is_none() && !flight.is_full();
@@ -156,8 +168,8 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
         tokio::select! {
             Some(finished) = flight.running.next(), if !flight.running.is_empty() => {
                 flight.finished(finished);
-                for (chunk, results) in flight.ready() {
-                    if !deliver_rows(run, chunk, results).await? {
+                for chunk in flight.ready() {
+                    if !deliver_rows(run, chunk).await? {
                         return Ok(());
                     }
                 }
@@ -168,10 +180,17 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
                     continue;
                 };
                 for chunk in chunker.accept(slot, batch) {
-                    flight.start(chunk);
+                    let input_hash = input_hash(run, &chunk);
+                    if let Some(replayed) = replay(run, &chunk, input_hash.as_ref())? {
+                        if !run.outputs.send(replayed).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    flight.start(chunk, input_hash);
                 }
             }
-            () = stop.stopped(), if deadline.is_none() => {}
+            () = stop.stopped(), if deadline.is_none() && !stop.is_stopped() => {}
             () = sleep_until(deadline), if deadline.is_some() => {
                 let left = flight.running.len();
                 run.log.warn(format!(
@@ -238,12 +257,18 @@ type RowResult = (Batch, crate::Result<Output>);
 struct Chunk {
     /// The chunk's own watermark, which its rows' batches do not carry.
     through: u64,
+    /// The chunk's content hash, for a persisted step.
+    input_hash: Option<[u8; 32]>,
     rows: Vec<Option<RowResult>>,
     left: usize,
 }
 
-/// A chunk whose rows all finished: its watermark and its rows' results in order.
-type FinishedChunk = (u64, Vec<RowResult>);
+/// A chunk whose rows all finished, with its rows' results in order.
+struct FinishedChunk {
+    through: u64,
+    input_hash: Option<[u8; 32]>,
+    rows: Vec<RowResult>,
+}
 
 /// A concurrent step's rows in flight, and the finished ones waiting for their turn: each row
 /// runs on its own, so a slow or retrying row never holds back the others, and results go on
@@ -289,7 +314,7 @@ impl InFlight {
         self.running.len() >= self.max_running || self.waiting >= self.max_waiting
     }
 
-    fn start(&mut self, mut chunk: Batch) {
+    fn start(&mut self, mut chunk: Batch, input_hash: Option<[u8; 32]>) {
         let sequence = self.next_start;
         self.next_start += 1;
         let rows = chunk.len();
@@ -297,6 +322,7 @@ impl InFlight {
             sequence,
             Chunk {
                 through: chunk.through,
+                input_hash,
                 rows: (0..rows).map(|_| None).collect(),
                 left: rows,
             },
@@ -329,38 +355,88 @@ impl InFlight {
             let chunk = self.chunks.remove(&self.next_send).expect("just seen");
             self.next_send += 1;
             self.waiting -= chunk.rows.len();
-            let rows = chunk
-                .rows
-                .into_iter()
-                .map(|r| r.expect("finished"))
-                .collect();
-            ready.push((chunk.through, rows));
+            ready.push(FinishedChunk {
+                through: chunk.through,
+                input_hash: chunk.input_hash,
+                rows: chunk
+                    .rows
+                    .into_iter()
+                    .map(|r| r.expect("finished"))
+                    .collect(),
+            });
         }
         ready
     }
 }
 
+/// What a persisted step's cached batch must have been computed from to be replayed for
+/// `chunk`: the rows, and what the step would do with them.
+fn input_hash(run: &StepRun, chunk: &Batch) -> Option<[u8; 32]> {
+    run.persist.as_ref()?;
+    let rows = chunk.content_hash();
+    let digest = run
+        .step
+        .replay_digest(Input::new(chunk, &run.options.input_mappings));
+    Some(match digest {
+        None => rows,
+        Some(digest) => crate::cache::sha256(&[rows, digest].concat()),
+    })
+}
+
+/// The cached output of `chunk`, for a persisted step replaying an earlier run.
+fn replay(
+    run: &mut StepRun,
+    chunk: &Batch,
+    input_hash: Option<&[u8; 32]>,
+) -> crate::Result<Option<Batch>> {
+    match (&mut run.persist, input_hash) {
+        (Some(persist), Some(hash)) if persist.replaying() => {
+            persist.replay(chunk, hash, &run.name)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Keeps a persisted step's output batch in the cache before it goes on.
+fn record(
+    run: &mut StepRun,
+    consumed: usize,
+    input_hash: Option<[u8; 32]>,
+    batch: &Batch,
+) -> crate::Result<()> {
+    match (&mut run.persist, input_hash) {
+        (Some(persist), Some(hash)) => persist
+            .record(consumed, &hash, batch)
+            .map_err(|e| e.in_step(&run.name)),
+        _ => Ok(()),
+    }
+}
+
 /// Processes a chunk and sends the result on; `false` once the successors are gone.
-async fn process(run: &mut StepRun, chunk: Batch) -> crate::Result<bool> {
+async fn process(
+    run: &mut StepRun,
+    chunk: Batch,
+    input_hash: Option<[u8; 32]>,
+) -> crate::Result<bool> {
     let result = run
         .step
         .process(Input::new(&chunk, &run.options.input_mappings))
         .await;
+    let consumed = chunk.len();
     let batch = outgoing(run, chunk, result)?;
+    record(run, consumed, input_hash, &batch)?;
     Ok(run.outputs.send(batch).await)
 }
 
 /// Sends a chunk processed row by row on as one batch; `false` once the successors are gone.
-async fn deliver_rows(
-    run: &mut StepRun,
-    through: u64,
-    rows: Vec<RowResult>,
-) -> crate::Result<bool> {
-    let mut batch = Batch::watermark(through);
-    for (row, result) in rows {
+async fn deliver_rows(run: &mut StepRun, chunk: FinishedChunk) -> crate::Result<bool> {
+    let mut batch = Batch::watermark(chunk.through);
+    let consumed = chunk.rows.len();
+    for (row, result) in chunk.rows {
         batch.append(outgoing(run, row, result)?);
     }
-    batch.through = through;
+    batch.through = chunk.through;
+    record(run, consumed, chunk.input_hash, &batch)?;
     Ok(run.outputs.send(batch).await)
 }
 

@@ -1,7 +1,8 @@
-//! Where a run writes its Distiset by default:
-//! `<cache>/<pipeline name>/runs/<unique id>`, where `<cache>` is `$DISTIL_CACHE_DIR`, else
-//! `$XDG_CACHE_HOME/distil`, else `~/.cache/distil` (`%LOCALAPPDATA%\distil` on Windows), else
-//! the temporary directory's `distil`.
+//! A run's folder: where it writes its Distiset by default (under the
+//! [cache directory](crate::cache): `<cache>/<pipeline name>/runs/<id>`, the id being the
+//! pipeline's signature when it has steps that persist, so its reruns resume in the same
+//! folder), the lock that keeps a second process out, and the cleaning of what a killed run
+//! left.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -80,57 +81,11 @@ pub(crate) fn clean_leftovers(dir: &Path) {
     }
 }
 
-/// A fresh run directory for `pipeline` (not created yet).
+/// A fresh run directory for `pipeline` (not created yet), for runs that nothing resumes.
 pub(crate) fn default_run_dir(pipeline: &str) -> PathBuf {
-    cache_dir()
-        .join(safe_name(pipeline))
+    crate::cache::pipeline_dir(pipeline)
         .join("runs")
         .join(unique_id())
-}
-
-/// The folder runs write their Distisets under by default: `$DISTIL_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/distil`, else `~/.cache/distil` (`%LOCALAPPDATA%\distil` on Windows), else
-/// the temporary directory's `distil`. A pipeline's runs are in `<it>/<pipeline name>/runs/`.
-pub fn cache_dir() -> PathBuf {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = var("DISTIL_CACHE_DIR") {
-        return dir;
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return dir.join("distil");
-    }
-    if cfg!(windows)
-        && let Some(dir) = var("LOCALAPPDATA")
-    {
-        return dir.join("distil");
-    }
-    if let Some(home) = var("HOME") {
-        return home.join(".cache").join("distil");
-    }
-    std::env::temp_dir().join("distil")
-}
-
-/// The pipeline name as one path component.
-fn safe_name(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.is_empty() || safe.starts_with('.') {
-        format!("pipeline{safe}")
-    } else {
-        safe
-    }
 }
 
 /// Time, process and a counter: unique across runs of this and other processes.
@@ -153,9 +108,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_one_component_and_ids_unique() {
-        assert_eq!(safe_name("a/b c"), "a_b_c");
-        assert_eq!(safe_name(".."), "pipeline..");
+    fn ids_are_unique() {
         assert_ne!(unique_id(), unique_id());
     }
 }

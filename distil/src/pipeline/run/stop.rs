@@ -46,6 +46,12 @@ impl Stop {
         self.0.stopped.load(Ordering::SeqCst)
     }
 
+    /// Whether a signal asked the run to stop: work queued is then left for the rerun, where
+    /// after a failure it is finished (only the generators stop).
+    pub(crate) fn is_interrupted(&self) -> bool {
+        matches!(self.cause(), Some(Cause::Signal(_)))
+    }
+
     pub(crate) fn cause(&self) -> Option<Cause> {
         self.0
             .cause

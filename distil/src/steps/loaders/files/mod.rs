@@ -185,6 +185,27 @@ impl<R: Send + 'static> Step for LoadDataFromFileSystem<R> {
         let result = self.batch(batch_size);
         Box::pin(async move { result })
     }
+
+    /// Each file's path, size and modification time: what `make` and cargo trust too. A
+    /// content hash would read every byte of a large dataset on every run; a file rewritten
+    /// with the same size within the same nanosecond is the one change this misses, and the
+    /// LLM tasks below check their input rows' content before replaying anything anyway.
+    fn fingerprint(&self) -> Option<crate::Value> {
+        let files: Vec<crate::Value> = self
+            .files
+            .iter()
+            .map(|(path, _)| {
+                let meta = std::fs::metadata(path).ok();
+                let modified = meta
+                    .as_ref()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos().to_string());
+                serde_json::json!([path.display().to_string(), meta.map(|m| m.len()), modified])
+            })
+            .collect();
+        Some(crate::Value::Array(files))
+    }
 }
 
 /// A file-level error: fatal, since no row of a file that cannot be read can be recorded.
