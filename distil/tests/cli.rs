@@ -80,6 +80,9 @@ async fn info_describes_a_distiset_and_a_cache_folder() {
         .save_to_disk(&saved)
         .unwrap();
 
+    let card = std::fs::read_to_string(saved.join("README.md")).unwrap();
+    assert!(card.contains("# Dataset Card for cli-test\n"), "{card}");
+
     let output = distil(&["info", saved.to_str().unwrap()], &cache);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);

@@ -85,6 +85,7 @@ def main():
     # The card and the pipeline description.
     card = (root / "README.md").read_text()
     front = yaml.safe_load(card.split("---\n")[1])
+    check("# Dataset Card for curate-preferences\n" in card, "the card is titled after the pipeline")
     check("synthetic" in front["tags"] and "distil" in front["tags"], f"tags: {front['tags']}")
     description = yaml.safe_load((root / "pipeline.yaml").read_text())
     check(description["pipeline"]["name"] == "curate-preferences", "pipeline.yaml names it")

@@ -130,12 +130,9 @@ pub fn main() -> ExitCode {
         } => push(&dir, &repo_id, private, &mut out),
         Command::Cache { command } => match command {
             CacheCommand::Ls => cache::list(&crate::cache::root(), &mut out),
-            CacheCommand::Rm { pipeline, run } => cache::remove(
-                &crate::cache::root(),
-                &pipeline,
-                run.as_deref(),
-                &mut out,
-            ),
+            CacheCommand::Rm { pipeline, run } => {
+                cache::remove(&crate::cache::root(), &pipeline, run.as_deref(), &mut out)
+            }
         },
     };
     match result {
