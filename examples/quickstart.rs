@@ -117,7 +117,11 @@ async fn run() -> distil::Result<ExitCode> {
         usage.input_tokens, usage.output_tokens, usage.requests, usage.failed, usage.retries
     );
     println!("columns: {}", rows.column_names().join(", "));
-    println!("saved to {target}");
+    // Saving copies the run: say where both copies are, and how to drop the cached one.
+    println!(
+        "saved to {target}; the run's own copy is in {} (`distil cache rm` removes it)",
+        distiset.dir().display()
+    );
     if let Some(mut first) = rows.rows().next() {
         // The metadata (raw prompt and answer, token counts) is in the Distiset too.
         first.remove(distil::METADATA_COLUMN);

@@ -3,6 +3,8 @@
 //! The library only emits `tracing` events and installs nothing global; a program (an example,
 //! the `distil` command) calls [`init`] once at start to see them on stderr.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs a subscriber writing to stderr, filtered by `RUST_LOG` (as
@@ -13,5 +15,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a terminal, plain text for a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
