@@ -3,7 +3,7 @@
 //! second answer -> a Distiset.
 //!
 //! `durable-run <base url> <output dir> [--rows N] [--file PATH] [--second TEMPLATE]
-//! [--retry-failed]`; the cache directory comes from `DISTIL_CACHE_DIR`. Exits 0 when the
+//! [--concurrency C] [--retry-failed]`; the cache directory comes from `DISTIL_CACHE_DIR`. Exits 0 when the
 //! run finished, 130 when a signal stopped it, 1 when it failed; prints the error on stderr.
 
 use std::process::ExitCode;
@@ -24,11 +24,12 @@ async fn main() -> ExitCode {
             .and_then(|i| args.get(i + 1))
     };
     let rows: usize = flag("--rows").map_or(100, |n| n.parse().expect("a row count"));
+    let concurrency: usize = flag("--concurrency").map_or(16, |n| n.parse().expect("a count"));
     let llm = || {
         OpenAi::new("durable-model")
             .base_url(url.as_str())
             .api_key("sk-durable")
-            .max_concurrency(16)
+            .max_concurrency(concurrency)
     };
     let mut pipeline = Pipeline::new("durable");
     match flag("--file") {

@@ -77,7 +77,9 @@ pub(crate) async fn execute(
     };
     // Held until the run ends: a second process on this folder gets a clear error.
     let _lock = run_dir::lock(&dir)?;
-    let reuse = options.use_cache && pipeline.nodes.iter().all(|n| n.options.use_cache);
+    let reuse = options.use_cache
+        && !options.retry_failed
+        && pipeline.nodes.iter().all(|n| n.options.use_cache);
     if let Some(signature) = &pipeline_signature
         && reuse
         && resume::is_finished(signature, &dir)
