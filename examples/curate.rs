@@ -216,6 +216,8 @@ fn rate(instruction: &str, generations: Vec<Option<String>>) -> Ratings {
 
 #[tokio::main]
 async fn main() -> distil::Result<()> {
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
     let instructions: Vec<Instruction> = include_str!("data/instructions.jsonl")
         .lines()
         .map(|line| serde_json::from_str(line).expect("the bundled data is valid JSON"))
@@ -272,6 +274,10 @@ async fn main() -> distil::Result<()> {
         .or_else(|| std::env::var("DISTIL_CURATE_DIR").ok())
         .unwrap_or_else(|| "target/curate-distiset".to_owned());
     distiset.save_to_disk(&target)?;
-    println!("saved to {target}");
+    // Saving copies the run: say where both copies are, and how to drop the cached one.
+    println!(
+        "saved to {target}; the run's own copy is in {} (`distil cache rm` removes it)",
+        distiset.dir().display()
+    );
     Ok(())
 }

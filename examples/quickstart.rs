@@ -40,6 +40,8 @@ fn env(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
     if env("OPENAI_BASE_URL").is_none() && env("OPENAI_API_KEY").is_none() {
         eprintln!(
             "quickstart needs an LLM: set OPENAI_BASE_URL to an OpenAI-compatible server \
@@ -115,7 +117,11 @@ async fn run() -> distil::Result<ExitCode> {
         usage.input_tokens, usage.output_tokens, usage.requests, usage.failed, usage.retries
     );
     println!("columns: {}", rows.column_names().join(", "));
-    println!("saved to {target}");
+    // Saving copies the run: say where both copies are, and how to drop the cached one.
+    println!(
+        "saved to {target}; the run's own copy is in {} (`distil cache rm` removes it)",
+        distiset.dir().display()
+    );
     if let Some(mut first) = rows.rows().next() {
         // The metadata (raw prompt and answer, token counts) is in the Distiset too.
         first.remove(distil::METADATA_COLUMN);

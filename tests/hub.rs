@@ -145,6 +145,108 @@ async fn downloads_the_shards_of_a_config_split_and_caches_them() {
     assert_eq!(server.requests().len(), before);
 }
 
+/// `huggingface_hub`'s layout: a blob per content, a snapshot per commit linking to blobs, and
+/// a ref per branch.
+#[tokio::test]
+async fn downloads_land_in_the_hugging_face_cache_layout() {
+    let server = server_with_dataset().await;
+    let hub = client(&server, Some(TOKEN));
+    let paths = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    let repo = hub.config().cache_dir.join("datasets--distil-rs--prompts");
+    let commit = hub_server::commit_of("main");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("refs/main")).unwrap(),
+        commit
+    );
+    let expected = repo.join(format!(
+        "snapshots/{commit}/default/train-00000-of-00002.parquet"
+    ));
+    assert_eq!(paths[0], expected);
+    let blob = repo.join("blobs").join(hub_server::sha256(SHARD_0));
+    assert_eq!(std::fs::read(&blob).unwrap(), SHARD_0);
+    #[cfg(unix)]
+    assert_eq!(
+        std::fs::read_link(&expected).unwrap(),
+        Path::new("../../../blobs").join(hub_server::sha256(SHARD_0))
+    );
+    let partials: Vec<_> = files_under(&repo)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(partials.is_empty(), "{partials:?}");
+}
+
+/// A cache folder as Python's `huggingface_hub` leaves it is read offline, and online its
+/// files are not downloaded again.
+#[tokio::test]
+async fn files_python_downloaded_are_reused_offline_and_online() {
+    let cache = temp_dir("python-cache");
+    let repo = cache.join("datasets--distil-rs--prompts");
+    let commit = hub_server::commit_of("main");
+    let shard = "default/train-00000-of-00001.parquet";
+    let blob = repo.join("blobs").join(hub_server::sha256(SHARD_0));
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    std::fs::write(&blob, SHARD_0).unwrap();
+    let link = repo.join("snapshots").join(&commit).join(shard);
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        Path::new("../../../blobs").join(hub_server::sha256(SHARD_0)),
+        &link,
+    )
+    .unwrap();
+    #[cfg(not(unix))]
+    std::fs::copy(&blob, &link).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), &commit).unwrap();
+
+    // Offline, with no server at all.
+    let offline = HubConfig::from_vars(|_| None)
+        .with_endpoint("http://127.0.0.1:9")
+        .with_cache_dir(&cache)
+        .with_offline(true);
+    let paths = HubClient::new(offline)
+        .unwrap()
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(paths, std::slice::from_ref(&link));
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), SHARD_0);
+    let error = HubClient::new(
+        HubConfig::from_vars(|_| None)
+            .with_cache_dir(&cache)
+            .with_offline(true),
+    )
+    .unwrap()
+    .download_parquet(&DatasetRequest::new(REPO).revision("v2"))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("HF_HUB_OFFLINE") && error.contains("`v2`"),
+        "{error}"
+    );
+
+    // Online: listed, not downloaded.
+    let server = HubServer::start(TOKEN).await;
+    server.add_file(REPO, "main", shard, SHARD_0);
+    let config = HubConfig::from_vars(|_| None)
+        .with_endpoint(&server.base)
+        .with_cache_dir(&cache)
+        .with_retry(fast_retries());
+    let online = HubClient::new(config)
+        .unwrap()
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(online, [link]);
+    assert_eq!(server.count("GET", "/tree/"), 1);
+    assert_eq!(server.count("GET", "/resolve/"), 0);
+}
+
 #[tokio::test]
 async fn reads_the_data_folder_and_the_parquet_conversion_revision() {
     let server = HubServer::start(TOKEN).await;
@@ -632,7 +734,11 @@ async fn a_hub_dataset_is_loaded_typed_through_a_pipeline() {
     };
     let distiset = pipeline.run().await.unwrap();
     let dataset = distiset.default_config().unwrap();
-    assert_eq!(dataset.column_names(), ["prompt", "words", "loud"]);
+    // The metadata column is always there, so a later row error has a place.
+    assert_eq!(
+        dataset.column_names(),
+        ["prompt", "words", "loud", distil::METADATA_COLUMN]
+    );
     let rows: Vec<HubPrompt> = dataset.rows_as().unwrap();
     assert_eq!(rows.len(), 3, "both shards of the train split");
     assert_eq!(

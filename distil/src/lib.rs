@@ -54,6 +54,8 @@ extern crate self as distil;
 pub mod __private;
 mod batch;
 pub mod cache;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod column;
 mod distiset;
 mod error;
@@ -62,6 +64,8 @@ mod http;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod llm;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod pipeline;
 pub mod prelude;
 pub mod row;

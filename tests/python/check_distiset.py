@@ -1,5 +1,6 @@
-"""Reads a Distiset written by distil (`cargo run --example curate`) with Python's `datasets`
-and `pyarrow`, as a user would, and checks row counts, column names and types.
+"""Reads a Distiset written by distil (`cargo run --example curate`) with Python's `datasets`,
+`pyarrow` and `pandas`, as a user would, and checks row counts, column names and types.
+CI runs it with several pyarrow versions (see .ci/run).
 
 Usage: python check_distiset.py [DIR]   (default: target/curate-distiset)
 """
@@ -9,6 +10,7 @@ import pathlib
 import sys
 
 import datasets
+import pandas
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
@@ -59,6 +61,12 @@ def main():
         found = table.schema.field(name).type
         check(found.equals(expected), f"column {name}: {found}, expected {expected}")
 
+    # pandas: the whole config folder, through pyarrow's dataset reader.
+    frame = pandas.read_parquet(str(root / "default"))
+    check(len(frame) == table.num_rows, f"pandas read {len(frame)} rows")
+    check(list(frame.columns) == list(EXPECTED), f"pandas columns: {list(frame.columns)}")
+    check(frame["quality"].dtype == "float64", f"pandas quality: {frame['quality'].dtype}")
+
     # datasets: through the README's `configs:`, as `load_dataset(dir, config)`.
     dataset = datasets.load_dataset(str(root), "default")
     check(list(dataset) == ["train"], f"splits: {list(dataset)}")
@@ -77,12 +85,16 @@ def main():
     # The card and the pipeline description.
     card = (root / "README.md").read_text()
     front = yaml.safe_load(card.split("---\n")[1])
+    check("# Dataset Card for curate-preferences\n" in card, "the card is titled after the pipeline")
     check("synthetic" in front["tags"] and "distil" in front["tags"], f"tags: {front['tags']}")
     description = yaml.safe_load((root / "pipeline.yaml").read_text())
     check(description["pipeline"]["name"] == "curate-preferences", "pipeline.yaml names it")
     check((root / "pipeline.log").read_text().strip(), "pipeline.log is not empty")
 
-    print(f"python: {passed} passed, 0 failed")
+    print(
+        f"python (pyarrow {pa.__version__}, datasets {datasets.__version__}, "
+        f"pandas {pandas.__version__}): {passed} passed, 0 failed"
+    )
 
 
 if __name__ == "__main__":

@@ -155,8 +155,13 @@ fn error(status: u16, message: &str, code: Option<&str>) -> Response {
     response
 }
 
-fn sha256(content: &[u8]) -> String {
+pub fn sha256(content: &[u8]) -> String {
     format!("{:x}", Sha256::digest(content))
+}
+
+/// The commit id the server gives for a revision: 40 hex digits derived from its name.
+pub fn commit_of(revision: &str) -> String {
+    sha256(revision.as_bytes())[..40].to_owned()
 }
 
 async fn handle(
@@ -276,7 +281,9 @@ async fn handle(
                     .body(Body::from_stream(body))
                     .unwrap();
             }
+            // As the Hub: the commit served and the content's version (the SHA-256 for LFS).
             Response::builder()
+                .header("x-repo-commit", commit_of(&decode(revision)))
                 .header("etag", format!("\"{}\"", sha256(&content)))
                 .body(Body::from(content))
                 .unwrap()

@@ -44,7 +44,18 @@ fn shorten(value: &Value) -> Value {
     }
 }
 
-/// The card of `distiset`, titled `title` (the directory's name).
+/// The pipeline's name in a `pipeline.yaml` as runs write it: the `name:` line of the
+/// `pipeline:` section, a JSON string.
+pub(crate) fn pipeline_name(pipeline_yaml: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(pipeline_yaml).ok()?;
+    let section = text.split("\npipeline:\n").nth(1)?;
+    let line = section.lines().next()?.strip_prefix("  name: ")?;
+    serde_json::from_str::<String>(line)
+        .ok()
+        .filter(|name| !name.is_empty())
+}
+
+/// The card of `distiset`, titled `title` (the pipeline's name, else the directory's).
 pub(crate) fn render(distiset: &Distiset, title: &str) -> String {
     let largest = distiset
         .configs
@@ -121,6 +132,23 @@ pub(crate) fn render(distiset: &Distiset, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_title_is_the_pipeline_name() {
+        let dir = std::env::temp_dir().join(format!("distil-card-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pipeline.yaml");
+        std::fs::write(
+            &path,
+            "distil:\n  version: \"0.1.0\"\npipeline:\n  name: \"curate \\\"prefs\\\"\"\n  steps: []\n",
+        )
+        .unwrap();
+        assert_eq!(pipeline_name(&path).as_deref(), Some("curate \"prefs\""));
+        std::fs::write(&path, "something: else\n").unwrap();
+        assert_eq!(pipeline_name(&path), None);
+        assert_eq!(pipeline_name(&dir.join("missing.yaml")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn size_categories_follow_the_hub() {

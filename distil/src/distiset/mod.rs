@@ -168,11 +168,13 @@ impl Distiset {
                 }
             }
         }
-        let title = path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "distiset".to_owned());
+        // Titled after the pipeline; after the folder when no pipeline.yaml names it.
+        let title = card::pipeline_name(&self.dir.join(PIPELINE_YAML)).unwrap_or_else(|| {
+            path.canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "distiset".to_owned())
+        });
         files::write_atomic(&path.join(README), card::render(self, &title).as_bytes())?;
         if !same {
             for name in [PIPELINE_YAML, PIPELINE_LOG] {

@@ -10,7 +10,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::files;
 use crate::{Error, Result};
@@ -35,6 +35,22 @@ impl Default for ShardLimits {
 
 /// Rows per Parquet row group: bounds the writer's memory.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// The writer's settings: snappy, as `datasets` writes, and no column statistics.
+///
+/// With statistics on, the parquet crate writes size statistics whose level histograms are
+/// left out for columns of max level 0 (as the format allows); pyarrow 19.0.0 rejects such a
+/// file ("Repetition level histogram size mismatch", fixed in 19.0.1) and `datasets` pins it
+/// in many environments. The crate has no switch for size statistics alone, so statistics
+/// (min/max per chunk and page, the column index) are off: a Distiset is read whole, not
+/// filtered by predicate pushdown.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::None)
+        .build()
+}
 
 /// The final name of shard `index` of `count`.
 pub(crate) fn shard_name(split: &str, index: usize, count: usize) -> String {
@@ -114,11 +130,7 @@ impl ShardWriter {
     fn open(&mut self) -> Result<()> {
         let temp = files::temp_path(&self.dir, &format!("{}.parquet", self.split));
         let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
-        let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(properties))
+        let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(writer_properties()))
             .map_err(|e| Error::parquet(&temp, e))?;
         self.current = Some((writer, temp, 0));
         Ok(())
@@ -203,5 +215,58 @@ impl Drop for PendingShards {
         for path in self.temps.drain(..) {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, ListArray, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    /// No column chunk carries size statistics, whose level histograms pyarrow 19.0.0 rejects.
+    #[test]
+    fn shards_carry_no_level_histograms() {
+        let dir = std::env::temp_dir().join(format!("distil-shards-{}", std::process::id()));
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("text", DataType::Utf8, true),
+            Field::new("count", DataType::Int64, true),
+            Field::new("tags", DataType::List(item), true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![Some("a"), None])),
+            Arc::new(Int64Array::from(vec![Some(1), None])),
+            string_lists(),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let mut writer = ShardWriter::new(&dir, "train", schema, ShardLimits::default()).unwrap();
+        writer.write(&batch).unwrap();
+        let paths = writer.finish().unwrap().commit().unwrap();
+        let reader = SerializedFileReader::new(File::open(&paths[0]).unwrap()).unwrap();
+        let metadata = reader.metadata();
+        assert_eq!(metadata.file_metadata().num_rows(), 2);
+        for group in metadata.row_groups() {
+            for column in group.columns() {
+                let name = column.column_path().string();
+                assert!(column.repetition_level_histogram().is_none(), "{name}");
+                assert!(column.definition_level_histogram().is_none(), "{name}");
+                assert!(column.unencoded_byte_array_data_bytes().is_none(), "{name}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A list of strings with one row `["1"]` and one null row.
+    fn string_lists() -> ArrayRef {
+        let values = StringArray::from(vec!["1"]);
+        let offsets = arrow_buffer::OffsetBuffer::new(vec![0, 1, 1].into());
+        let nulls = arrow_buffer::NullBuffer::from(vec![true, false]);
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        Arc::new(ListArray::new(item, offsets, Arc::new(values), Some(nulls)))
     }
 }

@@ -3,47 +3,117 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::repo::{RepoId, encode_revision};
+use super::repo::RepoId;
 
-/// The local folders of one dataset revision:
-/// `<cache_dir>/datasets--<owner>--<name>/distil/<revision>/files/<path in repo>`, and beside
-/// `files/` a `meta/` folder recording which version of each file is there.
+/// The local folder of one dataset repo, laid out as `huggingface_hub` lays it out, so files
+/// downloaded by Python tools (or the `hf-hub` crate) are reused and the other way round:
 ///
-/// distil keeps its own folder inside the Hub cache rather than `huggingface_hub`'s
-/// `blobs/`+`snapshots/` layout, whose symlinks would not work everywhere.
-pub(crate) struct RevisionCache {
+/// ```text
+/// <cache_dir>/datasets--<owner>--<name>/
+/// ├── blobs/<version>                      # the content, named by its SHA-256 (LFS) or git blob id
+/// ├── refs/<revision>                      # the commit a branch or tag pointed at
+/// └── snapshots/<commit>/<path in repo>    # a relative symlink to the blob (a copy where
+///                                          # symlinks cannot be made)
+/// ```
+pub(crate) struct RepoCache {
     root: PathBuf,
 }
 
-impl RevisionCache {
-    pub(crate) fn new(cache_dir: &Path, repo: &RepoId, revision: &str) -> Self {
-        RevisionCache {
-            root: cache_dir
-                .join(repo.cache_folder())
-                .join("distil")
-                .join(encode_revision(revision)),
+impl RepoCache {
+    pub(crate) fn new(cache_dir: &Path, repo: &RepoId) -> Self {
+        RepoCache {
+            root: cache_dir.join(repo.cache_folder()),
         }
     }
 
-    /// The local path of a file of the repo, or `None` when the path from the server could
-    /// escape the cache folder (`..`, absolute, a drive prefix).
-    pub(crate) fn file_path(&self, path_in_repo: &str) -> Option<PathBuf> {
-        safe_relative(path_in_repo).map(|relative| self.root.join("files").join(relative))
+    /// The repo's folder.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
     }
 
-    /// Where the version (hash) of a downloaded file is recorded.
-    pub(crate) fn version_path(&self, path_in_repo: &str) -> Option<PathBuf> {
-        safe_relative(path_in_repo).map(|relative| {
-            let mut path = self.root.join("meta").join(relative).into_os_string();
-            path.push(".version");
-            PathBuf::from(path)
-        })
+    /// Where the content of a version lives, or `None` for a version that is not a plain name.
+    pub(crate) fn blob_path(&self, version: &str) -> Option<PathBuf> {
+        let plain = !version.is_empty() && version.chars().all(|c| c.is_ascii_alphanumeric());
+        plain.then(|| self.root.join("blobs").join(version))
     }
 
-    /// The folder of the downloaded files, for offline use.
-    pub(crate) fn files_root(&self) -> PathBuf {
-        self.root.join("files")
+    /// The folder of a commit's files.
+    pub(crate) fn snapshot_root(&self, commit: &str) -> Option<PathBuf> {
+        safe_relative(commit)
+            .filter(|c| c.components().count() == 1)
+            .map(|c| self.root.join("snapshots").join(c))
     }
+
+    /// A file of the repo at a commit, or `None` when the path from the server could escape
+    /// the cache folder (`..`, absolute, a drive prefix).
+    pub(crate) fn snapshot_path(&self, commit: &str, path_in_repo: &str) -> Option<PathBuf> {
+        let relative = safe_relative(path_in_repo)?;
+        self.snapshot_root(commit).map(|root| root.join(relative))
+    }
+
+    /// The file recording the commit of a branch or tag (`refs/convert/parquet` nests folders,
+    /// as `huggingface_hub` does).
+    fn ref_path(&self, revision: &str) -> Option<PathBuf> {
+        safe_relative(revision).map(|r| self.root.join("refs").join(r))
+    }
+
+    /// The commit of `revision`: itself when it is a commit id, else what `refs/` recorded.
+    pub(crate) fn commit_of(&self, revision: &str) -> Option<String> {
+        if is_commit_id(revision) {
+            return Some(revision.to_owned());
+        }
+        let text = std::fs::read_to_string(self.ref_path(revision)?).ok()?;
+        let commit = text.trim();
+        (!commit.is_empty()).then(|| commit.to_owned())
+    }
+
+    /// Records that `revision` points at `commit` (nothing for a commit id itself).
+    pub(crate) async fn record_ref(&self, revision: &str, commit: &str) -> std::io::Result<()> {
+        if is_commit_id(revision) || self.commit_of(revision).as_deref() == Some(commit) {
+            return Ok(());
+        }
+        match self.ref_path(revision) {
+            Some(path) => write_atomically(&path, commit.as_bytes()).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A full commit id: 40 hex digits.
+pub(crate) fn is_commit_id(revision: &str) -> bool {
+    revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Makes `link` show `blob`: a relative symlink, as `huggingface_hub` makes, or a copy where
+/// the file system refuses symlinks.
+pub(crate) async fn link_snapshot(link: &Path, blob: &Path, root: &Path) -> std::io::Result<()> {
+    if let Some(parent) = link.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    match tokio::fs::symlink_metadata(link).await {
+        Ok(_) => tokio::fs::remove_file(link).await?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    // From snapshots/<commit>/<dirs>/file up to the repo folder, then down to the blob.
+    let depth = link
+        .strip_prefix(root)
+        .map(|p| p.components().count().saturating_sub(1))
+        .unwrap_or(0);
+    let mut target = PathBuf::new();
+    for _ in 0..depth {
+        target.push("..");
+    }
+    target.push(blob.strip_prefix(root).unwrap_or(blob));
+    #[cfg(unix)]
+    {
+        if tokio::fs::symlink(&target, link).await.is_ok() {
+            return Ok(());
+        }
+    }
+    let partial = PartialFile::beside(link);
+    tokio::fs::copy(blob, partial.path()).await?;
+    partial.persist(link).await
 }
 
 /// A path made only of plain components; server data decides it, so it is checked.
@@ -117,15 +187,22 @@ mod tests {
     #[test]
     fn server_paths_cannot_escape() {
         let repo = RepoId::parse("o/n").unwrap();
-        let cache = RevisionCache::new(Path::new("/c"), &repo, "refs/convert/parquet");
+        let cache = RepoCache::new(Path::new("/c"), &repo);
         assert_eq!(
-            cache.file_path("default/train.parquet").unwrap(),
-            Path::new(
-                "/c/datasets--o--n/distil/refs%2Fconvert%2Fparquet/files/default/train.parquet"
-            )
+            cache
+                .snapshot_path("abc123", "default/train.parquet")
+                .unwrap(),
+            Path::new("/c/datasets--o--n/snapshots/abc123/default/train.parquet")
         );
         for bad in ["../x", "/etc/passwd", "a/../../x", "", "a\\b", "C:x", "./a"] {
-            assert!(cache.file_path(bad).is_none(), "{bad}");
+            assert!(cache.snapshot_path("abc123", bad).is_none(), "{bad}");
         }
+        assert!(cache.snapshot_path("../x", "a").is_none());
+        assert!(cache.snapshot_path("a/b", "a").is_none());
+        assert!(cache.blob_path("../x").is_none() && cache.blob_path("").is_none());
+        assert_eq!(
+            cache.ref_path("refs/convert/parquet").unwrap(),
+            Path::new("/c/datasets--o--n/refs/refs/convert/parquet")
+        );
     }
 }

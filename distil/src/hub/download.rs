@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::cache::{PartialFile, RevisionCache, write_atomically};
+use super::cache::{PartialFile, RepoCache, is_commit_id, link_snapshot};
 use super::client::{Call, HubClient};
 use super::layout::{configs_present, is_split_file};
 use super::repo::{RepoId, encode_path, encode_revision};
@@ -188,11 +188,12 @@ impl HubClient {
     }
 
     /// Downloads the Parquet files of a config's split into the cache and returns their local
-    /// paths, in shard order. Files already in the cache at the same version are not
-    /// downloaded again; with `HF_HUB_OFFLINE` set, the cached files are returned as they are.
+    /// paths, in shard order. Files already in the cache at the same version (downloaded by
+    /// distil or by Python's `huggingface_hub`) are not downloaded again; with `HF_HUB_OFFLINE`
+    /// set, the cached files of the revision are returned as they are.
     pub async fn download_parquet(&self, request: &DatasetRequest) -> Result<Vec<PathBuf>> {
         let repo = RepoId::parse(&request.repo_id)?;
-        let cache = RevisionCache::new(&self.config().cache_dir, &repo, &request.revision);
+        let cache = RepoCache::new(&self.config().cache_dir, &repo);
         if self.config().offline {
             return cached_split_files(&cache, request);
         }
@@ -208,8 +209,9 @@ impl HubClient {
     }
 
     /// Downloads one file of a dataset into the cache (unless the same version is there) and
-    /// returns its local path. The content streams into a temporary file, is checked against
-    /// the listed size (and SHA-256 for LFS files), then renamed into place.
+    /// returns its local path, `snapshots/<commit>/<path>` in the Hugging Face cache layout.
+    /// The content streams into a temporary file in `blobs/`, is checked against the listed
+    /// size (and SHA-256 for LFS files), then renamed into place and linked from the snapshot.
     pub async fn download_file(
         &self,
         repo_id: &str,
@@ -217,7 +219,7 @@ impl HubClient {
         file: &RemoteFile,
     ) -> Result<PathBuf> {
         let repo = RepoId::parse(repo_id)?;
-        let cache = RevisionCache::new(&self.config().cache_dir, &repo, revision);
+        let cache = RepoCache::new(&self.config().cache_dir, &repo);
         let call = Call {
             repo: repo_id,
             file: Some(&file.path),
@@ -232,35 +234,48 @@ impl HubClient {
             authenticated: true,
             accept: &[],
         };
-        let (Some(dest), Some(version_path)) =
-            (cache.file_path(&file.path), cache.version_path(&file.path))
-        else {
-            return Err(call.malformed(format!("unsafe file path `{}` in the listing", file.path)));
-        };
-        if is_cached(&dest, &version_path, file).await {
-            tracing::debug!(file = %file.path, "already in the cache");
-            return Ok(dest);
+        let unsafe_path =
+            || call.malformed(format!("unsafe file path `{}` in the listing", file.path));
+        if cache.snapshot_path("commit", &file.path).is_none() {
+            return Err(unsafe_path());
         }
+        let Some(blob) = cache.blob_path(&file.version) else {
+            return Err(call.malformed(format!(
+                "invalid version `{}` of `{}` in the listing",
+                file.version, file.path
+            )));
+        };
         let io_error = |path: &Path| {
             let path = path.display().to_string();
             move |source| Error::Io { path, source }
         };
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(io_error(parent))?;
+        // The same content is there, by distil or by Python: linked, not downloaded.
+        if is_complete(&blob, file).await
+            && let Some(commit) = cache.commit_of(revision)
+        {
+            let link = cache
+                .snapshot_path(&commit, &file.path)
+                .ok_or_else(unsafe_path)?;
+            if !is_complete(&link, file).await {
+                link_snapshot(&link, &blob, cache.root())
+                    .await
+                    .map_err(io_error(&link))?;
+            }
+            tracing::debug!(file = %file.path, "already in the cache");
+            return Ok(link);
         }
+        let blobs = blob.parent().expect("a blob is in blobs/");
+        tokio::fs::create_dir_all(blobs)
+            .await
+            .map_err(io_error(blobs))?;
         let mut attempt = 0;
-        loop {
+        let commit = loop {
             attempt += 1;
-            let partial = PartialFile::beside(&dest);
+            let partial = PartialFile::beside(&blob);
             match self.fetch_into(&call, file, &partial).await? {
-                Ok(()) => {
-                    partial.persist(&dest).await.map_err(io_error(&dest))?;
-                    write_atomically(&version_path, file.version.as_bytes())
-                        .await
-                        .map_err(io_error(&version_path))?;
-                    return Ok(dest);
+                Ok(commit) => {
+                    partial.persist(&blob).await.map_err(io_error(&blob))?;
+                    break commit;
                 }
                 Err(reason) => match self.config().retry.delay_after(attempt, None) {
                     Some(delay) => {
@@ -270,18 +285,41 @@ impl HubClient {
                     None => return Err(call.failed(format!("{reason} (after {attempt} attempts)"))),
                 },
             }
-        }
+        };
+        // The Hub names the commit it served; a server that does not is filed under the
+        // revision's own name.
+        let commit = commit
+            .filter(|c| is_commit_id(c))
+            .or_else(|| is_commit_id(revision).then(|| revision.to_owned()))
+            .unwrap_or_else(|| encode_revision(revision));
+        let link = cache
+            .snapshot_path(&commit, &file.path)
+            .ok_or_else(unsafe_path)?;
+        link_snapshot(&link, &blob, cache.root())
+            .await
+            .map_err(io_error(&link))?;
+        cache
+            .record_ref(revision, &commit)
+            .await
+            .map_err(io_error(cache.root()))?;
+        Ok(link)
     }
 
-    /// One attempt at downloading a file into `partial`: `Ok(Err(reason))` when the attempt
-    /// failed in a way another attempt may fix (a cut connection, a truncated body).
+    /// One attempt at downloading a file into `partial`, giving the commit the server names
+    /// (`X-Repo-Commit`); `Ok(Err(reason))` when the attempt failed in a way another attempt
+    /// may fix (a cut connection, a truncated body).
     async fn fetch_into(
         &self,
         call: &Call<'_>,
         file: &RemoteFile,
         partial: &PartialFile,
-    ) -> Result<std::result::Result<(), String>> {
+    ) -> Result<std::result::Result<Option<String>, String>> {
         let mut response = self.send(call, Ok).await?;
+        let commit = response
+            .headers()
+            .get("x-repo-commit")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let io_error = |source| Error::Io {
             path: partial.path().display().to_string(),
             source,
@@ -330,24 +368,35 @@ impl HubClient {
             }
         }
         out.sync_all().await.map_err(io_error)?;
-        Ok(Ok(()))
+        Ok(Ok(commit))
     }
 }
 
-/// Whether the cache holds this version of the file, complete.
-async fn is_cached(dest: &Path, version_path: &Path, file: &RemoteFile) -> bool {
-    let Ok(metadata) = tokio::fs::metadata(dest).await else {
-        return false;
-    };
-    let version = tokio::fs::read_to_string(version_path)
+/// Whether `path` (a blob, or a snapshot link followed to its blob) holds the listed size.
+/// The blob's name is its version, so the size is the check left.
+async fn is_complete(path: &Path, file: &RemoteFile) -> bool {
+    tokio::fs::metadata(path)
         .await
-        .unwrap_or_default();
-    metadata.len() == file.size && version == file.version
+        .is_ok_and(|m| m.len() == file.size)
 }
 
-/// Offline: the split's files already in the cache.
-fn cached_split_files(cache: &RevisionCache, request: &DatasetRequest) -> Result<Vec<PathBuf>> {
-    let root = cache.files_root();
+/// Offline: the split's files in the cached snapshot of the revision.
+fn cached_split_files(cache: &RepoCache, request: &DatasetRequest) -> Result<Vec<PathBuf>> {
+    let offline_error = |message: String| Error::HubInvalid {
+        repo: request.repo_id.clone(),
+        message,
+    };
+    let Some(root) = cache
+        .commit_of(&request.revision)
+        .or_else(|| Some(encode_revision(&request.revision)))
+        .and_then(|commit| cache.snapshot_root(&commit))
+    else {
+        return Err(offline_error(format!(
+            "HF_HUB_OFFLINE is set and the cache ({}) has no snapshot of revision `{}`",
+            cache.root().display(),
+            request.revision
+        )));
+    };
     let mut found = Vec::new();
     let mut folders = vec![root.clone()];
     while let Some(folder) = folders.pop() {

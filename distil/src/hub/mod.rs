@@ -5,6 +5,10 @@
 //! (`HF_TOKEN`, `HF_HOME`, `HF_ENDPOINT`, …; see [`HubConfig`]). The token never appears in
 //! `Debug` output, errors or logs.
 //!
+//! Downloads go into the Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`) in the
+//! layout `huggingface_hub` uses (`datasets--<owner>--<name>/{blobs,snapshots,refs}`): a file
+//! Python already downloaded is reused, offline too, and Python reuses distil's.
+//!
 //! ```no_run
 //! # async fn run() -> distil::Result<()> {
 //! use distil::hub::{DatasetRequest, HubClient};

@@ -1,21 +1,51 @@
 //! `pipeline.yaml`: the pipeline's name, description, steps (type and runtime parameters),
 //! connections, routing and the distil version, written by hand (the format is small).
 //!
-//! Values are written as JSON, which is valid YAML. A parameter whose name contains `key`,
-//! `token`, `secret` or `password` (in any case, at any depth) is a secret: its value is
-//! written as null, never the value itself.
+//! Values are written as JSON, which is valid YAML. A field named as a secret
+//! ([`SECRET_FIELDS`], in any case, at any depth) is written as null, never its value; names
+//! are matched whole, so `max_new_tokens` or `key_column` keep their values.
 
 use std::fmt::Write;
 
 use crate::Value;
 use crate::pipeline::Pipeline;
 
-/// Whether a parameter's value must stay out of files.
+/// Field names whose values never reach a file, compared whole, ignoring case and with `-`
+/// read as `_`.
+pub(crate) const SECRET_FIELDS: &[&str] = &[
+    "access_key",
+    "access_token",
+    "anthropic_api_key",
+    "api_key",
+    "api_token",
+    "apikey",
+    "auth",
+    "auth_token",
+    "authorization",
+    "aws_secret_access_key",
+    "azure_api_key",
+    "bearer_token",
+    "client_secret",
+    "credentials",
+    "hf_token",
+    "huggingface_token",
+    "openai_api_key",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "refresh_token",
+    "secret",
+    "secret_access_key",
+    "secret_key",
+    "token",
+    "x_api_key",
+];
+
+/// Whether a field's value must stay out of files.
 pub(crate) fn is_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["key", "token", "secret", "password"]
-        .iter()
-        .any(|word| name.contains(word))
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    SECRET_FIELDS.contains(&name.as_str())
 }
 
 /// The value with every secret field nulled.
@@ -132,13 +162,41 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn secrets_are_left_out_at_any_depth() {
-        assert!(is_secret("api_key") && is_secret("HF_TOKEN") && is_secret("db_password"));
-        assert!(!is_secret("temperature"));
-        let value = json!({"temperature": 0.7, "auth": {"Secret": "s3cr3t"}});
+    fn secrets_are_left_out_by_whole_name_at_any_depth() {
+        assert!(is_secret("api_key") && is_secret("HF_TOKEN") && is_secret("x-api-key"));
+        for kept in [
+            "temperature",
+            "max_new_tokens",
+            "key_column",
+            "tokenizer",
+            "num_tokens",
+        ] {
+            assert!(!is_secret(kept), "{kept}");
+        }
+        let value = json!({
+            "max_new_tokens": 512,
+            "headers": {"Authorization": "Bearer s3cr3t"},
+            "extra": [{"password": "hunter2", "top_k": 5}],
+        });
         assert_eq!(
             redacted("generation_kwargs", &value),
-            json!({"temperature": 0.7, "auth": {"Secret": null}})
+            json!({
+                "max_new_tokens": 512,
+                "headers": {"Authorization": null},
+                "extra": [{"password": null, "top_k": 5}],
+            })
+        );
+    }
+
+    #[test]
+    fn names_in_the_list_are_lowercase_with_underscores_and_sorted() {
+        let mut sorted = SECRET_FIELDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, SECRET_FIELDS);
+        assert!(
+            SECRET_FIELDS
+                .iter()
+                .all(|name| *name == name.to_ascii_lowercase().replace('-', "_"))
         );
     }
 }
