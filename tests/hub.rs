@@ -734,11 +734,7 @@ async fn a_hub_dataset_is_loaded_typed_through_a_pipeline() {
     };
     let distiset = pipeline.run().await.unwrap();
     let dataset = distiset.default_config().unwrap();
-    // The metadata column is always there, so a later row error has a place.
-    assert_eq!(
-        dataset.column_names(),
-        ["prompt", "words", "loud", distil::METADATA_COLUMN]
-    );
+    assert_eq!(dataset.column_names(), ["prompt", "words", "loud"]);
     let rows: Vec<HubPrompt> = dataset.rows_as().unwrap();
     assert_eq!(rows.len(), 3, "both shards of the train split");
     assert_eq!(

@@ -44,31 +44,44 @@ impl From<&str> for Secret {
     }
 }
 
-/// Field names whose values are secrets, compared whole and without regard to case: a field
-/// named `max_new_tokens` is not a secret, `api_key` is.
+/// Field names whose values never reach a file, compared whole, ignoring case and with `-`
+/// read as `_`.
 const SECRET_FIELDS: &[&str] = &[
-    "api_key",
-    "apikey",
-    "key",
-    "token",
-    "hf_token",
+    "access_key",
     "access_token",
+    "anthropic_api_key",
+    "api_key",
+    "api_token",
+    "apikey",
+    "auth",
     "auth_token",
-    "bearer_token",
-    "secret",
-    "client_secret",
-    "password",
-    "passwd",
     "authorization",
+    "aws_secret_access_key",
+    "azure_api_key",
+    "bearer_token",
+    "client_secret",
     "credentials",
+    "hf_token",
+    "huggingface_token",
+    "key",
+    "openai_api_key",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "refresh_token",
+    "secret",
+    "secret_access_key",
+    "secret_key",
+    "token",
+    "x_api_key",
 ];
 
 /// Whether a field of that name holds a secret, which never reaches a file, a log or a cache
-/// key.
+/// key: `api_key` does, `max_new_tokens` does not.
 pub(crate) fn is_secret_field(name: &str) -> bool {
-    SECRET_FIELDS
-        .iter()
-        .any(|secret| name.eq_ignore_ascii_case(secret))
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    SECRET_FIELDS.contains(&name.as_str())
 }
 
 #[cfg(test)]
@@ -82,5 +95,17 @@ mod tests {
         assert_eq!(format!("{secret}"), "***");
         assert_eq!(format!("{:?}", Some(secret.clone())), "Some(***)");
         assert_eq!(secret.expose(), "hf_abcdef");
+    }
+
+    #[test]
+    fn names_in_the_list_are_lowercase_with_underscores_and_sorted() {
+        let mut sorted = SECRET_FIELDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, SECRET_FIELDS);
+        assert!(
+            SECRET_FIELDS
+                .iter()
+                .all(|name| *name == name.to_ascii_lowercase().replace('-', "_"))
+        );
     }
 }

@@ -129,7 +129,8 @@ pub trait Step: Send + 'static {
 
     /// What `pipeline.yaml` records about the step beside its type and runtime parameters, as
     /// an object of named entries (an LLM task records its LLM: provider, model, URL, limits).
-    /// Entries whose name says key, token, secret or password are written as null.
+    /// Entries named as secrets (`api_key`, `token`, `password`, ..., the whole name) are
+    /// written as null.
     fn describe(&self) -> Option<Value> {
         None
     }

@@ -20,7 +20,8 @@ pub(crate) struct Footer {
     pub(crate) schema: SchemaRef,
     /// Number of rows.
     pub(crate) rows: usize,
-    /// Whether the metadata column is null in every row (by the column statistics).
+    /// Whether the metadata column is null in every row (as the shard's footer counts them, or
+    /// by the column statistics of shards written without that count).
     pub(crate) metadata_all_null: bool,
 }
 
@@ -46,10 +47,24 @@ pub(crate) fn footer(path: &Path) -> Result<Footer> {
                 .and_then(|s| s.null_count_opt())
         })
         .sum();
+    let counted = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|entries| {
+            entries
+                .iter()
+                .find(|e| e.key == super::shards::METADATA_ROWS_KEY)
+        })
+        .and_then(|e| e.value.as_deref())
+        .and_then(|v| v.parse::<u64>().ok());
+    let metadata_all_null = match counted {
+        Some(with_values) => with_values == 0,
+        None => metadata_nulls == Some(rows as u64),
+    };
     Ok(Footer {
         schema: builder.schema().clone(),
         rows,
-        metadata_all_null: metadata_nulls == Some(rows as u64),
+        metadata_all_null,
     })
 }
 

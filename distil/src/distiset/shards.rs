@@ -36,6 +36,9 @@ impl Default for ShardLimits {
 /// Rows per Parquet row group: bounds the writer's memory.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// The shard's footer entry counting the rows whose metadata column holds a value.
+pub(crate) const METADATA_ROWS_KEY: &str = "distil:metadata_rows";
+
 /// The writer's settings: snappy, as `datasets` writes, and no column statistics.
 ///
 /// With statistics on, the parquet crate writes size statistics whose level histograms are
@@ -70,7 +73,9 @@ pub(crate) struct ShardWriter {
     split: String,
     schema: SchemaRef,
     limits: ShardLimits,
-    current: Option<(ArrowWriter<File>, PathBuf, usize)>,
+    /// The shard being written: its writer, temporary path, rows, and rows whose metadata
+    /// column holds a value.
+    current: Option<(ArrowWriter<File>, PathBuf, usize, usize)>,
     done: Vec<PathBuf>,
     rows: usize,
 }
@@ -110,11 +115,13 @@ impl ShardWriter {
             if self.current.is_none() {
                 self.open()?;
             }
-            let (writer, path, rows) = self.current.as_mut().expect("just opened");
+            let (writer, path, rows, metadata_rows) = self.current.as_mut().expect("just opened");
             let take = (self.limits.rows - *rows).min(batch.num_rows() - offset);
-            writer
-                .write(&batch.slice(offset, take))
-                .map_err(|e| Error::parquet(path, e))?;
+            let slice = batch.slice(offset, take);
+            writer.write(&slice).map_err(|e| Error::parquet(path, e))?;
+            *metadata_rows += slice
+                .column_by_name(crate::METADATA_COLUMN)
+                .map_or(0, |c| c.len() - c.null_count());
             *rows += take;
             offset += take;
             self.rows += take;
@@ -132,12 +139,17 @@ impl ShardWriter {
         let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(writer_properties()))
             .map_err(|e| Error::parquet(&temp, e))?;
-        self.current = Some((writer, temp, 0));
+        self.current = Some((writer, temp, 0, 0));
         Ok(())
     }
 
     fn close(&mut self) -> Result<()> {
-        if let Some((writer, path, _)) = self.current.take() {
+        if let Some((mut writer, path, _, metadata_rows)) = self.current.take() {
+            // Without column statistics, readers learn from this whether to show the column.
+            writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+                METADATA_ROWS_KEY.to_owned(),
+                metadata_rows.to_string(),
+            ));
             if let Err(e) = writer.close() {
                 let _ = std::fs::remove_file(&path);
                 return Err(Error::parquet(&path, e));
@@ -167,7 +179,7 @@ impl ShardWriter {
 impl Drop for ShardWriter {
     /// A writer dropped before `finish` (a failed run) leaves no temporary file.
     fn drop(&mut self) {
-        if let Some((_, path, _)) = self.current.take() {
+        if let Some((_, path, _, _)) = self.current.take() {
             let _ = std::fs::remove_file(path);
         }
         for path in self.done.drain(..) {

@@ -2,51 +2,14 @@
 //! connections, routing and the distil version, written by hand (the format is small).
 //!
 //! Values are written as JSON, which is valid YAML. A field named as a secret
-//! ([`SECRET_FIELDS`], in any case, at any depth) is written as null, never its value; names
+//! ([`is_secret_field`](crate::secret::is_secret_field), at any depth) is written as null, never its value; names
 //! are matched whole, so `max_new_tokens` or `key_column` keep their values.
 
 use std::fmt::Write;
 
 use crate::Value;
 use crate::pipeline::Pipeline;
-
-/// Field names whose values never reach a file, compared whole, ignoring case and with `-`
-/// read as `_`.
-pub(crate) const SECRET_FIELDS: &[&str] = &[
-    "access_key",
-    "access_token",
-    "anthropic_api_key",
-    "api_key",
-    "api_token",
-    "apikey",
-    "auth",
-    "auth_token",
-    "authorization",
-    "aws_secret_access_key",
-    "azure_api_key",
-    "bearer_token",
-    "client_secret",
-    "credentials",
-    "hf_token",
-    "huggingface_token",
-    "openai_api_key",
-    "passphrase",
-    "passwd",
-    "password",
-    "private_key",
-    "refresh_token",
-    "secret",
-    "secret_access_key",
-    "secret_key",
-    "token",
-    "x_api_key",
-];
-
-/// Whether a field's value must stay out of files.
-pub(crate) fn is_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase().replace('-', "_");
-    SECRET_FIELDS.contains(&name.as_str())
-}
+use crate::secret::is_secret_field as is_secret;
 
 /// The value with every secret field nulled.
 fn redacted(name: &str, value: &Value) -> Value {
@@ -185,18 +148,6 @@ mod tests {
                 "headers": {"Authorization": null},
                 "extra": [{"password": null, "top_k": 5}],
             })
-        );
-    }
-
-    #[test]
-    fn names_in_the_list_are_lowercase_with_underscores_and_sorted() {
-        let mut sorted = SECRET_FIELDS.to_vec();
-        sorted.sort_unstable();
-        assert_eq!(sorted, SECRET_FIELDS);
-        assert!(
-            SECRET_FIELDS
-                .iter()
-                .all(|name| *name == name.to_ascii_lowercase().replace('-', "_"))
         );
     }
 }
