@@ -27,7 +27,9 @@ fn long_prompt(llm: &LocalLlm, tokens: usize) -> String {
 }
 
 fn story(i: usize) -> String {
-    format!("<|im_start|>user\nWrite a long story about a lighthouse keeper named Ada, chapter {i}.<|im_end|>\n<|im_start|>assistant\n")
+    format!(
+        "<|im_start|>user\nWrite a long story about a lighthouse keeper named Ada, chapter {i}.<|im_end|>\n<|im_start|>assistant\n"
+    )
 }
 
 fn params(tokens: u64) -> GenerationParams {
@@ -134,7 +136,14 @@ async fn llama_server(binary: &str, model: &std::path::Path) -> LlamaServer {
     let child = Command::new(binary)
         .arg("-m")
         .arg(model)
-        .args(["--port", &port.to_string(), "--host", "127.0.0.1", "-t", "2"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--host",
+            "127.0.0.1",
+            "-t",
+            "2",
+        ])
         .args(["-np", &slots, "-c", "65536"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -160,19 +169,27 @@ async fn llama_run(url: &str, prompts: Vec<String>, tokens: u64) -> (u64, u64, f
     let client = reqwest::Client::new();
     let start = Instant::now();
     let answers = futures_util::future::join_all(prompts.iter().map(|p| {
-        let body = json!({ "prompt": p, "n_predict": tokens, "temperature": 0.0, "cache_prompt": false });
+        let body =
+            json!({ "prompt": p, "n_predict": tokens, "temperature": 0.0, "cache_prompt": false });
         let request = client.post(format!("{url}/completion")).json(&body);
         async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
     }))
     .await;
     let seconds = start.elapsed().as_secs_f64();
-    let count = |key: &str| answers.iter().map(|a| a["timings"][key].as_u64().unwrap_or(0)).sum();
+    let count = |key: &str| {
+        answers
+            .iter()
+            .map(|a| a["timings"][key].as_u64().unwrap_or(0))
+            .sum()
+    };
     (count("prompt_n"), count("predicted_n"), seconds)
 }
 
 #[tokio::main]
 async fn main() {
-    let llm = LocalLlm::new().expect("the default model loads").max_concurrency(64);
+    let llm = LocalLlm::new()
+        .expect("the default model loads")
+        .max_concurrency(64);
     let long = long_prompt(&llm, 417);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let local = measure(&long, |prompts, tokens| {

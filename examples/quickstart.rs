@@ -69,7 +69,12 @@ async fn run() -> distil::Result<ExitCode> {
     } else {
         eprintln!("no OPENAI_BASE_URL or OPENAI_API_KEY: using the embedded model on the CPU");
         // A small model: short answers keep the run under a minute or two on two cores.
-        Arc::new(LocalLlm::new()?.temperature(0.7).max_new_tokens(96).max_concurrency(20))
+        Arc::new(
+            LocalLlm::new()?
+                .temperature(0.7)
+                .max_new_tokens(96)
+                .max_concurrency(20),
+        )
     };
 
     let mut pipeline = pipeline! {

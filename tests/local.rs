@@ -51,24 +51,30 @@ fn chat_template_renders_chatml_with_the_default_system_prompt() {
 fn tokenizer_gives_the_reference_ids() {
     let ids = |text: &str| model().prompt_ids(&Prompt::Text(text.into())).unwrap();
     let chat = model()
-        .prompt_ids(&Prompt::Chat(vec![ChatMessage::user("What is 12345 + 678?")]))
+        .prompt_ids(&Prompt::Chat(vec![ChatMessage::user(
+            "What is 12345 + 678?",
+        )]))
         .unwrap();
     assert_eq!(
         chat,
         [
-            1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018,
-            411, 407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 216, 33, 34, 35, 36, 37, 1232,
-            216, 38, 39, 40, 47, 2, 198, 1, 520, 9531, 198
+            1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+            407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 216, 33, 34, 35, 36, 37, 1232, 216,
+            38, 39, 40, 47, 2, 198, 1, 520, 9531, 198
         ]
     );
     assert_eq!(
         ids("Digits 2026 and 3.14159"),
-        [16361, 842, 216, 34, 32, 34, 38, 284, 216, 35, 30, 33, 36, 33, 37, 41]
+        [
+            16361, 842, 216, 34, 32, 34, 38, 284, 216, 35, 30, 33, 36, 33, 37, 41
+        ]
     );
     assert_eq!(ids("Hello world"), [19556, 905]);
     assert_eq!(
         ids(" leading space, café 🦀 naïve\n\n  tabs\tend"),
-        [2899, 1898, 28, 37366, 15107, 116, 218, 15486, 46494, 8866, 29416, 197, 486]
+        [
+            2899, 1898, 28, 37366, 15107, 116, 218, 15486, 46494, 8866, 29416, 197, 486
+        ]
     );
     // Control tokens are single ids wherever they appear.
     assert_eq!(ids("<|endoftext|>x<|im_end|>"), [0, 104, 2]);
@@ -115,7 +121,9 @@ async fn batched_greedy_decoding_gives_the_single_sequence_text() {
         alone.push(g.choices[0].text.clone().unwrap());
     }
     let together = futures_util::future::join_all(
-        prompts.iter().map(|prompt| model().generate(prompt, &params)),
+        prompts
+            .iter()
+            .map(|prompt| model().generate(prompt, &params)),
     )
     .await;
     let together: Vec<String> = together
@@ -179,14 +187,18 @@ async fn a_pipeline_generates_rows_on_the_embedded_model() {
         "{generations:?}"
     );
     let names: Vec<&Value> = config.column("model_name").collect();
-    assert!(names.iter().all(|n| **n == json!(llm.model_name())), "{names:?}");
+    assert!(
+        names.iter().all(|n| **n == json!(llm.model_name())),
+        "{names:?}"
+    );
     let metadata: Vec<&Value> = config.column(METADATA_COLUMN).collect();
     let statistics = &metadata[2]["statistics_generate"];
-    let expected_in = llm
-        .prompt_ids(&"What is 2 + 2?".into())
-        .unwrap()
-        .len();
-    assert_eq!(statistics["input_tokens"], json!(expected_in), "{statistics}");
+    let expected_in = llm.prompt_ids(&"What is 2 + 2?".into()).unwrap().len();
+    assert_eq!(
+        statistics["input_tokens"],
+        json!(expected_in),
+        "{statistics}"
+    );
     let after = llm.usage();
     assert_eq!(after.requests - before.requests, 3);
 }
@@ -203,7 +215,10 @@ fn a_missing_or_broken_model_file_is_named_in_the_error() {
     let broken = dir.path().join("broken.gguf");
     std::fs::write(&broken, b"GGUF but not really a model file").unwrap();
     let e = LocalLlm::from_file(&broken).unwrap_err();
-    assert!(e.message().contains("broken.gguf") && e.message().contains("GGUF"), "{e}");
+    assert!(
+        e.message().contains("broken.gguf") && e.message().contains("GGUF"),
+        "{e}"
+    );
 
     // A GGUF cut short: the header reads, the tensors do not.
     let truncated = dir.path().join("truncated.gguf");

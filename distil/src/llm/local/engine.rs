@@ -136,7 +136,11 @@ fn run(model: Model, tokenizer: Arc<GgufTokenizer>, inbox: mpsc::Receiver<(Reque
                     None
                 } else {
                     let text = tokenizer.decode(&r.generated);
-                    r.request.stop.iter().find(|s| text.contains(s.as_str())).cloned()
+                    r.request
+                        .stop
+                        .iter()
+                        .find(|s| text.contains(s.as_str()))
+                        .cloned()
                 };
                 match stop {
                     Some(stop) => Some(("stop", Some(stop))),

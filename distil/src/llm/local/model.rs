@@ -69,7 +69,9 @@ impl Model {
     /// Reads the weights. Q4_1 matrices become Q8_0: candle has SIMD kernels for Q8_0 and
     /// only a scalar loop for Q4_1, and 8 bits hold every 4-bit value's level closely.
     pub fn load<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<Model> {
-        let arch = metadata(content, "general.architecture")?.to_string()?.clone();
+        let arch = metadata(content, "general.architecture")?
+            .to_string()?
+            .clone();
         if arch != "llama" {
             candle_core::bail!(
                 "architecture `{arch}` is not supported (llama-family GGUF models only)"
@@ -153,7 +155,10 @@ impl Model {
     /// cache, and returns the next-token logits of each segment: `(segments, vocab)`.
     pub fn forward(&self, segments: &mut [Segment<'_>]) -> Result<Tensor> {
         let device = Device::Cpu;
-        let ids: Vec<u32> = segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        let ids: Vec<u32> = segments
+            .iter()
+            .flat_map(|s| s.tokens.iter().copied())
+            .collect();
         let total = ids.len();
         let ids = Tensor::from_vec(ids, total, &device)?;
         let mut x = self.embeddings.index_select(&ids, 0)?;
@@ -201,7 +206,11 @@ impl Model {
                     let mask: Vec<f32> = (0..n)
                         .flat_map(|i| {
                             (0..keys).map(move |j| {
-                                if j > start + i { f32::NEG_INFINITY } else { 0.0 }
+                                if j > start + i {
+                                    f32::NEG_INFINITY
+                                } else {
+                                    0.0
+                                }
                             })
                         })
                         .collect();

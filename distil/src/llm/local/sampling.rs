@@ -39,8 +39,11 @@ impl Sampling {
         if self.temperature <= 0.0 || self.top_k == Some(1) {
             return greedy();
         }
-        let mut candidates: Vec<(u32, f32)> =
-            logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+        let mut candidates: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
         candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
         if let Some(k) = self.top_k.filter(|&k| k > 0) {
             candidates.truncate(k);

@@ -106,7 +106,12 @@ impl GgufTokenizer {
 
         let eos_id = id(content, "tokenizer.ggml.eos_token_id");
         let mut stop_ids: Vec<u32> = eos_id.into_iter().collect();
-        for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>"] {
+        for name in [
+            "<|im_end|>",
+            "<|endoftext|>",
+            "<|eot_id|>",
+            "<|end_of_text|>",
+        ] {
             if let Some(i) = tokens.iter().position(|t| t == name)
                 && !stop_ids.contains(&(i as u32))
             {
@@ -154,9 +159,15 @@ impl ChatTemplate {
             .cloned()
             .unwrap_or_else(|| CHATML.to_owned());
         let mut env = minijinja::Environment::new();
-        env.add_function("raise_exception", |message: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message))
-        });
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    message,
+                ))
+            },
+        );
         env.add_template_owned("chat", source)
             .map_err(|e| format!("the GGUF's chat template: {e}"))?;
         Ok(ChatTemplate { env })
