@@ -39,9 +39,14 @@ impl Sampling {
         if self.temperature <= 0.0 || self.top_k == Some(1) {
             return greedy();
         }
+        // Tokens more than e^30 less likely than the likeliest cannot be drawn: leaving them
+        // out spares sorting the whole vocabulary for every token.
+        let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let floor = top - (30.0 * self.temperature) as f32;
         let mut candidates: Vec<(u32, f32)> = logits
             .iter()
             .enumerate()
+            .filter(|(_, l)| **l >= floor)
             .map(|(i, &l)| (i as u32, l))
             .collect();
         candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
