@@ -5,8 +5,10 @@
 //! to 2 of 3 response drafters -> their drafts grouped per row -> rated -> formatted for DPO
 //! -> the columns worth keeping.
 //!
-//! The drafters are template-based so the example runs anywhere in a second; in a real
-//! pipeline they are LLM tasks, and the pipeline around them stays the same.
+//! The drafters and the judge are templates standing in for LLMs, so the example runs anywhere
+//! in a second; in a real pipeline they are LLM tasks (TextGeneration on `LocalLlm`, the
+//! embedded model the quickstart uses, or on a server), and the pipeline around them stays the
+//! same.
 //!
 //! Run with `cargo run --example curate`: the Distiset is saved in the Hub's layout to the
 //! directory given as the first argument, else `$DISTIL_CURATE_DIR`, else

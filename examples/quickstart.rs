@@ -1,8 +1,10 @@
 //! Quickstart: 20 bundled instructions -> an LLM answers each one -> a Distiset on disk.
 //!
-//! load -> TextGeneration (any OpenAI-compatible server) -> saved in the Hub's layout.
+//! load -> TextGeneration -> saved in the Hub's layout.
 //!
-//! Point it at a server, then run it:
+//! Built with `--features local`, and with no endpoint variable set, the LLM is the embedded
+//! one (`distil::llm::LocalLlm`): SmolLM2-135M-Instruct on the CPU, in this process, fetched on
+//! first use (98 MB). Point it at a server instead with:
 //!
 //! ```text
 //! # a local server (vLLM, Ollama, llama.cpp, ...): no key needed
@@ -18,6 +20,10 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use std::sync::Arc;
+
+#[cfg(feature = "local")]
+use distil::llm::LocalLlm;
 use distil::llm::{Llm, OpenAi};
 use distil::prelude::*;
 use distil::steps::LoadDataFromDicts;
@@ -42,14 +48,6 @@ fn env(name: &str) -> Option<String> {
 async fn main() -> ExitCode {
     // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
     distil::logging::init();
-    if env("OPENAI_BASE_URL").is_none() && env("OPENAI_API_KEY").is_none() {
-        eprintln!(
-            "quickstart needs an LLM: set OPENAI_BASE_URL to an OpenAI-compatible server \
-             (e.g. a local vLLM, Ollama or llama.cpp server: OPENAI_BASE_URL=http://localhost:11434/v1, \
-             with OPENAI_MODEL naming its model) or set OPENAI_API_KEY to use OpenAI."
-        );
-        return ExitCode::FAILURE;
-    }
     match run().await {
         Ok(code) => code,
         Err(e) => {
@@ -57,6 +55,23 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The embedded model, when built with the feature `local`.
+#[cfg(feature = "local")]
+fn embedded() -> distil::Result<Option<Arc<dyn Llm>>> {
+    eprintln!("no OPENAI_BASE_URL or OPENAI_API_KEY: using the embedded model on the CPU");
+    Ok(Some(Arc::new(
+        LocalLlm::new()?
+            .temperature(0.7)
+            .max_new_tokens(96)
+            .max_concurrency(20),
+    )))
+}
+
+#[cfg(not(feature = "local"))]
+fn embedded() -> distil::Result<Option<Arc<dyn Llm>>> {
+    Ok(None)
 }
 
 /// Runs the pipeline and prints its summary; fails when every row failed.
@@ -67,10 +82,26 @@ async fn run() -> distil::Result<ExitCode> {
         .collect();
     let loaded = seeds.len();
 
-    let model = env("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".to_owned());
-    // OPENAI_API_KEY, and OPENAI_BASE_URL when set. Clones share their usage counters, so this
-    // one reports the tokens the task spent.
-    let llm = OpenAi::new(model).temperature(0.7).max_new_tokens(512);
+    // Clones share their usage counters, so this one reports the tokens the task spent.
+    let llm: Arc<dyn Llm> = if env("OPENAI_BASE_URL").is_some() || env("OPENAI_API_KEY").is_some() {
+        let model = env("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".to_owned());
+        // OPENAI_API_KEY, and OPENAI_BASE_URL when set.
+        Arc::new(OpenAi::new(model).temperature(0.7).max_new_tokens(512))
+    } else {
+        match embedded()? {
+            Some(llm) => llm,
+            None => {
+                eprintln!(
+                    "quickstart needs an LLM: set OPENAI_BASE_URL to an OpenAI-compatible server \
+                     (e.g. a local vLLM, Ollama or llama.cpp server: \
+                     OPENAI_BASE_URL=http://localhost:11434/v1, with OPENAI_MODEL naming its \
+                     model), set OPENAI_API_KEY to use OpenAI, or build with `--features local` \
+                     for the embedded model."
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    };
 
     let mut pipeline = pipeline! {
         name: "quickstart",
@@ -78,7 +109,7 @@ async fn run() -> distil::Result<ExitCode> {
         load = LoadDataFromDicts::<Seed>::new(seeds),
         generate = TextGeneration::new(llm.clone())
             .system_prompt("You are a helpful assistant. Answer concisely."),
-            input_batch_size: 5,
+            input_batch_size: 20,
         load >> generate,
     };
 
@@ -98,10 +129,10 @@ async fn run() -> distil::Result<ExitCode> {
         .unwrap_or_else(|| "target/quickstart-distiset".to_owned());
     distiset.save_to_disk(&target)?;
 
-    let server = llm.describe()["base_url"]
+    let description = llm.describe();
+    let server = description["base_url"]
         .as_str()
-        .unwrap_or_default()
-        .to_owned();
+        .map_or_else(|| "this process (embedded, CPU)".to_owned(), str::to_owned);
     println!(
         "{loaded} instructions -> {} rows in {:.1} s with {} at {server}",
         rows.len(),

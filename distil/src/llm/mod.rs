@@ -21,6 +21,9 @@ mod prompt;
 #[cfg(feature = "structured")]
 pub mod structured;
 
+#[cfg(feature = "local")]
+pub mod local;
+
 #[cfg(feature = "llm-clients")]
 mod client;
 #[cfg(feature = "llm-clients")]
@@ -31,6 +34,9 @@ pub use error::LlmError;
 pub use generation::{Generation, Generations, Usage};
 pub use params::GenerationParams;
 pub use prompt::Prompt;
+
+#[cfg(feature = "local")]
+pub use local::LocalLlm;
 
 #[cfg(feature = "llm-clients")]
 pub use crate::http::retry::RetryPolicy;

