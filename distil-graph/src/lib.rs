@@ -342,6 +342,8 @@ pub enum Problem {
         routed: String,
         /// The router as written.
         router: String,
+        /// The binding names of the router's targets.
+        branches: Vec<String>,
         /// The global step.
         site: Site,
     },
@@ -654,10 +656,12 @@ impl fmt::Display for Problem {
                 type_name,
                 routed,
                 router,
+                branches,
                 ..
             } => write!(
                 f,
-                "step `{step}` ({type_name}) is a global step, but it sees only the rows `{router}` routes its way from `{routed}`, not every row\n  help: connect it where every row passes: before `{routed}`, or below a step that joins all the routed branches"
+                "step `{step}` ({type_name}) is a global step, but it sees only the rows `{router}` routes its way from `{routed}`, not every row\n  help: connect it where every row passes: to `{routed}` itself, or below a step that joins all of {}",
+                list(branches)
             ),
             Problem::ColumnFromSomeBranches {
                 step,
@@ -731,9 +735,26 @@ impl fmt::Display for Problem {
                 };
                 write!(
                     f,
-                    "step `{step}` ({type_name}) reads optional column {read}, but no step upstream produces `{source}`, so it is always None\n  rows reaching it carry `{}: {}` (from `{}`)\n  help: did you mean `{}`? rename the argument, or add `inputs {{ {column} => {} }}` to `{step}`",
-                    near.column, near.ty, near.producer, near.column, near.column
-                )
+                    "step `{step}` ({type_name}) reads optional column {read}, but no step upstream produces `{source}`, so it is always None\n  rows reaching it carry `{}: {}` (from `{}`)",
+                    near.column, near.ty, near.producer
+                )?;
+                let near = &near.column;
+                if source == column {
+                    write!(
+                        f,
+                        "\n  help: did you mean `{near}`? rename the argument, or add `inputs {{ {column} => {near} }}` to `{step}`"
+                    )
+                } else if near == column {
+                    write!(
+                        f,
+                        "\n  help: did you mean `{near}`? remove the mapping: the input reads `{near}` by its own name"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "\n  help: did you mean `{near}`? write `inputs {{ {column} => {near} }}`"
+                    )
+                }
             }
             Problem::BatchSizeOnNonGenerator {
                 step, type_name, ..
@@ -884,6 +905,11 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
                 type_name: step.type_name.clone(),
                 routed: graph.steps[route.from].name.clone(),
                 router: route.router.clone(),
+                branches: route
+                    .targets
+                    .iter()
+                    .map(|&t| graph.steps[t].name.clone())
+                    .collect(),
                 site: Site::Step(s),
             });
         }
@@ -1630,5 +1656,83 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn near_names_are_slips_of_the_keyboard() {
+        assert_eq!(
+            near_name("system_promt", ["system_prompt", "instruction"]),
+            Some("system_prompt".to_owned())
+        );
+        assert_eq!(near_name("prompt", ["instruction"]), None);
+        assert_eq!(
+            near_name("tag", ["tag"]),
+            None,
+            "a name is no slip of itself"
+        );
+    }
+
+    #[test]
+    fn routed_branches_rejoin_into_every_row() {
+        // load >> sample_n_steps(1) >> [a, b] >> join >> share: `join` sees every row again.
+        let mut share = step("share", StepKind::Global, &[("verdict", "String")], &[]);
+        share.kind = StepKind::Global;
+        let graph = Graph {
+            steps: vec![
+                step(
+                    "load",
+                    StepKind::Generator,
+                    &[],
+                    &[("instruction", "String")],
+                ),
+                step(
+                    "a",
+                    StepKind::Normal,
+                    &[("instruction", "String")],
+                    &[("generation", "String")],
+                ),
+                step(
+                    "b",
+                    StepKind::Normal,
+                    &[("instruction", "String")],
+                    &[("generation", "String")],
+                ),
+                step(
+                    "join",
+                    StepKind::Normal,
+                    &[("generation", "String")],
+                    &[("verdict", "String")],
+                ),
+                share,
+            ],
+            edges: vec![
+                Edge { from: 0, to: 1 },
+                Edge { from: 0, to: 2 },
+                Edge { from: 1, to: 3 },
+                Edge { from: 2, to: 3 },
+                Edge { from: 3, to: 4 },
+            ],
+            routes: vec![RouteDecl {
+                from: 0,
+                router: "sample_n_steps(1)".into(),
+                targets: vec![1, 2],
+                picks: Some(1),
+            }],
+        };
+        assert_eq!(check(&graph, None).problems, vec![]);
+        // Two of two picked: the router cannot route, and both `generation`s reach the join.
+        let mut both = graph.clone();
+        both.routes[0].picks = Some(2);
+        both.routes[0].router = "sample_n_steps(2)".into();
+        let problems = check(&both, None).problems;
+        assert!(
+            matches!(problems[0], Problem::RouterCannotRoute { .. }),
+            "{problems:?}"
+        );
+        assert!(
+            matches!(problems[1], Problem::SameColumnFromBranches { .. }),
+            "{problems:?}"
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 }

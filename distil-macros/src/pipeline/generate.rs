@@ -254,10 +254,9 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
             Site::OutputMapping(s, m) => model.bindings[s].outputs[m].from.span,
             Site::InputSource(s, m) => model.bindings[s].inputs[m].to.span,
             Site::Route(r) => routes[r].3,
-            Site::BatchSize(s) => model.bindings[s].batch_size.as_ref().map_or_else(
-                || model.bindings[s].ident.span(),
-                syn::spanned::Spanned::span,
-            ),
+            Site::BatchSize(s) => model.bindings[s]
+                .batch_size_span
+                .unwrap_or_else(|| model.bindings[s].ident.span()),
         };
         cx.push(syn::Error::new(span, problem.to_string()));
     }
@@ -299,12 +298,13 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
         .map(|r| {
             let column = marker(graph.steps[r.consumer].input_source(&r.column));
             let step = marker(&model.bindings[r.consumer].ident.to_string());
-            (r, column, step)
+            let producer = marker(&model.bindings[r.origin.producer].ident.to_string());
+            (r, column, step, producer)
         })
         .collect();
     let mut markers: Vec<String> = Vec::new();
-    for (_, column, step) in &resolutions {
-        for m in [column, step] {
+    for (_, column, step, producer) in &resolutions {
+        for m in [column, step, producer] {
             if !markers.contains(m) {
                 markers.push(m.clone());
             }
@@ -316,11 +316,12 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
     let type_names = idents(&quote!(#(#types)*));
     let bounds = !markers.iter().any(|m| type_names.contains(m));
     let mut checks = Vec::new();
-    for (r, column, step) in &resolutions {
+    for (r, column, step, producer_marker) in &resolutions {
         let span = model.bindings[r.consumer].ident.span();
         let out_id = distil_graph::column_id(&r.origin.produced_as);
         let in_id = distil_graph::column_id(&r.column);
         let (column, step) = (marker_ident(column, span), marker_ident(step, span));
+        let producer_marker = marker_ident(producer_marker, span);
         let producer = types[r.origin.producer].as_ref().filter(|_| bounds);
         let consumer = types[r.consumer].as_ref().filter(|_| bounds);
         if let (Some(producer), Some(consumer)) = (producer, consumer) {
@@ -333,14 +334,14 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
                 fn #check()
                 where
                     <#producer as ::distil::__private::OutCol<#out_id>>::Ty:
-                        ::distil::__private::ColumnTypeIs<<#consumer as ::distil::__private::InCol<#in_id>>::Ty, #column, #step>,
+                        ::distil::__private::ColumnTypeIs<<#consumer as ::distil::__private::InCol<#in_id>>::Ty, #column, #step, #producer_marker>,
                 {}
             });
         } else {
             let p = Ident::new(&var(r.origin.producer).to_string(), span);
             let c = Ident::new(&var(r.consumer).to_string(), span);
             checks.push(quote_spanned! {span=>
-                ::distil::__private::check_column::<#out_id, #in_id, #column, #step, _, _>(&#p, &#c);
+                ::distil::__private::check_column::<#out_id, #in_id, #column, #step, #producer_marker, _, _>(&#p, &#c);
             });
         }
     }
@@ -459,7 +460,8 @@ pub(super) fn marker(name: &str) -> String {
 
 /// The identifier of a marker: raw when the name is a keyword (a column named `type`).
 pub(super) fn marker_ident(marker: &str, span: Span) -> Ident {
-    if syn::parse_str::<Ident>(marker).is_ok() {
+    // `gen` is reserved from edition 2024 on, though syn still parses it as an identifier.
+    if syn::parse_str::<Ident>(marker).is_ok() && marker != "gen" {
         Ident::new(marker, span)
     } else {
         Ident::new_raw(marker, span)
@@ -494,7 +496,16 @@ fn router_text(tokens: &TokenStream) -> (String, Option<usize>) {
         .map(|s| s.ident.to_string())
         .collect::<Vec<_>>()
         .join("::");
-    let args: Vec<String> = call.args.iter().map(|a| quote!(#a).to_string()).collect();
+    // Literal arguments are shown; a router built from a closure is named by its function
+    // alone, as `Router::name` names it at run time.
+    let args: Option<Vec<String>> = call
+        .args
+        .iter()
+        .map(|a| match a {
+            syn::Expr::Lit(lit) => Some(quote!(#lit).to_string()),
+            _ => None,
+        })
+        .collect();
     let picks = match (path.path.segments.last(), call.args.first()) {
         (
             Some(last),
@@ -505,5 +516,8 @@ fn router_text(tokens: &TokenStream) -> (String, Option<usize>) {
         ) if last.ident == "sample_n_steps" && call.args.len() == 1 => n.base10_parse().ok(),
         _ => None,
     };
-    (format!("{name}({})", args.join(", ")), picks)
+    match args {
+        Some(args) => (format!("{name}({})", args.join(", ")), picks),
+        None => (name, picks),
+    }
 }
