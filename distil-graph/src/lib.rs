@@ -943,7 +943,13 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
                     .filter(|&p| !leaving[p].contains_key(source))
                     .collect();
                 match arriving.get(source) {
-                    Some(_) if input.required && branches_differ && !lacking.is_empty() => {
+                    // A step reading whatever arrives (KeepColumns) takes a missing value as null.
+                    Some(_)
+                        if input.required
+                            && !input.any_type
+                            && branches_differ
+                            && !lacking.is_empty() =>
+                    {
                         let carrying: Vec<usize> = preds[s]
                             .iter()
                             .copied()
