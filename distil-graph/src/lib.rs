@@ -7,7 +7,7 @@
 
 #![warn(missing_docs)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What a step does with rows.
@@ -30,6 +30,9 @@ pub struct ColumnDecl {
     pub ty: String,
     /// `false` for optional inputs (`Option<T>` arguments); always `true` for outputs.
     pub required: bool,
+    /// The step reads the column whatever its type (GroupColumns, KeepColumns): it is taken to
+    /// handle a column several branches bring.
+    pub any_type: bool,
 }
 
 impl ColumnDecl {
@@ -39,6 +42,7 @@ impl ColumnDecl {
             name: name.into(),
             ty: ty.into(),
             required: true,
+            any_type: false,
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct StepDecl {
     pub input_mappings: Vec<(String, String)>,
     /// `(step output, new name)`: the step's output is written as `new name`.
     pub output_mappings: Vec<(String, String)>,
+    /// The pipeline sets the step's `batch_size`, which only a generator uses.
+    pub sets_batch_size: bool,
 }
 
 impl StepDecl {
@@ -92,6 +98,7 @@ impl StepDecl {
             dynamic: false,
             input_mappings: Vec::new(),
             output_mappings: Vec::new(),
+            sets_batch_size: false,
         }
     }
 
@@ -121,6 +128,20 @@ pub struct Edge {
     pub to: usize,
 }
 
+/// A router: the batches of `from` go only to the targets it picks, each batch to its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteDecl {
+    /// The step whose batches are routed, by index in [`Graph::steps`].
+    pub from: usize,
+    /// The router as written (`sample_n_steps(2)`), for messages.
+    pub router: String,
+    /// The steps it routes to, by index in [`Graph::steps`]; each is also an edge from `from`.
+    pub targets: Vec<usize>,
+    /// How many targets each batch goes to, when the router says (`sample_n_steps(n)`); `None`
+    /// for a router of the user's (`route(..)`).
+    pub picks: Option<usize>,
+}
+
 /// A pipeline graph.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
@@ -129,6 +150,8 @@ pub struct Graph {
     /// The connections in the order they were written (a cycle is reported on the one written
     /// last), repeats included: a repeat is reported as [`Problem::DuplicateEdge`].
     pub edges: Vec<Edge>,
+    /// The routers, in the order they were written.
+    pub routes: Vec<RouteDecl>,
 }
 
 /// Where in the user's pipeline a problem sits; the macro maps each to a token.
@@ -145,6 +168,10 @@ pub enum Site {
     /// The upstream column an input mapping reads (`inputs { step_input => this }`), by index
     /// in the step's `input_mappings`.
     InputSource(usize, usize),
+    /// A router, by index in [`Graph::routes`].
+    Route(usize),
+    /// The step's `batch_size` setting.
+    BatchSize(usize),
 }
 
 /// A column reaching a step: its name, type and producing step.
@@ -214,6 +241,8 @@ pub enum Problem {
         known: Vec<String>,
         /// The input the mapping was probably meant for.
         suggestion: Option<String>,
+        /// The mapping is written the wrong way round: its upstream side is the step's input.
+        reversed: bool,
         /// The mapping.
         site: Site,
     },
@@ -230,6 +259,8 @@ pub enum Problem {
         known: Vec<String>,
         /// The output the mapping was probably meant for.
         suggestion: Option<String>,
+        /// The mapping is written the wrong way round: its new name is the step's output.
+        reversed: bool,
         /// The mapping.
         site: Site,
     },
@@ -287,6 +318,96 @@ pub enum Problem {
         /// The repeated connection.
         site: Site,
     },
+    /// A router that cannot route: one target, or `sample_n_steps(n)` with `n` of 0 or at
+    /// least the number of targets. It would send every batch everywhere, or nowhere.
+    RouterCannotRoute {
+        /// The binding name of the step whose batches are routed.
+        step: String,
+        /// The router as written.
+        router: String,
+        /// The binding names of its targets.
+        targets: Vec<String>,
+        /// How many targets each batch goes to, when known.
+        picks: Option<usize>,
+        /// The router.
+        site: Site,
+    },
+    /// A global step below a router sees only the rows routed its way, not every row.
+    GlobalBehindRouter {
+        /// The binding name of the global step.
+        step: String,
+        /// The step's type, for the message.
+        type_name: String,
+        /// The binding name of the step whose batches are routed.
+        routed: String,
+        /// The router as written.
+        router: String,
+        /// The binding names of the router's targets.
+        branches: Vec<String>,
+        /// The global step.
+        site: Site,
+    },
+    /// A step joining routed branches reads a column, as always present, that only some of the
+    /// branches produce: the rows that took another branch lack it.
+    ColumnFromSomeBranches {
+        /// The binding name of the joining step.
+        step: String,
+        /// The step's type, for the message.
+        type_name: String,
+        /// The step's own name for the input.
+        column: String,
+        /// The input's declared type.
+        ty: String,
+        /// The upstream column it reads (differs from `column` under a mapping).
+        source: String,
+        /// The predecessors whose rows carry the column, with the step producing it.
+        with: Vec<(String, String)>,
+        /// The predecessors whose rows do not.
+        without: Vec<String>,
+        /// The router that splits the rows, as written, and the step it routes.
+        router: (String, String),
+        /// The joining step.
+        site: Site,
+    },
+    /// Several branches joined by a step bring the same column from different producers: the
+    /// step and its successors would see one branch's value and silently lose the others.
+    SameColumnFromBranches {
+        /// The binding name of the joining step.
+        step: String,
+        /// The column, as it reaches the step.
+        column: String,
+        /// `(predecessor, producer, type)` for each branch bringing the column.
+        branches: Vec<(String, String, String)>,
+        /// The joining step.
+        site: Site,
+    },
+    /// An optional input matches no column upstream, but a column of a near name arrives: the
+    /// input is always `None`, and the column meant is ignored.
+    OptionalInputUnmatched {
+        /// The binding name of the reading step.
+        step: String,
+        /// The step's type, for the message.
+        type_name: String,
+        /// The step's own name for the input.
+        column: String,
+        /// The input's declared type.
+        ty: String,
+        /// The upstream column it looks for.
+        source: String,
+        /// The column arriving under a near name.
+        near: Available,
+        /// The reading step, or the mapping's upstream column when the input is mapped.
+        site: Site,
+    },
+    /// `batch_size` is set on a step that is not a generator, which ignores it.
+    BatchSizeOnNonGenerator {
+        /// The binding name of the step.
+        step: String,
+        /// The step's type, for the message.
+        type_name: String,
+        /// The setting.
+        site: Site,
+    },
 }
 
 impl Problem {
@@ -302,7 +423,13 @@ impl Problem {
             | Problem::GeneratorWithPredecessor { site, .. }
             | Problem::Unconnected { site, .. }
             | Problem::CannotJoin { site, .. }
-            | Problem::DuplicateEdge { site, .. } => *site,
+            | Problem::DuplicateEdge { site, .. }
+            | Problem::RouterCannotRoute { site, .. }
+            | Problem::GlobalBehindRouter { site, .. }
+            | Problem::ColumnFromSomeBranches { site, .. }
+            | Problem::SameColumnFromBranches { site, .. }
+            | Problem::OptionalInputUnmatched { site, .. }
+            | Problem::BatchSizeOnNonGenerator { site, .. } => *site,
         }
     }
 }
@@ -385,6 +512,7 @@ impl fmt::Display for Problem {
                 upstream,
                 known,
                 suggestion,
+                reversed,
                 ..
             } => {
                 write!(
@@ -392,7 +520,12 @@ impl fmt::Display for Problem {
                     "step `{step}` has no input column `{column}` to map; its inputs are {}",
                     list(known)
                 )?;
-                if let Some(input) = suggestion {
+                if *reversed {
+                    write!(
+                        f,
+                        "\n  help: the step's input comes first: `inputs {{ {upstream} => {column} }}` reads column `{column}` as input `{upstream}`"
+                    )?;
+                } else if let Some(input) = suggestion {
                     write!(
                         f,
                         "\n  help: did you mean `inputs {{ {input} => {upstream} }}`?"
@@ -406,6 +539,7 @@ impl fmt::Display for Problem {
                 new_name,
                 known,
                 suggestion,
+                reversed,
                 ..
             } => {
                 write!(
@@ -413,7 +547,12 @@ impl fmt::Display for Problem {
                     "step `{step}` has no output column `{column}` to map; its outputs are {}",
                     list(known)
                 )?;
-                if let Some(output) = suggestion {
+                if *reversed {
+                    write!(
+                        f,
+                        "\n  help: the step's output comes first: `outputs {{ {new_name} => {column} }}` writes output `{new_name}` as `{column}`"
+                    )?;
+                } else if let Some(output) = suggestion {
                     write!(
                         f,
                         "\n  help: did you mean `outputs {{ {output} => {new_name} }}`?"
@@ -480,6 +619,149 @@ impl fmt::Display for Problem {
             Problem::DuplicateEdge { from, to, .. } => {
                 write!(f, "`{from} >> {to}` is connected twice")
             }
+            Problem::RouterCannotRoute {
+                step,
+                router,
+                targets,
+                picks,
+                ..
+            } => {
+                let all: Vec<String> = targets.clone();
+                let list_of = list(&all);
+                if targets.len() == 1 {
+                    write!(
+                        f,
+                        "`{router}` routes the batches of `{step}` to a single step, `{}`, so every batch goes there\n  help: connect it directly: `{step} >> {}`",
+                        targets[0], targets[0]
+                    )
+                } else if *picks == Some(0) {
+                    write!(
+                        f,
+                        "`{router}` sends the batches of `{step}` to none of {list_of}, so they receive no rows\n  help: pick at least one step: `sample_n_steps(1)`"
+                    )
+                } else {
+                    let n = picks.unwrap_or(targets.len());
+                    write!(
+                        f,
+                        "`{router}` picks {n} of the {} steps {list_of} for each batch of `{step}`, so every batch goes to all of them\n  help: pick fewer than {} (`sample_n_steps({})`), or connect without a router: `{step} >> [{}]`",
+                        targets.len(),
+                        targets.len(),
+                        targets.len() - 1,
+                        targets.join(", ")
+                    )
+                }
+            }
+            Problem::GlobalBehindRouter {
+                step,
+                type_name,
+                routed,
+                router,
+                branches,
+                ..
+            } => write!(
+                f,
+                "step `{step}` ({type_name}) is a global step, but it sees only the rows `{router}` routes its way from `{routed}`, not every row\n  help: connect it where every row passes: to `{routed}` itself, or below a step that joins all of {}",
+                list(branches)
+            ),
+            Problem::ColumnFromSomeBranches {
+                step,
+                type_name,
+                column,
+                ty,
+                source,
+                with,
+                without,
+                router: (router, routed),
+                ..
+            } => {
+                let read = if source == column {
+                    format!("column `{column}: {ty}`")
+                } else {
+                    format!("column `{source}` as `{column}: {ty}`")
+                };
+                let with: Vec<String> = with
+                    .iter()
+                    .map(|(pred, producer)| {
+                        if pred == producer {
+                            format!("`{pred}`")
+                        } else {
+                            format!("`{pred}` (from `{producer}`)")
+                        }
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "step `{step}` ({type_name}) needs {read} on every row, but only the rows through {} carry it, not those through {}\n  note: `{router}` sends each batch of `{routed}` down only some branches\n  help: read it as `{column}: Option<{ty}>`, or produce `{source}` in every branch",
+                    with.join(", "),
+                    list(without)
+                )
+            }
+            Problem::SameColumnFromBranches {
+                step,
+                column,
+                branches,
+                ..
+            } => {
+                let from: Vec<String> = branches
+                    .iter()
+                    .map(|(pred, producer, ty)| {
+                        if pred == producer {
+                            format!("`{pred}` (`{ty}`)")
+                        } else {
+                            format!("`{pred}` (`{ty}`, from `{producer}`)")
+                        }
+                    })
+                    .collect();
+                let (first, _, _) = &branches[0];
+                write!(
+                    f,
+                    "step `{step}` joins branches that each bring column `{column}`: {}; it would keep one branch's value and silently drop the others\n  help: give each branch its own name, e.g. `outputs {{ {column} => {column}_{first} }}` on `{first}`, or join them with `GroupColumns::new([\"{column}\"])`",
+                    from.join(", ")
+                )
+            }
+            Problem::OptionalInputUnmatched {
+                step,
+                type_name,
+                column,
+                ty,
+                source,
+                near,
+                ..
+            } => {
+                let read = if source == column {
+                    format!("`{column}: {ty}`")
+                } else {
+                    format!("`{source}` as `{column}: {ty}`")
+                };
+                write!(
+                    f,
+                    "step `{step}` ({type_name}) reads optional column {read}, but no step upstream produces `{source}`, so it is always None\n  rows reaching it carry `{}: {}` (from `{}`)",
+                    near.column, near.ty, near.producer
+                )?;
+                let near = &near.column;
+                if source == column {
+                    write!(
+                        f,
+                        "\n  help: did you mean `{near}`? rename the argument, or add `inputs {{ {column} => {near} }}` to `{step}`"
+                    )
+                } else if near == column {
+                    write!(
+                        f,
+                        "\n  help: did you mean `{near}`? remove the mapping: the input reads `{near}` by its own name"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "\n  help: did you mean `{near}`? write `inputs {{ {column} => {near} }}`"
+                    )
+                }
+            }
+            Problem::BatchSizeOnNonGenerator {
+                step, type_name, ..
+            } => write!(
+                f,
+                "`batch_size` sets how many rows a generator produces per batch, but step `{step}` ({type_name}) is not a generator and would ignore it\n  help: did you mean `input_batch_size`, the rows per batch the step processes?"
+            ),
         }
     }
 }
@@ -544,6 +826,7 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
 
     let meant_for = check_mappings(graph, &mut report);
     check_shape(graph, &preds, &succs, &mut report);
+    check_routers(graph, &mut report);
 
     let Some(order) = topological_order(graph, &preds, &succs, &mut report) else {
         return report;
@@ -564,6 +847,9 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
     // A root that is not a generator lies upstream: it is reported, and what reaches the steps
     // below it is guesswork, so their missing columns are not.
     let mut bad_root_upstream = vec![false; n];
+    // The `(route, target)` branches the rows reaching each step took: a router sends each
+    // batch down only some of its targets, until a step joins all of them again.
+    let mut routed_by: Vec<BTreeSet<(usize, usize)>> = vec![BTreeSet::new(); n];
     for &s in &order {
         let step = &graph.steps[s];
         let mut arriving: BTreeMap<String, Origin> = BTreeMap::new();
@@ -589,6 +875,48 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
         if preds[s].is_empty() {
             root_of[s].push(s);
         }
+        let branches_differ = preds[s]
+            .windows(2)
+            .any(|w| routed_by[w[0]] != routed_by[w[1]]);
+        for &p in &preds[s] {
+            let inherited = routed_by[p].clone();
+            routed_by[s].extend(inherited);
+        }
+        for (r, route) in graph.routes.iter().enumerate() {
+            if route.targets.contains(&s) && preds[s].contains(&route.from) {
+                routed_by[s].insert((r, s));
+            }
+        }
+        for (r, route) in graph.routes.iter().enumerate() {
+            if route
+                .targets
+                .iter()
+                .all(|&t| routed_by[s].contains(&(r, t)))
+            {
+                routed_by[s].retain(|&(q, _)| q != r);
+            }
+        }
+        if step.kind == StepKind::Global
+            && let Some(&(r, _)) = routed_by[s].first()
+        {
+            let route = &graph.routes[r];
+            report.problems.push(Problem::GlobalBehindRouter {
+                step: step.name.clone(),
+                type_name: step.type_name.clone(),
+                routed: graph.steps[route.from].name.clone(),
+                router: route.router.clone(),
+                branches: route
+                    .targets
+                    .iter()
+                    .map(|&t| graph.steps[t].name.clone())
+                    .collect(),
+                site: Site::Step(s),
+            });
+        }
+        let joins_generators = preds[s].len() > 1 && root_of[s].len() > 1;
+        if preds[s].len() > 1 && !joins_generators && !(step.dynamic && compatible.is_none()) {
+            same_column_from_branches(graph, s, &preds[s], &leaving, &routed_by, &mut report);
+        }
         if preds[s].len() > 1 && root_of[s].len() > 1 {
             let roots = preds[s]
                 .iter()
@@ -609,7 +937,56 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
         if !(step.dynamic && compatible.is_none()) {
             for input in &step.inputs {
                 let source = step.input_source(&input.name);
+                let lacking: Vec<usize> = preds[s]
+                    .iter()
+                    .copied()
+                    .filter(|&p| !leaving[p].contains_key(source))
+                    .collect();
                 match arriving.get(source) {
+                    // A step reading whatever arrives (KeepColumns) takes a missing value as null.
+                    Some(_)
+                        if input.required
+                            && !input.any_type
+                            && branches_differ
+                            && !lacking.is_empty() =>
+                    {
+                        let carrying: Vec<usize> = preds[s]
+                            .iter()
+                            .copied()
+                            .filter(|p| !lacking.contains(p))
+                            .collect();
+                        let r = routed_by[carrying[0]]
+                            .symmetric_difference(&routed_by[lacking[0]])
+                            .next()
+                            .map(|&(r, _)| r)
+                            .or_else(|| routed_by[carrying[0]].first().map(|&(r, _)| r))
+                            .or_else(|| routed_by[lacking[0]].first().map(|&(r, _)| r))
+                            .unwrap_or(0);
+                        let route = &graph.routes[r];
+                        report.problems.push(Problem::ColumnFromSomeBranches {
+                            step: step.name.clone(),
+                            type_name: step.type_name.clone(),
+                            column: input.name.clone(),
+                            ty: input.ty.clone(),
+                            source: source.to_owned(),
+                            with: carrying
+                                .iter()
+                                .map(|&p| {
+                                    let producer = leaving[p][source].producer;
+                                    (
+                                        graph.steps[p].name.clone(),
+                                        graph.steps[producer].name.clone(),
+                                    )
+                                })
+                                .collect(),
+                            without: lacking
+                                .iter()
+                                .map(|&p| graph.steps[p].name.clone())
+                                .collect(),
+                            router: (route.router.clone(), graph.steps[route.from].name.clone()),
+                            site: Site::Step(s),
+                        });
+                    }
                     Some(origin) => {
                         if let Some(ok) = compatible
                             && !ok(s, &input.name, origin)
@@ -629,7 +1006,32 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
                             origin: origin.clone(),
                         });
                     }
-                    None if !input.required => {}
+                    None if !input.required => {
+                        let unknown_upstream = (dynamic_upstream[s] && compatible.is_none())
+                            || preds[s].is_empty()
+                            || bad_root_upstream[s];
+                        let near = near_name(source, arriving.keys().map(String::as_str));
+                        if let (false, Some(near)) = (unknown_upstream, near) {
+                            let origin = &arriving[&near];
+                            report.problems.push(Problem::OptionalInputUnmatched {
+                                step: step.name.clone(),
+                                type_name: step.type_name.clone(),
+                                column: input.name.clone(),
+                                ty: if input.ty.starts_with("Option<") {
+                                    input.ty.clone()
+                                } else {
+                                    format!("Option<{}>", input.ty)
+                                },
+                                source: source.to_owned(),
+                                near: Available {
+                                    column: near.clone(),
+                                    ty: origin.ty.clone(),
+                                    producer: graph.steps[origin.producer].name.clone(),
+                                },
+                                site: input_site(step, s, &input.name),
+                            });
+                        }
+                    }
                     None if dynamic_upstream[s] && compatible.is_none() => {}
                     None if preds[s].is_empty() || bad_root_upstream[s] => {}
                     None if meant_for[s].contains(&input.name) => {}
@@ -643,14 +1045,7 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
                             })
                             .collect();
                         let suggestion = suggest(source, &input.ty, &available);
-                        let site = match step
-                            .input_mappings
-                            .iter()
-                            .position(|(from, _)| from == &input.name)
-                        {
-                            Some(m) => Site::InputSource(s, m),
-                            None => Site::Step(s),
-                        };
+                        let site = input_site(step, s, &input.name);
                         report.problems.push(Problem::MissingColumn {
                             step: step.name.clone(),
                             type_name: step.type_name.clone(),
@@ -689,14 +1084,136 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
     report
 }
 
+/// Where to point at an input of step `s`: the mapping's upstream column when it is mapped,
+/// else the step.
+fn input_site(step: &StepDecl, s: usize, input: &str) -> Site {
+    match step
+        .input_mappings
+        .iter()
+        .position(|(from, _)| from == input)
+    {
+        Some(m) => Site::InputSource(s, m),
+        None => Site::Step(s),
+    }
+}
+
+/// The candidate nearest to `wanted` by edit distance, if it is near enough to be a slip of
+/// the keyboard (a third of the longer name, at least one edit). The one measure of "did you
+/// mean" for the rules and the macros.
+pub fn near_name<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    candidates
+        .into_iter()
+        .filter(|c| *c != wanted)
+        .map(|c| (strsim::damerau_levenshtein(wanted, c), c))
+        .filter(|(d, c)| *d <= (wanted.chars().count().max(c.chars().count()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_owned())
+}
+
+/// Reports a column that several joined branches bring from different producers, unless the
+/// joining step reads it whatever its type (it groups them), or a router sends each row down
+/// only one of those branches.
+fn same_column_from_branches(
+    graph: &Graph,
+    s: usize,
+    preds: &[usize],
+    leaving: &[BTreeMap<String, Origin>],
+    routed_by: &[BTreeSet<(usize, usize)>],
+    report: &mut Report,
+) {
+    let step = &graph.steps[s];
+    let mut columns: Vec<&String> = preds.iter().flat_map(|&p| leaving[p].keys()).collect();
+    columns.sort();
+    columns.dedup();
+    for column in columns {
+        let bringing: Vec<usize> = preds
+            .iter()
+            .copied()
+            .filter(|&p| leaving[p].contains_key(column))
+            .collect();
+        let mut producers: Vec<usize> = bringing
+            .iter()
+            .map(|&p| leaving[p][column].producer)
+            .collect();
+        producers.sort_unstable();
+        producers.dedup();
+        if producers.len() < 2 {
+            continue;
+        }
+        let grouped = step
+            .inputs
+            .iter()
+            .any(|i| i.any_type && step.input_source(&i.name) == column);
+        // Each row took one branch of a router that picks one target (or that the user wrote).
+        let exclusive = graph.routes.iter().enumerate().any(|(r, route)| {
+            route.picks.is_none_or(|n| n <= 1)
+                && bringing
+                    .iter()
+                    .all(|p| routed_by[*p].iter().any(|&(q, _)| q == r))
+                && {
+                    let mut targets: Vec<usize> = bringing
+                        .iter()
+                        .filter_map(|p| {
+                            routed_by[*p]
+                                .iter()
+                                .find(|&&(q, _)| q == r)
+                                .map(|&(_, t)| t)
+                        })
+                        .collect();
+                    targets.sort_unstable();
+                    targets.dedup();
+                    targets.len() == bringing.len()
+                }
+        });
+        if grouped || exclusive {
+            continue;
+        }
+        report.problems.push(Problem::SameColumnFromBranches {
+            step: step.name.clone(),
+            column: column.clone(),
+            branches: bringing
+                .iter()
+                .map(|&p| {
+                    let origin = &leaving[p][column];
+                    (
+                        graph.steps[p].name.clone(),
+                        graph.steps[origin.producer].name.clone(),
+                        origin.ty.clone(),
+                    )
+                })
+                .collect(),
+            site: Site::Step(s),
+        });
+    }
+}
+
+/// Reports routers that send every batch to all their targets, or to none.
+fn check_routers(graph: &Graph, report: &mut Report) {
+    for (r, route) in graph.routes.iter().enumerate() {
+        let n = route.targets.len();
+        let useless = n == 1 || route.picks.is_some_and(|k| k == 0 || k >= n);
+        if useless && n > 0 {
+            report.problems.push(Problem::RouterCannotRoute {
+                step: graph.steps[route.from].name.clone(),
+                router: route.router.clone(),
+                targets: route
+                    .targets
+                    .iter()
+                    .map(|&t| graph.steps[t].name.clone())
+                    .collect(),
+                picks: route.picks,
+                site: Site::Route(r),
+            });
+        }
+    }
+}
+
 /// An upstream column to offer for a missing input: a near name, else the one column of its type.
 fn suggest(wanted: &str, ty: &str, available: &[Available]) -> Option<String> {
-    let by_name = available
-        .iter()
-        .map(|a| (strsim::damerau_levenshtein(wanted, &a.column), a))
-        .filter(|(d, a)| *d <= (wanted.len().max(a.column.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, a)| a.column.clone());
+    let by_name = near_name(wanted, available.iter().map(|a| a.column.as_str()));
     by_name.or_else(|| {
         let same_type: Vec<&Available> = available.iter().filter(|a| a.ty == ty).collect();
         (same_type.len() == 1).then(|| same_type[0].column.clone())
@@ -705,14 +1222,8 @@ fn suggest(wanted: &str, ty: &str, available: &[Available]) -> Option<String> {
 
 /// The column a wrong mapping was probably meant for: a near name, else the only candidate.
 fn nearest(wrong: &str, candidates: &[&str]) -> Option<String> {
-    candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(wrong, c), *c))
-        .filter(|(d, c)| *d <= (wrong.len().max(c.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-        .or_else(|| (candidates.len() == 1).then(|| candidates[0]))
-        .map(str::to_owned)
+    near_name(wrong, candidates.iter().copied())
+        .or_else(|| (candidates.len() == 1).then(|| candidates[0].to_owned()))
 }
 
 /// Reports mappings naming columns the step does not have. Returns, per step, the inputs a
@@ -734,7 +1245,12 @@ fn check_mappings(graph: &Graph, report: &mut Report) -> Vec<Vec<String>> {
             if is_input(column) {
                 continue;
             }
-            let suggestion = nearest(column, &unmapped_inputs);
+            let reversed = is_input(upstream);
+            let suggestion = if reversed {
+                Some(upstream.clone())
+            } else {
+                nearest(column, &unmapped_inputs)
+            };
             if let Some(input) = &suggestion {
                 meant_for[s].push(input.clone());
             }
@@ -744,6 +1260,7 @@ fn check_mappings(graph: &Graph, report: &mut Report) -> Vec<Vec<String>> {
                 upstream: upstream.clone(),
                 known: step.inputs.iter().map(|c| c.name.clone()).collect(),
                 suggestion,
+                reversed,
                 site: Site::InputMapping(s, m),
             });
         }
@@ -757,12 +1274,18 @@ fn check_mappings(graph: &Graph, report: &mut Report) -> Vec<Vec<String>> {
             if step.outputs.iter().any(|c| &c.name == column) {
                 continue;
             }
+            let reversed = step.outputs.iter().any(|c| &c.name == new_name);
             report.problems.push(Problem::UnknownOutputMapping {
                 step: step.name.clone(),
                 column: column.clone(),
                 new_name: new_name.clone(),
                 known: step.outputs.iter().map(|c| c.name.clone()).collect(),
-                suggestion: nearest(column, &unmapped_outputs),
+                suggestion: if reversed {
+                    Some(new_name.clone())
+                } else {
+                    nearest(column, &unmapped_outputs)
+                },
+                reversed,
                 site: Site::OutputMapping(s, m),
             });
         }
@@ -783,6 +1306,13 @@ fn check_shape(graph: &Graph, preds: &[Vec<usize>], succs: &[Vec<usize>], report
                 step: step.name.clone(),
                 type_name: step.type_name.clone(),
                 site: Site::Step(s),
+            });
+        }
+        if step.sets_batch_size && step.kind != StepKind::Generator {
+            report.problems.push(Problem::BatchSizeOnNonGenerator {
+                step: step.name.clone(),
+                type_name: step.type_name.clone(),
+                site: Site::BatchSize(s),
             });
         }
         if step.kind == StepKind::Generator
@@ -901,6 +1431,7 @@ mod tests {
     #[test]
     fn missing_column_lists_what_arrives_and_suggests_a_mapping() {
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step("load", StepKind::Generator, &[], &[("prompt", "String")]),
                 step(
@@ -945,6 +1476,7 @@ mod tests {
         let mut read = step("read", StepKind::Normal, &[("value", "u64")], &[]);
         read.input_mappings.push(("value".into(), "text".into()));
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step("load", StepKind::Generator, &[], &[("text", "String")]),
                 gen2,
@@ -961,6 +1493,7 @@ mod tests {
     #[test]
     fn cycles_roots_and_joins_are_reported() {
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step("a", StepKind::Generator, &[], &[]),
                 step("b", StepKind::Normal, &[], &[]),
@@ -981,6 +1514,7 @@ mod tests {
         );
 
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step("a", StepKind::Generator, &[], &[]),
                 step("b", StepKind::Generator, &[], &[]),
@@ -1004,6 +1538,7 @@ mod tests {
     #[test]
     fn a_cycle_is_reported_on_the_connection_written_last() {
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step("load", StepKind::Generator, &[], &[]),
                 step("a", StepKind::Normal, &[], &[]),
@@ -1036,6 +1571,7 @@ mod tests {
         let mut load = step("load", StepKind::Generator, &[], &[("prompt", "String")]);
         load.output_mappings.push(("promt".into(), "x".into()));
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![load, count],
             edges: vec![Edge { from: 0, to: 1 }],
         };
@@ -1062,6 +1598,7 @@ mod tests {
             .input_mappings
             .push(("instruction".into(), "promt".into()));
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step("load", StepKind::Generator, &[], &[("prompt", "String")]),
                 count,
@@ -1081,6 +1618,7 @@ mod tests {
     #[test]
     fn below_a_root_that_is_no_generator_only_the_root_is_reported() {
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step(
                     "first",
@@ -1103,6 +1641,7 @@ mod tests {
     #[test]
     fn a_join_of_two_generators_names_each_generator_once() {
         let graph = Graph {
+            routes: Vec::new(),
             steps: vec![
                 step("left", StepKind::Generator, &[], &[]),
                 step("right", StepKind::Generator, &[], &[]),
@@ -1123,5 +1662,83 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn near_names_are_slips_of_the_keyboard() {
+        assert_eq!(
+            near_name("system_promt", ["system_prompt", "instruction"]),
+            Some("system_prompt".to_owned())
+        );
+        assert_eq!(near_name("prompt", ["instruction"]), None);
+        assert_eq!(
+            near_name("tag", ["tag"]),
+            None,
+            "a name is no slip of itself"
+        );
+    }
+
+    #[test]
+    fn routed_branches_rejoin_into_every_row() {
+        // load >> sample_n_steps(1) >> [a, b] >> join >> share: `join` sees every row again.
+        let mut share = step("share", StepKind::Global, &[("verdict", "String")], &[]);
+        share.kind = StepKind::Global;
+        let graph = Graph {
+            steps: vec![
+                step(
+                    "load",
+                    StepKind::Generator,
+                    &[],
+                    &[("instruction", "String")],
+                ),
+                step(
+                    "a",
+                    StepKind::Normal,
+                    &[("instruction", "String")],
+                    &[("generation", "String")],
+                ),
+                step(
+                    "b",
+                    StepKind::Normal,
+                    &[("instruction", "String")],
+                    &[("generation", "String")],
+                ),
+                step(
+                    "join",
+                    StepKind::Normal,
+                    &[("generation", "String")],
+                    &[("verdict", "String")],
+                ),
+                share,
+            ],
+            edges: vec![
+                Edge { from: 0, to: 1 },
+                Edge { from: 0, to: 2 },
+                Edge { from: 1, to: 3 },
+                Edge { from: 2, to: 3 },
+                Edge { from: 3, to: 4 },
+            ],
+            routes: vec![RouteDecl {
+                from: 0,
+                router: "sample_n_steps(1)".into(),
+                targets: vec![1, 2],
+                picks: Some(1),
+            }],
+        };
+        assert_eq!(check(&graph, None).problems, vec![]);
+        // Two of two picked: the router cannot route, and both `generation`s reach the join.
+        let mut both = graph.clone();
+        both.routes[0].picks = Some(2);
+        both.routes[0].router = "sample_n_steps(2)".into();
+        let problems = check(&both, None).problems;
+        assert!(
+            matches!(problems[0], Problem::RouterCannotRoute { .. }),
+            "{problems:?}"
+        );
+        assert!(
+            matches!(problems[1], Problem::SameColumnFromBranches { .. }),
+            "{problems:?}"
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 }

@@ -73,15 +73,13 @@ pub fn unknown_option(
     ))
 }
 
-/// The candidate nearest to a misspelt name, if one is near enough to suggest.
+/// The candidate nearest to a misspelt name, if one is near enough to suggest: the measure
+/// the pipeline rules use (`distil_graph::near_name`), so every "did you mean" agrees.
 pub fn did_you_mean<'a>(
     wrong: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(wrong, c), c))
-        .filter(|(d, c)| *d <= (wrong.chars().count().max(c.chars().count()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    let near = distil_graph::near_name(wrong, candidates.iter().copied())?;
+    candidates.into_iter().find(|c| *c == near)
 }

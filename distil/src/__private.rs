@@ -33,29 +33,31 @@ pub struct AnyColumn;
 
 /// The compile-time type check `pipeline!` emits for each column a step reads.
 #[diagnostic::on_unimplemented(
-    message = "column `{Column}` has type `{Self}` upstream, but step `{Step}` expects `{Expected}`",
+    message = "column `{Column}` has type `{Self}` as step `{Producer}` writes it, but step `{Step}` expects `{Expected}`",
     label = "column type mismatch for this step",
-    note = "make the producing step output `{Expected}`, or read it as `Option<_>`/`&Value`, or add a step that converts it"
+    note = "make `{Producer}` write `{Expected}`, read the column in `{Step}` as `Option<_>` or `&Value`, or add a step between them that converts it"
 )]
-pub trait ColumnTypeIs<Expected, Column, Step> {}
+pub trait ColumnTypeIs<Expected, Column, Step, Producer> {}
 
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S> ColumnTypeIs<T, C, S> for T {}
+impl<T: ColumnValue, C, S, P> ColumnTypeIs<T, C, S, P> for T {}
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S> ColumnTypeIs<Option<T>, C, S> for T {}
+impl<T: ColumnValue, C, S, P> ColumnTypeIs<Option<T>, C, S, P> for T {}
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S> ColumnTypeIs<AnyColumn, C, S> for T {}
+impl<T: ColumnValue, C, S, P> ColumnTypeIs<AnyColumn, C, S, P> for T {}
 /// A list input whose items are optional accepts a list of plain items, as at run time.
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S> ColumnTypeIs<Vec<Option<T>>, C, S> for Vec<T> {}
+impl<T: ColumnValue, C, S, P> ColumnTypeIs<Vec<Option<T>>, C, S, P> for Vec<T> {}
 
 /// Asserts that `producer`'s output column `OUT` satisfies `consumer`'s input column `IN`.
 #[inline(always)]
-pub fn check_column<const OUT: u64, const IN: u64, Column, Step, P, Q>(_producer: &P, _consumer: &Q)
-where
+pub fn check_column<const OUT: u64, const IN: u64, Column, Step, Producer, P, Q>(
+    _producer: &P,
+    _consumer: &Q,
+) where
     P: OutCol<OUT>,
     Q: InCol<IN>,
-    <P as OutCol<OUT>>::Ty: ColumnTypeIs<<Q as InCol<IN>>::Ty, Column, Step>,
+    <P as OutCol<OUT>>::Ty: ColumnTypeIs<<Q as InCol<IN>>::Ty, Column, Step, Producer>,
 {
 }
 

@@ -9,6 +9,12 @@
 
 const FAMILIES: &[&str] = &[
     "missing_column",
+    "cannot_route",
+    "behind_router",
+    "some_branches",
+    "fan_in",
+    "optional_input",
+    "setting_ignored",
     "wrong_type",
     "bad_mapping",
     "unknown_step",

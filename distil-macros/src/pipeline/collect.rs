@@ -184,6 +184,7 @@ pub(super) fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {
             name: c.name.clone(),
             ty: c.ty.clone(),
             required: c.required,
+            any_type: false,
         })
         .collect()
 }

@@ -11,7 +11,9 @@ use super::collect::decls;
 use super::parse::{Element, PipelineInput, binding_type, groups_generations, literal_columns};
 use crate::ctxt::{Ctxt, did_you_mean};
 use crate::desc::{Kind, StepDesc};
-use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, Problem, Site, StepDecl, StepKind};
+use distil_graph::{
+    ColumnDecl, Edge, Graph, Passthrough, Problem, RouteDecl, Site, StepDecl, StepKind,
+};
 
 pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> TokenStream {
     // Names: unknown and duplicate bindings, and connections that do not parse as a graph. Any of
@@ -98,8 +100,9 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
                             names.push(b.to_string());
                         }
                     }
-                    if let Element::Router(tokens, _) = &pair[1] {
-                        routes.push((f, tokens.clone(), names));
+                    if let Element::Router(tokens, span) = &pair[1] {
+                        let targets: Vec<usize> = names.iter().map(|n| index[n]).collect();
+                        routes.push((f, tokens.clone(), names, *span, targets));
                     }
                 }
                 (Element::Router(..), _) => {}
@@ -148,7 +151,13 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
             .zip(&grouped)
             .map(|(((b, d), kept), &grouped)| StepDecl {
                 inputs: match kept {
-                    Some(columns) => columns.iter().map(|c| ColumnDecl::new(c, "")).collect(),
+                    Some(columns) => columns
+                        .iter()
+                        .map(|c| ColumnDecl {
+                            any_type: true,
+                            ..ColumnDecl::new(c, "")
+                        })
+                        .collect(),
                     None => decls(&d.inputs),
                 },
                 outputs: if grouped {
@@ -168,6 +177,7 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
                     .iter()
                     .map(|m| (m.from.value.clone(), m.to.value.clone()))
                     .collect(),
+                sets_batch_size: b.batch_size.is_some(),
                 ..StepDecl::new(
                     b.ident.to_string(),
                     d.type_name.clone(),
@@ -180,6 +190,18 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
             })
             .collect(),
         edges,
+        routes: routes
+            .iter()
+            .map(|(f, tokens, _, _, targets)| {
+                let (router, picks) = router_text(tokens);
+                RouteDecl {
+                    from: *f,
+                    router,
+                    targets: targets.clone(),
+                    picks,
+                }
+            })
+            .collect(),
     };
     if wrong_names.get() {
         return TokenStream::new();
@@ -196,8 +218,9 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
             Site::Step(t)
             | Site::InputMapping(t, _)
             | Site::OutputMapping(t, _)
-            | Site::InputSource(t, _) => t == s,
-            Site::Edge(_) => false,
+            | Site::InputSource(t, _)
+            | Site::BatchSize(t) => t == s,
+            Site::Edge(_) | Site::Route(_) => false,
         };
         report.problems.extend(own.problems.into_iter().filter(|p| {
             matches!(
@@ -230,6 +253,10 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
             Site::InputMapping(s, m) => model.bindings[s].inputs[m].from.span,
             Site::OutputMapping(s, m) => model.bindings[s].outputs[m].from.span,
             Site::InputSource(s, m) => model.bindings[s].inputs[m].to.span,
+            Site::Route(r) => routes[r].3,
+            Site::BatchSize(s) => model.bindings[s]
+                .batch_size_span
+                .unwrap_or_else(|| model.bindings[s].ident.span()),
         };
         cx.push(syn::Error::new(span, problem.to_string()));
     }
@@ -271,12 +298,13 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
         .map(|r| {
             let column = marker(graph.steps[r.consumer].input_source(&r.column));
             let step = marker(&model.bindings[r.consumer].ident.to_string());
-            (r, column, step)
+            let producer = marker(&model.bindings[r.origin.producer].ident.to_string());
+            (r, column, step, producer)
         })
         .collect();
     let mut markers: Vec<String> = Vec::new();
-    for (_, column, step) in &resolutions {
-        for m in [column, step] {
+    for (_, column, step, producer) in &resolutions {
+        for m in [column, step, producer] {
             if !markers.contains(m) {
                 markers.push(m.clone());
             }
@@ -288,11 +316,12 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
     let type_names = idents(&quote!(#(#types)*));
     let bounds = !markers.iter().any(|m| type_names.contains(m));
     let mut checks = Vec::new();
-    for (r, column, step) in &resolutions {
+    for (r, column, step, producer_marker) in &resolutions {
         let span = model.bindings[r.consumer].ident.span();
         let out_id = distil_graph::column_id(&r.origin.produced_as);
         let in_id = distil_graph::column_id(&r.column);
         let (column, step) = (marker_ident(column, span), marker_ident(step, span));
+        let producer_marker = marker_ident(producer_marker, span);
         let producer = types[r.origin.producer].as_ref().filter(|_| bounds);
         let consumer = types[r.consumer].as_ref().filter(|_| bounds);
         if let (Some(producer), Some(consumer)) = (producer, consumer) {
@@ -305,14 +334,14 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
                 fn #check()
                 where
                     <#producer as ::distil::__private::OutCol<#out_id>>::Ty:
-                        ::distil::__private::ColumnTypeIs<<#consumer as ::distil::__private::InCol<#in_id>>::Ty, #column, #step>,
+                        ::distil::__private::ColumnTypeIs<<#consumer as ::distil::__private::InCol<#in_id>>::Ty, #column, #step, #producer_marker>,
                 {}
             });
         } else {
             let p = Ident::new(&var(r.origin.producer).to_string(), span);
             let c = Ident::new(&var(r.consumer).to_string(), span);
             checks.push(quote_spanned! {span=>
-                ::distil::__private::check_column::<#out_id, #in_id, #column, #step, _, _>(&#p, &#c);
+                ::distil::__private::check_column::<#out_id, #in_id, #column, #step, #producer_marker, _, _>(&#p, &#c);
             });
         }
     }
@@ -349,7 +378,7 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
     });
     let routed: Vec<(usize, usize)> = routes
         .iter()
-        .flat_map(|(f, _, names)| names.iter().map(|n| (*f, index[n])))
+        .flat_map(|(f, _, names, _, _)| names.iter().map(|n| (*f, index[n])))
         .collect();
     let connect_calls = connects
         .iter()
@@ -361,7 +390,7 @@ pub(super) fn generate(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> 
             );
             quote!(__distil_pipeline.connect(#f, #t);)
         });
-    let route_calls = routes.iter().map(|(f, router, names)| {
+    let route_calls = routes.iter().map(|(f, router, names, _, _)| {
         let f = model.bindings[*f].ident.to_string();
         quote!(__distil_pipeline.route(#f, ::std::convert::Into::<::distil::Router>::into(#router), [#(#names),*]);)
     });
@@ -431,7 +460,8 @@ pub(super) fn marker(name: &str) -> String {
 
 /// The identifier of a marker: raw when the name is a keyword (a column named `type`).
 pub(super) fn marker_ident(marker: &str, span: Span) -> Ident {
-    if syn::parse_str::<Ident>(marker).is_ok() {
+    // `gen` is reserved from edition 2024 on, though syn still parses it as an identifier.
+    if syn::parse_str::<Ident>(marker).is_ok() && marker != "gen" {
         Ident::new(marker, span)
     } else {
         Ident::new_raw(marker, span)
@@ -448,4 +478,46 @@ pub(super) fn list_span(element: &Element) -> Span {
 
 pub(super) fn router_span(element: &Element) -> Span {
     list_span(element)
+}
+
+/// A router call as the user wrote it (`sample_n_steps(2)`), and how many targets it picks for
+/// each batch when that is a literal of `sample_n_steps`.
+fn router_text(tokens: &TokenStream) -> (String, Option<usize>) {
+    let Ok(syn::Expr::Call(call)) = syn::parse2::<syn::Expr>(tokens.clone()) else {
+        return (tokens.to_string(), None);
+    };
+    let syn::Expr::Path(path) = &*call.func else {
+        return (tokens.to_string(), None);
+    };
+    let name = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::");
+    // Literal arguments are shown; a router built from a closure is named by its function
+    // alone, as `Router::name` names it at run time.
+    let args: Option<Vec<String>> = call
+        .args
+        .iter()
+        .map(|a| match a {
+            syn::Expr::Lit(lit) => Some(quote!(#lit).to_string()),
+            _ => None,
+        })
+        .collect();
+    let picks = match (path.path.segments.last(), call.args.first()) {
+        (
+            Some(last),
+            Some(syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(n),
+                ..
+            })),
+        ) if last.ident == "sample_n_steps" && call.args.len() == 1 => n.base10_parse().ok(),
+        _ => None,
+    };
+    match args {
+        Some(args) => (format!("{name}({})", args.join(", ")), picks),
+        None => (name, picks),
+    }
 }

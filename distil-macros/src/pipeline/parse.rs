@@ -54,6 +54,8 @@ pub struct Binding {
     pub inputs: Vec<Mapping>,
     pub outputs: Vec<Mapping>,
     pub batch_size: Option<Expr>,
+    /// The `batch_size` word, where a misplaced setting is reported.
+    pub batch_size_span: Option<proc_macro2::Span>,
     pub input_batch_size: Option<Expr>,
 }
 
@@ -206,6 +208,7 @@ fn parse_item(input: ParseStream, out: &mut PipelineInput) -> syn::Result<()> {
                 let value: Expr = input.parse()?;
                 if word == "batch_size" {
                     binding.batch_size = Some(value);
+                    binding.batch_size_span = Some(key.span());
                 } else {
                     binding.input_batch_size = Some(value);
                 }
@@ -266,6 +269,7 @@ fn binding(ident: Ident, ty: Option<Type>, expr: Expr) -> Binding {
         inputs: Vec::new(),
         outputs: Vec::new(),
         batch_size: None,
+        batch_size_span: None,
         input_batch_size: None,
     }
 }

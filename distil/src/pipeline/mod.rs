@@ -68,6 +68,8 @@ pub(crate) struct Node {
     pub(crate) step: Option<Box<dyn Step>>,
     pub(crate) spec: StepSpec,
     pub(crate) options: StepOptions,
+    /// `batch_size` was set by the builder, which only a generator uses.
+    pub(crate) sets_batch_size: bool,
 }
 
 pub(crate) struct Route {
@@ -103,12 +105,16 @@ impl std::fmt::Debug for Pipeline {
 /// Sets a step's options; returned by [`Pipeline::add`].
 pub struct StepConfig<'p> {
     options: &'p mut StepOptions,
+    sets_batch_size: &'p mut bool,
 }
 
 impl StepConfig<'_> {
-    /// Rows per batch a generator produces.
+    /// Rows per batch a generator produces; on another step, `validate` reports it (it would be
+    /// ignored: [`input_batch_size`](Self::input_batch_size) is the rows per batch a step
+    /// processes).
     pub fn batch_size(self, rows: usize) -> Self {
         self.options.batch_size = rows.max(1);
+        *self.sets_batch_size = true;
         self
     }
 
@@ -338,17 +344,22 @@ impl Pipeline {
             step: Some(step),
             spec,
             options: StepOptions::default(),
+            sets_batch_size: false,
         });
+        let node = self.nodes.last_mut().expect("just pushed");
         StepConfig {
-            options: &mut self.nodes.last_mut().expect("just pushed").options,
+            options: &mut node.options,
+            sets_batch_size: &mut node.sets_batch_size,
         }
     }
 
     /// The options of step `name`.
     pub fn options(&mut self, name: &str) -> Option<StepConfig<'_>> {
         let at = self.index_of(name)?;
+        let node = &mut self.nodes[at];
         Some(StepConfig {
-            options: &mut self.nodes[at].options,
+            options: &mut node.options,
+            sets_batch_size: &mut node.sets_batch_size,
         })
     }
 

@@ -9,6 +9,8 @@ type Choose = dyn FnMut(&[&str], &mut SmallRng) -> Vec<usize> + Send;
 /// Picks, for each batch, the successors that receive it.
 pub struct Router {
     name: String,
+    /// How many targets each batch goes to, when the router says (`sample_n_steps`).
+    pub(crate) picks: Option<usize>,
     choose: Box<Choose>,
     rng: SmallRng,
 }
@@ -30,6 +32,7 @@ impl Router {
     ) -> Self {
         Router {
             name: name.into(),
+            picks: None,
             choose: Box::new(move |targets, _| choose(targets)),
             rng: SmallRng::from_os_rng(),
         }
@@ -64,6 +67,7 @@ impl Router {
 pub fn sample_n_steps(n: usize) -> Router {
     Router {
         name: format!("sample_n_steps({n})"),
+        picks: Some(n),
         choose: Box::new(move |targets, rng| {
             sample(rng, targets.len(), n.min(targets.len())).into_vec()
         }),

@@ -1,10 +1,10 @@
 //! The runtime validator: the pipeline as a `distil_graph::Graph`, checked by the same rules
 //! `pipeline!` applies at compile time, plus column types.
 
-use distil_graph::{ColumnDecl, Edge, Graph, Origin, Report, StepDecl};
+use distil_graph::{ColumnDecl, Edge, Graph, Origin, Report, RouteDecl, StepDecl};
 
 use super::Pipeline;
-use crate::column::ColumnSpec;
+use crate::column::{ColumnSpec, DataType};
 
 fn decls(columns: &[ColumnSpec]) -> Vec<ColumnDecl> {
     columns
@@ -13,6 +13,7 @@ fn decls(columns: &[ColumnSpec]) -> Vec<ColumnDecl> {
             name: c.name.clone(),
             ty: c.data_type.to_string(),
             required: c.required,
+            any_type: c.data_type == DataType::Json,
         })
         .collect()
 }
@@ -28,6 +29,7 @@ pub(crate) fn graph(pipeline: &Pipeline) -> Graph {
                 passthrough: node.spec.passthrough.clone(),
                 input_mappings: node.options.input_mappings.clone(),
                 output_mappings: node.options.output_mappings.clone(),
+                sets_batch_size: node.sets_batch_size,
                 ..StepDecl::new(&node.name, &node.spec.type_name, node.spec.kind)
             })
             .collect(),
@@ -35,6 +37,16 @@ pub(crate) fn graph(pipeline: &Pipeline) -> Graph {
             .edges
             .iter()
             .map(|&(from, to)| Edge { from, to })
+            .collect(),
+        routes: pipeline
+            .routes
+            .iter()
+            .map(|route| RouteDecl {
+                from: route.from,
+                router: route.router.name().to_owned(),
+                targets: route.targets.clone(),
+                picks: route.router.picks,
+            })
             .collect(),
     }
 }

@@ -1,0 +1,49 @@
+// The router is recognised under its full path too.
+use distil::prelude::*;
+use distil::steps::LoadDataFromDicts;
+
+#[derive(Row)]
+struct Prompt {
+    instruction: String,
+}
+
+#[derive(Row)]
+struct Tag {
+    tag: String,
+}
+
+#[derive(Row)]
+struct Label {
+    label: String,
+}
+
+#[step]
+fn tag_it(instruction: &str) -> Tag {
+    Tag {
+        tag: instruction.to_owned(),
+    }
+}
+
+#[step]
+fn tag_again(instruction: &str) -> Tag {
+    Tag {
+        tag: instruction.to_uppercase(),
+    }
+}
+
+#[step]
+fn label_it(instruction: &str) -> Label {
+    Label {
+        label: instruction.to_owned(),
+    }
+}
+
+fn main() {
+    let _pipeline = pipeline! {
+        load = LoadDataFromDicts::<Prompt>::new(vec![]),
+        a = TagIt::new(),
+        b = TagAgain::new(),
+        c = LabelIt::new(),
+        load >> distil::sample_n_steps(3) >> [a, b, c],
+    };
+}

@@ -1,0 +1,28 @@
+// `batch_size` on a step that is not a generator is ignored.
+use distil::prelude::*;
+use distil::steps::LoadDataFromDicts;
+
+#[derive(Row)]
+struct Prompt {
+    instruction: String,
+}
+
+#[derive(Row)]
+struct Words {
+    words: u64,
+}
+
+#[step]
+fn word_count(instruction: &str) -> Words {
+    Words {
+        words: instruction.split_whitespace().count() as u64,
+    }
+}
+
+fn main() {
+    let _pipeline = pipeline! {
+        load = LoadDataFromDicts::<Prompt>::new(vec![]),
+        count = WordCount::new(), batch_size: 10,
+        load >> count,
+    };
+}

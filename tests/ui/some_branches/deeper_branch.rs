@@ -1,0 +1,57 @@
+// The column is written further down one branch.
+use distil::prelude::*;
+use distil::steps::LoadDataFromDicts;
+
+#[derive(Row)]
+struct Prompt {
+    instruction: String,
+}
+
+#[derive(Row)]
+struct Tag {
+    tag: String,
+}
+
+#[derive(Row)]
+struct Label {
+    label: String,
+}
+
+#[derive(Row)]
+struct Verdict {
+    verdict: String,
+}
+
+#[step]
+fn tag_it(instruction: &str) -> Tag {
+    Tag {
+        tag: instruction.to_owned(),
+    }
+}
+
+#[step]
+fn label_it(instruction: &str) -> Label {
+    Label {
+        label: instruction.to_owned(),
+    }
+}
+
+#[step]
+fn judge(tag: &str) -> Verdict {
+    Verdict {
+        verdict: tag.to_owned(),
+    }
+}
+
+fn main() {
+    let _pipeline = pipeline! {
+        load = LoadDataFromDicts::<Prompt>::new(vec![]),
+        first = LabelIt::new(),
+        a = TagIt::new(),
+        b = LabelIt::new(),
+        join = Judge::new(),
+        load >> sample_n_steps(1) >> [first, b],
+        first >> a,
+        [a, b] >> join,
+    };
+}
