@@ -102,6 +102,11 @@ impl<R> LoadDataFromHub<R> {
     }
 
     async fn download_and_check(&mut self) -> crate::Result<()> {
+        if self.request.repo_id.trim().is_empty() {
+            return Err(Error::msg(
+                "LoadDataFromHub has no repo_id: give one to `new` or as the runtime parameter `repo_id`",
+            ));
+        }
         let client = match &self.client {
             Some(client) => client.clone(),
             None => HubClient::from_env()?,
@@ -139,5 +144,46 @@ impl<R: Send + 'static> Step for LoadDataFromHub<R> {
 
     fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
         self.files.generate(batch_size)
+    }
+
+    /// `repo_id`, `split`, `config` and `revision`, which a run may set (distilabel passes the
+    /// repo and the split at run time).
+    fn params(&self) -> Vec<(String, crate::Value)> {
+        let request = &self.request;
+        vec![
+            ("repo_id".to_owned(), request.repo_id.clone().into()),
+            ("split".to_owned(), request.split.clone().into()),
+            (
+                "config".to_owned(),
+                request
+                    .config
+                    .clone()
+                    .map_or(crate::Value::Null, Into::into),
+            ),
+            ("revision".to_owned(), request.revision.clone().into()),
+        ]
+    }
+
+    fn set_param(&mut self, name: &str, value: crate::Value) -> Result<(), String> {
+        let text = match &value {
+            crate::Value::String(s) if !s.trim().is_empty() => s.clone(),
+            crate::Value::Null if name == "config" => {
+                self.request.config = None;
+                return Ok(());
+            }
+            other => return Err(format!("`{name}` takes a non-empty string, not {other}")),
+        };
+        match name {
+            "repo_id" => self.request.repo_id = text,
+            "split" => self.request.split = text,
+            "config" => self.request.config = Some(text),
+            "revision" => self.request.revision = text,
+            _ => {
+                return Err(format!(
+                    "LoadDataFromHub has no runtime parameter `{name}`; it has repo_id, split, config and revision"
+                ));
+            }
+        }
+        Ok(())
     }
 }
