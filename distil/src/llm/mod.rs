@@ -16,6 +16,7 @@
 mod error;
 mod generation;
 pub(crate) mod params;
+mod pool;
 mod prompt;
 #[cfg(feature = "structured")]
 pub mod structured;
@@ -28,6 +29,7 @@ mod providers;
 pub use error::LlmError;
 pub use generation::{Generation, Generations, Usage};
 pub use params::GenerationParams;
+pub use pool::{LlmPool, PoolStrategy};
 pub use prompt::Prompt;
 
 #[cfg(feature = "llm-clients")]

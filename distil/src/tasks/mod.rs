@@ -13,6 +13,7 @@
 mod chat_generation;
 mod evol;
 mod parsing;
+mod pooled;
 mod prometheus;
 mod runner;
 mod scorers;
@@ -27,6 +28,7 @@ mod ultrafeedback;
 
 pub use chat_generation::ChatGeneration;
 pub use evol::{EvolComplexity, EvolInstruct, EvolQuality};
+pub use pooled::PooledGeneration;
 pub use prometheus::{PrometheusEval, PrometheusMode, RUBRICS};
 pub use scorers::{ComplexityScorer, QualityScorer};
 pub use self_instruct::SelfInstruct;
