@@ -38,8 +38,8 @@ pub use crate::http::retry::RetryPolicy;
 pub use client::{Client, RateLimits};
 #[cfg(feature = "llm-clients")]
 pub use providers::{
-    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire, OpenAi,
-    OpenAiWire, Preset, Wire,
+    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire, Mistral,
+    MistralWire, OpenAi, OpenAiWire, Preset, Wire,
 };
 
 use crate::Value;

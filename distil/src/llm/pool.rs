@@ -99,7 +99,9 @@ impl LlmPool {
 
     fn pick(&self) -> usize {
         match self.strategy {
-            PoolStrategy::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % self.members.len(),
+            PoolStrategy::RoundRobin => {
+                self.next.fetch_add(1, Ordering::Relaxed) % self.members.len()
+            }
             PoolStrategy::Random => rand::rng().random_range(0..self.members.len()),
         }
     }
@@ -196,7 +198,11 @@ mod tests {
         }
         assert_eq!(texts, ["a says q0", "b says q1", "a says q2", "b says q3"]);
         assert_eq!(pool.answered_by("b says q1").as_deref(), Some("b"));
-        assert_eq!(pool.answered_by("b says q1"), None, "an answer is claimed once");
+        assert_eq!(
+            pool.answered_by("b says q1"),
+            None,
+            "an answer is claimed once"
+        );
     }
 
     #[tokio::test]
