@@ -34,8 +34,8 @@ fn columns(distiset: &Distiset) -> Vec<String> {
         .default_config()
         .unwrap()
         .column_names()
-        .into_iter()
-        .map(|c| c.to_string())
+        .iter()
+        .map(ToString::to_string)
         .collect()
 }
 

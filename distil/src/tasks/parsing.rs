@@ -103,10 +103,8 @@ pub(crate) fn list_items(text: &str) -> Vec<String> {
                 && (without_number.starts_with('.') || without_number.starts_with(')'));
             let item = if marked {
                 &without_number[1..]
-            } else if let Some(rest) = line.strip_prefix(['-', '*', '•']) {
-                rest
             } else {
-                return None;
+                line.strip_prefix(['-', '*', '•'])?
             };
             let item = item.trim();
             (!item.is_empty()).then(|| item.to_owned())
