@@ -514,7 +514,8 @@ async fn requests_go_through_a_proxy_tunnel() {
 
     let (refusing, _) = connect_proxy(407).await;
     let llm = openai(&server).proxy(&refusing);
-    let mut pipeline = pipeline_of(&["a"], TextGeneration::new(llm));
+    // A prompt not answered before: `a`'s answer would come from the response cache.
+    let mut pipeline = pipeline_of(&["c"], TextGeneration::new(llm));
     let error = run(&mut pipeline, &dir.path().join("refused"))
         .await
         .unwrap_err()

@@ -186,4 +186,9 @@ impl<R: Send + 'static> Step for LoadDataFromHub<R> {
         }
         Ok(())
     }
+
+    /// The downloaded files (their place in the Hub cache names the resolved revision).
+    fn fingerprint(&self) -> Option<crate::Value> {
+        self.files.fingerprint()
+    }
 }
