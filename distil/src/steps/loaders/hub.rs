@@ -192,3 +192,30 @@ impl<R: Send + 'static> Step for LoadDataFromHub<R> {
         self.files.fingerprint()
     }
 }
+
+#[cfg(test)]
+mod runtime_param_tests {
+    use super::LoadDataFromHub;
+    use crate::Step;
+    use serde_json::json;
+
+    #[test]
+    fn repo_and_split_are_runtime_parameters() {
+        let mut load = LoadDataFromHub::untyped("");
+        load.set_param("repo_id", json!("owner/data")).unwrap();
+        load.set_param("split", json!("test")).unwrap();
+        let params = load.params();
+        assert_eq!(params[0], ("repo_id".to_owned(), json!("owner/data")));
+        assert_eq!(params[1], ("split".to_owned(), json!("test")));
+        assert!(
+            load.set_param("split", json!(""))
+                .unwrap_err()
+                .contains("non-empty")
+        );
+        assert!(
+            load.set_param("repo", json!("x"))
+                .unwrap_err()
+                .contains("repo_id, split")
+        );
+    }
+}
