@@ -17,6 +17,7 @@ mod cached;
 mod error;
 mod generation;
 pub(crate) mod params;
+mod pool;
 mod prompt;
 #[cfg(feature = "structured")]
 pub mod structured;
@@ -33,6 +34,7 @@ pub(crate) use cached::{CacheCounts, CachedLlm};
 pub use error::LlmError;
 pub use generation::{Generation, Generations, Usage};
 pub use params::GenerationParams;
+pub use pool::{LlmPool, PoolStrategy};
 pub use prompt::Prompt;
 
 #[cfg(feature = "local")]
@@ -44,8 +46,8 @@ pub use crate::http::retry::RetryPolicy;
 pub use client::{Client, RateLimits};
 #[cfg(feature = "llm-clients")]
 pub use providers::{
-    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire, OpenAi,
-    OpenAiWire, Preset, Wire,
+    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire, Mistral,
+    MistralWire, OpenAi, OpenAiWire, Preset, Wire,
 };
 
 use crate::Value;

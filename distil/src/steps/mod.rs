@@ -7,7 +7,9 @@ mod loaders;
 mod sampler;
 
 pub use chat::ChatMessage;
-pub use columns::{CombineOutputs, ExpandColumns, GroupColumns, KeepColumns, MergeColumns};
+pub use columns::{
+    CombineColumns, CombineOutputs, ExpandColumns, GroupColumns, KeepColumns, MergeColumns,
+};
 pub use formatting::{
     DpoExample, FormatChatGenerationDPO, FormatChatGenerationSFT, FormatTextGenerationDPO,
     FormatTextGenerationSFT, SftExample,

@@ -11,16 +11,31 @@
 //! over columns in, the columns of a typed answer out). Write your own with `#[task]`.
 
 mod chat_generation;
+mod evol;
+mod parsing;
+mod pooled;
+mod prometheus;
 mod runner;
+mod scorers;
+mod self_instruct;
 #[cfg(feature = "structured")]
 mod structured_generation;
 mod template;
+#[cfg(test)]
+mod test_support;
 mod text_generation;
+mod ultrafeedback;
 
 pub use chat_generation::ChatGeneration;
+pub use evol::{EvolComplexity, EvolInstruct, EvolQuality};
+pub use pooled::PooledGeneration;
+pub use prometheus::{PrometheusEval, PrometheusMode, RUBRICS};
+pub use scorers::{ComplexityScorer, QualityScorer};
+pub use self_instruct::SelfInstruct;
 #[cfg(feature = "structured")]
 pub use structured_generation::StructuredGeneration;
 pub use text_generation::{Instruction, TextGeneration};
+pub use ultrafeedback::{Aspect, UltraFeedback};
 
 use std::sync::Arc;
 

@@ -3,10 +3,12 @@
 
 mod anthropic;
 mod hosted;
+mod mistral;
 mod openai;
 
 pub use anthropic::{Anthropic, AnthropicWire};
 pub use hosted::{AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire};
+pub use mistral::{Mistral, MistralWire};
 pub use openai::{OpenAi, OpenAiWire, Preset};
 
 use crate::Secret;

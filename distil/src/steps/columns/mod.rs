@@ -1,12 +1,14 @@
 //! Column operations: keep, combine, group, merge, expand.
 
 mod combine;
+mod combine_columns;
 mod expand;
 mod group;
 mod keep;
 mod merge;
 
 pub use combine::CombineOutputs;
+pub use combine_columns::CombineColumns;
 pub use expand::ExpandColumns;
 pub use group::GroupColumns;
 pub use keep::KeepColumns;

@@ -102,6 +102,11 @@ impl<R> LoadDataFromHub<R> {
     }
 
     async fn download_and_check(&mut self) -> crate::Result<()> {
+        if self.request.repo_id.trim().is_empty() {
+            return Err(Error::msg(
+                "LoadDataFromHub has no repo_id: give one to `new` or as the runtime parameter `repo_id`",
+            ));
+        }
         let client = match &self.client {
             Some(client) => client.clone(),
             None => HubClient::from_env()?,
@@ -141,8 +146,76 @@ impl<R: Send + 'static> Step for LoadDataFromHub<R> {
         self.files.generate(batch_size)
     }
 
+    /// `repo_id`, `split`, `config` and `revision`, which a run may set (distilabel passes the
+    /// repo and the split at run time).
+    fn params(&self) -> Vec<(String, crate::Value)> {
+        let request = &self.request;
+        vec![
+            ("repo_id".to_owned(), request.repo_id.clone().into()),
+            ("split".to_owned(), request.split.clone().into()),
+            (
+                "config".to_owned(),
+                request
+                    .config
+                    .clone()
+                    .map_or(crate::Value::Null, Into::into),
+            ),
+            ("revision".to_owned(), request.revision.clone().into()),
+        ]
+    }
+
+    fn set_param(&mut self, name: &str, value: crate::Value) -> Result<(), String> {
+        let text = match &value {
+            crate::Value::String(s) if !s.trim().is_empty() => s.clone(),
+            crate::Value::Null if name == "config" => {
+                self.request.config = None;
+                return Ok(());
+            }
+            other => return Err(format!("`{name}` takes a non-empty string, not {other}")),
+        };
+        match name {
+            "repo_id" => self.request.repo_id = text,
+            "split" => self.request.split = text,
+            "config" => self.request.config = Some(text),
+            "revision" => self.request.revision = text,
+            _ => {
+                return Err(format!(
+                    "LoadDataFromHub has no runtime parameter `{name}`; it has repo_id, split, config and revision"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The downloaded files (their place in the Hub cache names the resolved revision).
     fn fingerprint(&self) -> Option<crate::Value> {
         self.files.fingerprint()
+    }
+}
+
+#[cfg(test)]
+mod runtime_param_tests {
+    use super::LoadDataFromHub;
+    use crate::Step;
+    use serde_json::json;
+
+    #[test]
+    fn repo_and_split_are_runtime_parameters() {
+        let mut load = LoadDataFromHub::untyped("");
+        load.set_param("repo_id", json!("owner/data")).unwrap();
+        load.set_param("split", json!("test")).unwrap();
+        let params = load.params();
+        assert_eq!(params[0], ("repo_id".to_owned(), json!("owner/data")));
+        assert_eq!(params[1], ("split".to_owned(), json!("test")));
+        assert!(
+            load.set_param("split", json!(""))
+                .unwrap_err()
+                .contains("non-empty")
+        );
+        assert!(
+            load.set_param("repo", json!("x"))
+                .unwrap_err()
+                .contains("repo_id, split")
+        );
     }
 }

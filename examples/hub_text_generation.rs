@@ -1,0 +1,57 @@
+//! Seed 000: load a Hub dataset whose repo and split are runtime parameters, map its `prompt`
+//! column to `instruction`, generate with TextGeneration (generation parameters given at run
+//! time too), and save the Distiset (push it with `distiset.push_to_hub(..)`).
+//!
+//! ```text
+//! OPENAI_BASE_URL=http://localhost:11434/v1 OPENAI_MODEL=llama3.2 cargo run --example hub_text_generation
+//! ```
+
+use distil::llm::OpenAi;
+use distil::prelude::*;
+use distil::steps::LoadDataFromHub;
+use distil::tasks::TextGeneration;
+
+/// The LLM: any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`).
+pub fn llm() -> OpenAi {
+    let model = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-3.5-turbo".to_owned());
+    OpenAi::new(model)
+}
+
+/// load_dataset >> text_generation; the repo is set at run time ([`options`]).
+pub fn pipeline(llm: OpenAi) -> Pipeline {
+    let mut pipeline = Pipeline::new("simple-text-generation-pipeline")
+        .with_description("A simple text generation pipeline");
+    pipeline
+        .add("load_dataset", LoadDataFromHub::untyped(""))
+        .output_mapping("prompt", "instruction");
+    pipeline.add("text_generation", TextGeneration::new(llm));
+    pipeline.connect("load_dataset", "text_generation");
+    pipeline
+}
+
+/// The run's parameters, as the seed passes them to `pipeline.run(parameters=..)`.
+pub fn options(repo_id: &str, split: &str) -> RunOptions {
+    RunOptions::new()
+        .param("load_dataset", "repo_id", repo_id)
+        .param("load_dataset", "split", split)
+        .param("text_generation", "temperature", 0.7)
+        .param("text_generation", "max_new_tokens", 512)
+}
+
+#[allow(dead_code)]
+#[tokio::main]
+async fn main() -> distil::Result<()> {
+    let options = options(
+        "distilabel-internal-testing/instruction-dataset-mini",
+        "test",
+    );
+    let distiset = pipeline(llm()).run_with(options).await?;
+    let rows = distiset.default_config().expect("one leaf");
+    println!(
+        "{} rows; columns: {}",
+        rows.len(),
+        rows.column_names().join(", ")
+    );
+    distiset.save_to_disk("target/hub-text-generation-distiset")?;
+    Ok(())
+}
