@@ -368,7 +368,8 @@ impl<W: Wire> Client<W> {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &self.key {
             for (name, value) in self.wire.auth_headers(key) {
-                let name = HeaderName::from_static(name);
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("{provider}: `{name}` is not a header name"))?;
                 // A line break in a key cannot be sent: drop it.
                 let value: String = value.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
                 let mut value = HeaderValue::from_str(&value).map_err(|_| {
