@@ -26,7 +26,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -77,6 +77,10 @@ pub struct LlmState {
     pub versions: Mutex<HashMap<String, usize>>,
     /// The queue's slots, made when the server starts.
     pub slots: OnceLock<tokio::sync::Semaphore>,
+    /// Microseconds spent answering, all requests together (mean in flight = this / wall time).
+    pub busy_us: AtomicU64,
+    /// When each answer was sent (since the server started) and its status.
+    pub responses: Mutex<Vec<(Duration, u16)>>,
 }
 
 /// A running server.
@@ -199,8 +203,18 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let mut answering = Answering(&state, false);
+    let start = std::time::Instant::now();
     let response = answer(&state, version, uri, headers, body).await;
     answering.1 = true;
+    state
+        .busy_us
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let since = state.started.lock().unwrap().unwrap().elapsed();
+    state
+        .responses
+        .lock()
+        .unwrap()
+        .push((since, response.status().as_u16()));
     response
 }
 
