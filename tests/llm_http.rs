@@ -321,10 +321,12 @@ async fn http2_over_tls_with_a_ca_from_ssl_cert_file_directly_and_through_connec
     let versions = server.state.versions.lock().unwrap().clone();
     assert_eq!(versions.get("HTTP/2.0"), Some(&16), "{versions:?}");
 
-    // Through a CONNECT tunnel, still HTTP/2 inside.
+    // Through a CONNECT tunnel, still HTTP/2 inside (new prompts: the response cache holds
+    // the answers to the others).
     let (proxy, seen) = connect_proxy().await;
     let llm = openai(&format!("{}/v1", server.url)).proxy(&proxy);
-    let mut pipeline = pipeline_of(&instructions, TextGeneration::new(llm));
+    let proxied: Vec<String> = (0..16).map(|i| format!("proxied {i}")).collect();
+    let mut pipeline = pipeline_of(&proxied, TextGeneration::new(llm));
     run(&mut pipeline, &out.path().join("proxied")).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     let port = server.url.rsplit(':').next().unwrap();
@@ -404,7 +406,8 @@ async fn plain_http_goes_through_a_forward_proxy_and_a_refusal_stops_the_run() {
 
     let (refusing, _) = forward_proxy(true).await;
     let llm = openai(&server.v1()).proxy(&refusing);
-    let mut pipeline = pipeline_of(&instructions, TextGeneration::new(llm));
+    // A prompt not answered before: the response cache holds the others.
+    let mut pipeline = pipeline_of(&["c".to_owned()], TextGeneration::new(llm));
     let error = run(&mut pipeline, &dir.path().join("refused"))
         .await
         .unwrap_err()
@@ -444,7 +447,8 @@ async fn the_adaptive_limit_settles_near_what_the_server_serves() {
         .max_concurrency(16)
         .adaptive_concurrency(false)
         .retry(fast_retries(20));
-    let mut pipeline = pipeline_of(&prompts(40), TextGeneration::new(fixed.clone()));
+    let fresh: Vec<String> = (0..40).map(|i| format!("fixed {i}")).collect();
+    let mut pipeline = pipeline_of(&fresh, TextGeneration::new(fixed.clone()));
     run(&mut pipeline, &dir.path().join("fixed")).await.unwrap();
     assert_eq!(fixed.current_limit(), 16);
 }

@@ -442,3 +442,29 @@ async fn a_truncated_parquet_file_is_an_error_naming_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn bad_records_can_be_skipped_and_are_named_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("{\"instruction\": \"a b\", \"difficulty\": 1}\n");
+    text.push_str("{\"instruction\": \"broken\", \"difficulty\": \n");
+    text.push_str("[\"not\", \"an\", \"object\"]\n");
+    text.push_str("{\"instruction\": \"f\", \"difficulty\": 3}\n");
+    let file = write(dir.path(), "mixed.jsonl", &text);
+    let mut pipeline = pipeline! {
+        name: "skipping",
+        load = LoadDataFromFileSystem::<Prompt>::new(file.clone()).skip_bad_records(true),
+        count = WordCount::new(),
+        load >> count,
+    };
+    let out = dir.path().join("out");
+    let distiset = pipeline
+        .run_with(RunOptions::new().output_dir(&out))
+        .await
+        .unwrap();
+    assert_eq!(column(&distiset, "words"), [json!(2), json!(1)]);
+    let log = std::fs::read_to_string(out.join("pipeline.log")).unwrap();
+    assert!(log.contains("skipped 2 bad record(s)"), "{log}");
+    assert!(log.contains(&format!("{file}: line 2")), "{log}");
+    assert!(log.contains("line 3"), "{log}");
+}

@@ -98,7 +98,8 @@ async fn run(rows: Vec<Prompted>, options: RunOptions) -> distil::Result<Vec<Val
         load >> generate,
     };
     let distiset = pipeline
-        .run_with(options.output_dir(dir.path().join("run")))
+        // Every run does the slow work: with the caches, the later ones would be instant.
+        .run_with(options.output_dir(dir.path().join("run")).use_cache(false))
         .await?;
     let rows = distiset.default_config().expect("one leaf");
     Ok(rows

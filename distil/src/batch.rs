@@ -333,3 +333,107 @@ fn append_columns(mine: &mut Vec<Column>, theirs: Vec<Column>, rows_before: usiz
         }
     }
 }
+
+/// A batch written to and read back from the cache. Columns name their producer by step name
+/// (`steps[producer]`), since positions may differ in a later run of a changed pipeline.
+impl Batch {
+    /// The batch as bytes: ids, watermark and columns (branches are not kept: a step's output
+    /// has none).
+    pub(crate) fn encode(&self, steps: &[Arc<str>]) -> Vec<u8> {
+        let ids: Vec<Value> = self
+            .ids
+            .iter()
+            .map(|id| {
+                if id.sub().is_empty() {
+                    Value::from(id.index())
+                } else {
+                    serde_json::json!([id.index(), id.sub()])
+                }
+            })
+            .collect();
+        let columns: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": &*c.name,
+                    "producer": steps.get(c.producer).map(|s| &**s),
+                    "values": c.values(),
+                })
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "through": self.through,
+            "ids": ids,
+            "columns": columns,
+        }))
+        .expect("a batch is JSON")
+    }
+
+    /// The batch [`encode`](Self::encode) wrote; `None` if the bytes are not one.
+    pub(crate) fn decode(bytes: &[u8], steps: &[Arc<str>]) -> Option<Batch> {
+        let mut value: Value = serde_json::from_slice(bytes).ok()?;
+        let through = value.get("through")?.as_u64()?;
+        let ids = value
+            .get("ids")?
+            .as_array()?
+            .iter()
+            .map(|id| match id {
+                Value::Array(parts) => {
+                    let mut row = RowId::new(parts.first()?.as_u64()?);
+                    for sub in parts.get(1)?.as_array()? {
+                        row = row.child(u32::try_from(sub.as_u64()?).ok()?);
+                    }
+                    Some(row)
+                }
+                other => Some(RowId::new(other.as_u64()?)),
+            })
+            .collect::<Option<Vec<RowId>>>()?;
+        let Value::Array(columns) = value.get_mut("columns")?.take() else {
+            return None;
+        };
+        let mut batch = Batch::new(ids, Vec::new(), through);
+        for mut column in columns {
+            let name = column.get("name")?.as_str()?.to_owned();
+            let producer = column
+                .get("producer")
+                .and_then(Value::as_str)
+                .and_then(|p| steps.iter().position(|s| &**s == p))
+                .unwrap_or(0);
+            let Value::Array(values) = column.get_mut("values")?.take() else {
+                return None;
+            };
+            if values.len() != batch.len() {
+                return None;
+            }
+            batch.columns.push(Column::new(name, values, producer));
+        }
+        Some(batch)
+    }
+
+    /// sha256 of the rows' ids, column names and values: two chunks with the same hash hold
+    /// the same rows.
+    pub(crate) fn content_hash(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        for id in self.ids.iter() {
+            hasher.update(id.index().to_le_bytes());
+            hasher.update((id.sub().len() as u32).to_le_bytes());
+            for sub in id.sub() {
+                hasher.update(sub.to_le_bytes());
+            }
+        }
+        let mut columns: Vec<&Column> = self.columns.iter().collect();
+        columns.sort_by(|a, b| a.name.cmp(&b.name));
+        for column in columns {
+            hasher.update((column.name.len() as u64).to_le_bytes());
+            hasher.update(column.name.as_bytes());
+            for value in column.values() {
+                let text = value.to_string();
+                hasher.update((text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
+        }
+        hasher.finalize().into()
+    }
+}

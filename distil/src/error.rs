@@ -29,6 +29,43 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The run was stopped by a signal. What was finished is kept: the Distiset of the rows
+    /// that reached the leaves is in `dir`, and every LLM answer received is in the response
+    /// cache, so running the same program again resumes without paying for them twice.
+    #[error(
+        "run of pipeline `{pipeline}` stopped by {signal}: {rows} row(s) written to {dir} \
+         (a partial Distiset); run the same program again to resume: the LLM answers \
+         received come from the cache, only unfinished rows are sent"
+    )]
+    Interrupted {
+        /// The pipeline's name.
+        pipeline: String,
+        /// `SIGINT` or `SIGTERM`.
+        signal: String,
+        /// The run's directory, holding the partial Distiset.
+        dir: String,
+        /// Rows the leaves wrote.
+        rows: u64,
+    },
+    /// A cache database could not be read or written.
+    #[error("cache {path}: {message}")]
+    Cache {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Another process is running a pipeline in the same folder.
+    #[error(
+        "{dir} is in use by another distil run (process {holder}); wait for it to finish, or \
+         give this run another output_dir"
+    )]
+    FolderInUse {
+        /// The folder.
+        dir: String,
+        /// The process holding it, as it wrote itself into the lock file.
+        holder: String,
+    },
     /// A runtime parameter was given for a step that does not exist.
     #[error(
         "runtime parameters given for step `{step}`, but pipeline `{pipeline}` has no such step; its steps are {known}"

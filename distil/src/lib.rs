@@ -53,6 +53,7 @@ extern crate self as distil;
 #[doc(hidden)]
 pub mod __private;
 mod batch;
+pub mod cache;
 pub mod column;
 mod distiset;
 mod error;

@@ -44,6 +44,33 @@ impl From<&str> for Secret {
     }
 }
 
+/// Field names whose values are secrets, compared whole and without regard to case: a field
+/// named `max_new_tokens` is not a secret, `api_key` is.
+const SECRET_FIELDS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "key",
+    "token",
+    "hf_token",
+    "access_token",
+    "auth_token",
+    "bearer_token",
+    "secret",
+    "client_secret",
+    "password",
+    "passwd",
+    "authorization",
+    "credentials",
+];
+
+/// Whether a field of that name holds a secret, which never reaches a file, a log or a cache
+/// key.
+pub(crate) fn is_secret_field(name: &str) -> bool {
+    SECRET_FIELDS
+        .iter()
+        .any(|secret| name.eq_ignore_ascii_case(secret))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

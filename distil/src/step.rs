@@ -134,12 +134,69 @@ pub trait Step: Send + 'static {
         None
     }
 
+    /// Called once per run before [`start`](Step::start), with what the run lends its steps:
+    /// a step that calls an LLM puts it behind the run's response cache
+    /// ([`RunContext::cached_llm`]). Tasks do this themselves.
+    fn attach(&mut self, run: &RunContext) {
+        let _ = run;
+    }
+
+    /// Whether the step's finished output batches are kept in the cache, so a rerun replays
+    /// them instead of computing them again: `true` for steps that are slow or cost money
+    /// (LLM tasks), `false` (the default) for steps that compute, which are cheaper to run
+    /// again than to read back.
+    fn persists(&self) -> bool {
+        false
+    }
+
+    /// For a persisted step: a digest of what the step would do with `input` beyond its rows'
+    /// content (an LLM task: the prompts it would send, with their parameters). A cached batch
+    /// is replayed only when this is the same as when it was computed, so a changed template or
+    /// system prompt never replays answers to other prompts. `None` (the default): the rows
+    /// alone decide.
+    fn replay_digest(&self, input: Input<'_>) -> Option<[u8; 32]> {
+        let _ = input;
+        None
+    }
+
+    /// What identifies the step's data beyond its parameters, for its cache
+    /// [signature](crate::cache): a loader's rows, files (path, size, modification time) or
+    /// Hub revision. `None` (the default) when its parameters say it all.
+    fn fingerprint(&self) -> Option<Value> {
+        None
+    }
+
     /// Overrides one runtime parameter.
     fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
         let _ = value;
         let known: Vec<(String, Value)> = self.params();
         let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
         Err(crate::__private::unknown_param(name, &known))
+    }
+}
+
+/// What a run lends each step before it starts (see [`Step::attach`]).
+pub struct RunContext {
+    pub(crate) responses: Option<crate::cache::ResponseCache>,
+    /// Whether cached answers are read (they are stored either way).
+    pub(crate) read_cache: bool,
+    pub(crate) counts: Arc<crate::llm::CacheCounts>,
+}
+
+impl RunContext {
+    /// `llm` behind the run's response cache: an answer received before for the same request
+    /// (by this or any pipeline) comes from the cache, and every answer received is stored.
+    /// `llm` itself when the run has no response cache.
+    pub fn cached_llm(&self, llm: Arc<dyn crate::llm::Llm>) -> Arc<dyn crate::llm::Llm> {
+        match &self.responses {
+            Some(cache) => Arc::new(crate::llm::CachedLlm::new(
+                llm,
+                cache.clone(),
+                self.read_cache,
+                self.counts.clone(),
+            )),
+            None => llm,
+        }
     }
 }
 

@@ -18,13 +18,9 @@ mod card;
 mod dataset;
 mod files;
 mod from_arrow;
-pub(crate) mod leaf_columns;
-mod pipeline_yaml;
 #[cfg(feature = "hub")]
 mod push;
 mod read;
-mod run_dir;
-pub(crate) mod run_log;
 mod schema;
 pub(crate) mod shards;
 pub(crate) mod sink;
@@ -35,9 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub use dataset::Dataset;
 pub(crate) use from_arrow::batch_rows;
-pub(crate) use pipeline_yaml::render as pipeline_yaml;
 pub(crate) use read::{Batches, footer};
-pub(crate) use run_dir::default_run_dir;
 pub(crate) use schema::is_json_text;
 
 use crate::{Error, Result};
@@ -292,4 +286,4 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-pub(crate) use files::{create_dir, write_atomic};
+pub(crate) use files::{TEMP_PREFIX, write_atomic};

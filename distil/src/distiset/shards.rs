@@ -195,15 +195,10 @@ impl PendingShards {
         }
         Ok(finals)
     }
-
-    /// Removes the shards.
-    pub(crate) fn discard(self) {
-        drop(self);
-    }
 }
 
 impl Drop for PendingShards {
-    /// Shards never committed (the run failed after they were written) are removed.
+    /// Shards never committed (their writer failed) are removed.
     fn drop(&mut self) {
         for path in self.temps.drain(..) {
             let _ = std::fs::remove_file(path);

@@ -11,8 +11,6 @@ use std::thread::JoinHandle;
 use arrow_schema::{Field, Schema, SchemaRef};
 use tokio::sync::mpsc;
 
-use super::leaf_columns::Columns;
-use super::run_log::RunLog;
 use super::schema::{field, json_text_field, untyped_field};
 use super::shards::{PendingShards, ShardLimits, ShardWriter};
 use super::to_arrow::record_batch;
@@ -26,6 +24,9 @@ const CHUNK_ROWS: usize = 16 * 1024;
 /// Batches the channel holds before the leaf waits.
 const CHANNEL_BATCHES: usize = 16;
 
+/// Columns in the order they first appear, with their declared types.
+pub(crate) type Columns = Vec<(String, DataType)>;
+
 /// What a sink writes and where.
 pub(crate) struct SinkConfig {
     /// The config's directory.
@@ -34,8 +35,8 @@ pub(crate) struct SinkConfig {
     pub(crate) columns: Columns,
     /// When to start a new shard.
     pub(crate) limits: ShardLimits,
-    /// The run's log, for warnings.
-    pub(crate) log: RunLog,
+    /// Where warnings go (the run's log).
+    pub(crate) warn: Box<dyn Fn(String) + Send>,
 }
 
 /// A leaf step's writer.
@@ -117,7 +118,7 @@ fn drain(mut receiver: mpsc::Receiver<Batch>, config: SinkConfig) -> Result<Pend
                 .find(|name| writer.schema().field_with_name(name).is_err())
         {
             warned = true;
-            config.log.warn(format!(
+            (config.warn)(format!(
                 "column `{extra}` reached the leaf after its first batch and is not in the \
                  Distiset's schema (declare it in the step's outputs); its values are dropped"
             ));

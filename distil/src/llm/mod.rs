@@ -14,6 +14,7 @@
 //! assert_eq!(local.model_name(), "Qwen/Qwen2.5-7B-Instruct");
 //! ```
 
+mod cached;
 mod error;
 mod generation;
 pub(crate) mod params;
@@ -26,6 +27,7 @@ mod client;
 #[cfg(feature = "llm-clients")]
 mod providers;
 
+pub(crate) use cached::{CacheCounts, CachedLlm};
 pub use error::LlmError;
 pub use generation::{Generation, Generations, Usage};
 pub use params::GenerationParams;

@@ -19,10 +19,10 @@
 //! # Ok(()) }
 //! ```
 
-mod executor;
 mod join;
 mod progress;
 mod routing;
+mod run;
 mod validate;
 
 pub use routing::{Router, route, sample_n_steps};
@@ -45,6 +45,9 @@ pub struct StepOptions {
     pub input_mappings: Vec<(String, String)>,
     /// `(step output, new name)`: the step's output is written as `new name`.
     pub output_mappings: Vec<(String, String)>,
+    /// Whether the step reuses what earlier runs cached for it (its batches and its LLM's
+    /// answers); `false` computes it, and what depends on it, again.
+    pub use_cache: bool,
 }
 
 impl Default for StepOptions {
@@ -54,6 +57,7 @@ impl Default for StepOptions {
             input_batch_size: DEFAULT_BATCH_SIZE,
             input_mappings: Vec::new(),
             output_mappings: Vec::new(),
+            use_cache: true,
         }
     }
 }
@@ -122,6 +126,13 @@ impl StepConfig<'_> {
         self
     }
 
+    /// Whether the step reuses what earlier runs cached for it (default `true`); `false`
+    /// computes it again, sending its LLM requests again, and so every step that depends on it.
+    pub fn use_cache(self, use_cache: bool) -> Self {
+        self.options.use_cache = use_cache;
+        self
+    }
+
     /// The step's output `step_output` is written as `new_name`.
     pub fn output_mapping(self, step_output: &str, new_name: &str) -> Self {
         self.options
@@ -131,8 +142,9 @@ impl StepConfig<'_> {
     }
 }
 
-/// How to run a pipeline: runtime parameters, seeds, dry run, where the Distiset is written.
-#[derive(Clone, Debug, Default)]
+/// How to run a pipeline: runtime parameters, seeds, dry run, where the Distiset is written,
+/// what a signal does.
+#[derive(Clone, Debug)]
 pub struct RunOptions {
     pub(crate) params: Vec<(String, String, Value)>,
     pub(crate) seed: Option<u64>,
@@ -142,6 +154,30 @@ pub struct RunOptions {
     /// Forced on or off; by default on when stderr is a terminal.
     pub(crate) progress: Option<bool>,
     pub(crate) progress_writer: Option<progress::ProgressWriter>,
+    pub(crate) handle_signals: bool,
+    pub(crate) stop_grace: std::time::Duration,
+    pub(crate) use_cache: bool,
+    pub(crate) response_cache: bool,
+    pub(crate) retry_failed: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            params: Vec::new(),
+            seed: None,
+            dry_run: false,
+            output_dir: None,
+            shard_limits: Default::default(),
+            progress: None,
+            progress_writer: None,
+            handle_signals: true,
+            stop_grace: std::time::Duration::from_secs(30),
+            use_cache: true,
+            response_cache: true,
+            retry_failed: false,
+        }
+    }
 }
 
 impl RunOptions {
@@ -159,7 +195,9 @@ impl RunOptions {
         self
     }
 
-    /// Seeds random routing, so two runs route rows the same way.
+    /// Seeds random routing. Without a seed, routing is seeded from the pipeline's name, so
+    /// every run of a pipeline routes its rows the same way (and a rerun finds its LLM answers
+    /// in the response cache).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -170,6 +208,49 @@ impl RunOptions {
     /// `<cache>/<pipeline name>/runs/<unique id>`.
     pub fn output_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether the run reuses what earlier runs left (default `true`): a finished run's
+    /// Distiset, each LLM task's finished batches, the LLM answers already received. `false`
+    /// computes everything again and sends every request again (what it computes is still
+    /// cached for the next run). See [`distil::cache`](crate::cache).
+    pub fn use_cache(mut self, use_cache: bool) -> Self {
+        self.use_cache = use_cache;
+        self
+    }
+
+    /// Whether LLM answers go through the response cache (default `true`): an answer
+    /// received once, by any run of any pipeline, is never paid for again. `false` neither
+    /// reads nor stores answers.
+    pub fn response_cache(mut self, enabled: bool) -> Self {
+        self.response_cache = enabled;
+        self
+    }
+
+    /// Sends again the rows whose LLM call failed in the earlier run (default `false`: their
+    /// recorded errors are replayed with the rest). The rows answered then still come from
+    /// the cache.
+    pub fn retry_failed(mut self, retry: bool) -> Self {
+        self.retry_failed = retry;
+        self
+    }
+
+    /// Whether the first SIGINT (Ctrl+C) or SIGTERM stops the run gracefully (`true`, the
+    /// default): generators stop, LLM requests in flight finish (within
+    /// [`stop_grace`](Self::stop_grace)), the rows that reached the leaves are written as a
+    /// partial Distiset, and the run returns [`Error::Interrupted`] saying how to resume. A
+    /// second signal ends the process at once. Signals keep their default effect outside runs.
+    pub fn handle_signals(mut self, handle: bool) -> Self {
+        self.handle_signals = handle;
+        self
+    }
+
+    /// How long work in flight may take to finish once the run is asked to stop (a signal, or
+    /// a failing step); default 30 s. Rows still running then are abandoned (their answers,
+    /// when they come, are not waited for).
+    pub fn stop_grace(mut self, grace: std::time::Duration) -> Self {
+        self.stop_grace = grace;
         self
     }
 
@@ -343,7 +424,7 @@ impl Pipeline {
         self.apply_params(&options.params)?;
         self.prepare().await?;
         let order = self.check()?;
-        executor::execute(self, order, &options).await
+        run::execute(self, order, &options).await
     }
 
     /// Lets every step open its data and check it, then reads the specs again: a loader's
@@ -371,7 +452,7 @@ impl Pipeline {
             ..RunOptions::default()
         };
         let result = match self.prepare().await.and_then(|()| self.check()) {
-            Ok(order) => executor::execute(self, order, &options).await,
+            Ok(order) => run::execute(self, order, &options).await,
             Err(e) => Err(e),
         };
         for (node, batch_size) in self.nodes.iter_mut().zip(saved) {

@@ -35,7 +35,7 @@ pub(crate) use disabled::{Progress, StepCounter};
 #[cfg(not(feature = "progress"))]
 mod disabled {
     use super::super::{Pipeline, RunOptions};
-    use crate::distiset::run_log::RunLog;
+    use crate::pipeline::run::run_log::RunLog;
 
     /// Nothing to show without the `progress` feature.
     pub(crate) struct Progress;
@@ -79,7 +79,7 @@ mod enabled {
 
     use super::super::{Pipeline, RunOptions};
     use super::ProgressWriter;
-    use crate::distiset::run_log::RunLog;
+    use crate::pipeline::run::run_log::RunLog;
     use crate::step::StepKind;
 
     /// How often the display is redrawn.

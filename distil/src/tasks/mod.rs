@@ -73,6 +73,13 @@ pub trait Task: Clone + Send + Sync + 'static {
         None
     }
 
+    /// What `pipeline.yaml` records of the task's own settings beside its LLM and runtime
+    /// parameters (a template): also part of its cache signature, so a changed setting computes
+    /// the task again. Entries named like secrets are left out.
+    fn description(&self) -> Option<Value> {
+        None
+    }
+
     /// The task's own runtime parameters (the LLM's generation parameters are added).
     fn task_params(&self) -> Vec<(String, Value)> {
         Vec::new()
@@ -90,6 +97,8 @@ pub trait Task: Clone + Send + Sync + 'static {
 #[derive(Clone)]
 pub struct TaskLlm {
     llm: Arc<dyn Llm>,
+    /// The user's LLM while `llm` is it behind a run's response cache.
+    uncached: Option<Arc<dyn Llm>>,
     params: GenerationParams,
     num_generations: usize,
     group_generations: bool,
@@ -111,6 +120,7 @@ impl TaskLlm {
     pub fn new(llm: impl Llm) -> Self {
         TaskLlm {
             llm: Arc::new(llm),
+            uncached: None,
             params: GenerationParams::default(),
             num_generations: 1,
             group_generations: false,
@@ -120,6 +130,16 @@ impl TaskLlm {
     /// The LLM.
     pub fn llm(&self) -> &Arc<dyn Llm> {
         &self.llm
+    }
+
+    /// Puts the LLM behind the run's response cache (each run anew, never one cache over
+    /// another).
+    pub fn attach(&mut self, run: &crate::step::RunContext) {
+        let own = self.uncached.take().unwrap_or_else(|| self.llm.clone());
+        self.llm = run.cached_llm(own.clone());
+        if !Arc::ptr_eq(&self.llm, &own) {
+            self.uncached = Some(own);
+        }
     }
 
     /// The task's generation parameters (over the LLM's own).
@@ -259,6 +279,15 @@ macro_rules! task_step {
             fn prepare(&mut self) -> $crate::step::BoxFuture<'_, $crate::Result<()>> {
                 $crate::tasks::__private::prepare(self)
             }
+            fn attach(&mut self, run: &$crate::step::RunContext) {
+                $crate::tasks::Task::llm_mut(self).attach(run)
+            }
+            fn persists(&self) -> bool {
+                true
+            }
+            fn replay_digest(&self, input: $crate::step::Input<'_>) -> ::std::option::Option<[u8; 32]> {
+                ::std::option::Option::Some($crate::tasks::prompt_digest(self, &input))
+            }
             fn concurrent(&mut self) -> ::std::option::Option<$crate::step::Concurrent> {
                 ::std::option::Option::Some($crate::tasks::__private::concurrent(self))
             }
@@ -266,7 +295,7 @@ macro_rules! task_step {
                 $crate::tasks::__private::report(self)
             }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
-                $crate::tasks::__private::describe(self)
+                $crate::tasks::describe(self)
             }
             fn params(&self) -> ::std::vec::Vec<(::std::string::String, $crate::Value)> {
                 $crate::tasks::__private::params(self)
@@ -321,6 +350,39 @@ pub mod __private {
     pub trait StructuredOutput {
         fn response_format() -> crate::Value;
     }
+}
+
+/// A task's description: its LLM, then its own settings.
+#[doc(hidden)]
+pub fn describe<T: Task>(task: &T) -> Option<Value> {
+    let mut described = runner::describe(task)?;
+    if let (Value::Object(entries), Some(Value::Object(own))) = (&mut described, task.description())
+    {
+        entries.extend(own);
+    }
+    Some(described)
+}
+
+/// sha256 of the prompts `task` makes of `input`'s rows (a row it cannot format counts by
+/// its error) with the parameters and generation count its requests use.
+#[doc(hidden)]
+pub fn prompt_digest<T: Task>(task: &T, input: &Input<'_>) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let params = effective_params(task);
+    hasher.update(serde_json::to_vec(&params).unwrap_or_default());
+    hasher.update((task.llm().num_generations() as u64).to_le_bytes());
+    hasher.update([u8::from(task.llm().group_generations())]);
+    for row in 0..input.len() {
+        let prompt = match task.format_input(input, row) {
+            Ok(prompt) => prompt.to_value(),
+            Err(message) => Value::String(format!("error: {message}")),
+        };
+        let text = prompt.to_string();
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize().into()
 }
 
 /// A fatal error of a task, named by the executor.

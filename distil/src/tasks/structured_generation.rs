@@ -169,6 +169,10 @@ impl<O: Row + DeserializeOwned + JsonSchema, I: Row> Task for StructuredGenerati
         Some(self.format.clone())
     }
 
+    fn description(&self) -> Option<Value> {
+        Some(self.prompt.description())
+    }
+
     fn task_params(&self) -> Vec<(String, Value)> {
         self.prompt.task_params()
     }

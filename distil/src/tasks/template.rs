@@ -167,6 +167,11 @@ impl RowPrompt {
         ))
     }
 
+    /// What `pipeline.yaml` and the cache signature record of the prompt: its template.
+    pub(crate) fn description(&self) -> Value {
+        serde_json::json!({ "template": self.template.as_ref().map(|t| t.source.clone()) })
+    }
+
     /// The runtime parameter these tasks share: `system_prompt`.
     pub(crate) fn task_params(&self) -> Vec<(String, Value)> {
         vec![(

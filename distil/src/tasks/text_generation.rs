@@ -128,6 +128,10 @@ impl<I: Row> Task for TextGeneration<I> {
         self.prompt.check("TextGeneration")
     }
 
+    fn description(&self) -> Option<Value> {
+        Some(self.prompt.description())
+    }
+
     fn task_params(&self) -> Vec<(String, Value)> {
         self.prompt.task_params()
     }

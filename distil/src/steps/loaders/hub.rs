@@ -140,4 +140,9 @@ impl<R: Send + 'static> Step for LoadDataFromHub<R> {
     fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
         self.files.generate(batch_size)
     }
+
+    /// The downloaded files (their place in the Hub cache names the resolved revision).
+    fn fingerprint(&self) -> Option<crate::Value> {
+        self.files.fingerprint()
+    }
 }

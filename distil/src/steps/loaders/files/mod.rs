@@ -51,8 +51,19 @@ pub struct LoadDataFromFileSystem<R = Untyped> {
     files: Vec<(PathBuf, FileFormat)>,
     next_file: usize,
     records: Option<Records>,
+    /// Skips records that cannot be read instead of failing the run.
+    skip_bad_records: bool,
+    /// The records skipped (the first [`SKIPPED_SHOWN`] by file and line), for `pipeline.log`.
+    skipped: Vec<String>,
+    skipped_count: u64,
     row: PhantomData<fn() -> R>,
 }
+
+/// Skipped records named one by one in the step's report; past this only counted.
+const SKIPPED_SHOWN: usize = 100;
+
+/// Bad records in a row after which the file is taken for unreadable, skipping or not.
+const BAD_IN_A_ROW: usize = 1000;
 
 impl<R: Row> LoadDataFromFileSystem<R> {
     /// Loads typed rows from `source` (a file, a directory or a glob).
@@ -78,8 +89,20 @@ impl<R> LoadDataFromFileSystem<R> {
             files: Vec::new(),
             next_file: 0,
             records: None,
+            skip_bad_records: false,
+            skipped: Vec::new(),
+            skipped_count: 0,
             row: PhantomData,
         }
+    }
+
+    /// Skips a record that cannot be read (malformed JSON, a line that is no JSON object, a
+    /// ragged CSV row, text that is not UTF-8) instead of failing the run; `pipeline.log` names each
+    /// one by file and line. By default such a record fails the run, keeping the rows read
+    /// before it (their LLM answers are cached for the rerun).
+    pub fn skip_bad_records(mut self, skip: bool) -> Self {
+        self.skip_bad_records = skip;
+        self
     }
 
     /// Reads every file as `format`, whatever its extension.
@@ -134,13 +157,26 @@ impl<R> LoadDataFromFileSystem<R> {
 
     fn batch(&mut self, batch_size: usize) -> crate::Result<Option<Output>> {
         let mut rows: Vec<Map<String, Value>> = Vec::with_capacity(batch_size);
+        let mut bad_in_a_row = 0;
         while rows.len() < batch_size {
             let Some(records) = self.next_records()? else {
                 break;
             };
-            match records.next_record()? {
-                Some(record) => rows.push(record),
-                None => self.records = None,
+            match records.next_record() {
+                Ok(Some(record)) => {
+                    bad_in_a_row = 0;
+                    rows.push(record);
+                }
+                Ok(None) => self.records = None,
+                Err(e) if self.skip_bad_records && bad_in_a_row < BAD_IN_A_ROW => {
+                    bad_in_a_row += 1;
+                    tracing::warn!("skipped a bad record: {e}");
+                    self.skipped_count += 1;
+                    if self.skipped.len() < SKIPPED_SHOWN {
+                        self.skipped.push(e.to_string());
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
         if rows.is_empty() {
@@ -178,12 +214,50 @@ impl<R: Send + 'static> Step for LoadDataFromFileSystem<R> {
     fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
         self.next_file = 0;
         self.records = None;
+        self.skipped.clear();
+        self.skipped_count = 0;
         Box::pin(async { Ok(()) })
     }
 
     fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
         let result = self.batch(batch_size);
         Box::pin(async move { result })
+    }
+
+    fn report(&self) -> Option<String> {
+        (self.skipped_count > 0).then(|| {
+            let more = self.skipped_count - self.skipped.len() as u64;
+            let mut report = format!(
+                "skipped {} bad record(s): {}",
+                self.skipped_count,
+                self.skipped.join("; ")
+            );
+            if more > 0 {
+                report.push_str(&format!("; and {more} more"));
+            }
+            report
+        })
+    }
+
+    /// Each file's path, size and modification time: what `make` and cargo trust too. A
+    /// content hash would read every byte of a large dataset on every run; a file rewritten
+    /// with the same size within the same nanosecond is the one change this misses, and the
+    /// LLM tasks below check their input rows' content before replaying anything anyway.
+    fn fingerprint(&self) -> Option<crate::Value> {
+        let files: Vec<crate::Value> = self
+            .files
+            .iter()
+            .map(|(path, _)| {
+                let meta = std::fs::metadata(path).ok();
+                let modified = meta
+                    .as_ref()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos().to_string());
+                serde_json::json!([path.display().to_string(), meta.map(|m| m.len()), modified])
+            })
+            .collect();
+        Some(crate::Value::Array(files))
     }
 }
 

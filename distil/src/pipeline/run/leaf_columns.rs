@@ -6,8 +6,7 @@ use crate::column::DataType;
 use crate::pipeline::StepOptions;
 use crate::step::{Passthrough, StepSpec};
 
-/// Columns in the order they first appear, with their declared types.
-pub(crate) type Columns = Vec<(String, DataType)>;
+use crate::distiset::sink::Columns;
 
 /// The columns each step emits, by step index; `order` is an execution order and `edges` the
 /// `(from, to)` connections.

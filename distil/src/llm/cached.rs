@@ -1,0 +1,154 @@
+//! An LLM behind the response cache: an answer already received for the same request is
+//! returned from the cache instead of being paid for again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use super::{BoxFuture, Generation, GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
+use crate::Value;
+use crate::cache::ResponseCache;
+use crate::cache::signature::Signer;
+
+/// What a cached LLM did in a run.
+#[derive(Debug, Default)]
+pub(crate) struct CacheCounts {
+    /// Answers taken from the cache.
+    pub(crate) hits: AtomicU64,
+    /// Answers received and stored.
+    pub(crate) stored: AtomicU64,
+}
+
+/// `inner` behind `cache`. A request's key is the LLM's description (provider, model,
+/// endpoint, its own generation parameters; never its key, limits or timeouts), the prompt,
+/// the request's parameters, and how many identical requests this run made before it: two
+/// rows asking the same thing get two answers, as without the cache, and a rerun gets each
+/// of them back.
+pub(crate) struct CachedLlm {
+    inner: Arc<dyn Llm>,
+    cache: ResponseCache,
+    /// The LLM's part of every key, computed once.
+    identity: Value,
+    occurrences: Mutex<HashMap<[u8; 32], u32>>,
+    counts: Arc<CacheCounts>,
+    /// Whether answers are read from the cache (they are always stored).
+    read: bool,
+}
+
+impl CachedLlm {
+    pub(crate) fn new(
+        inner: Arc<dyn Llm>,
+        cache: ResponseCache,
+        read: bool,
+        counts: Arc<CacheCounts>,
+    ) -> Self {
+        CachedLlm {
+            identity: inner.describe(),
+            inner,
+            cache,
+            occurrences: Mutex::default(),
+            counts,
+            read,
+        }
+    }
+
+    fn key(&self, prompt: &Prompt, params: &GenerationParams) -> [u8; 32] {
+        let mut signer = Signer::new("distil-llm-request-v1");
+        signer
+            .value("llm", &self.identity)
+            .value("prompt", &prompt.to_value())
+            .value("params", &serde_json::to_value(params).unwrap_or_default());
+        let request = signer.finish().0;
+        let occurrence = {
+            let mut seen = self.occurrences.lock().unwrap_or_else(|p| p.into_inner());
+            let count = seen.entry(request).or_default();
+            *count += 1;
+            *count - 1
+        };
+        let mut signer = Signer::new("distil-llm-answer-v1");
+        signer
+            .bytes("request", &request)
+            .bytes("occurrence", &occurrence.to_le_bytes());
+        signer.finish().0
+    }
+}
+
+fn encode(generations: &Generations) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "choices": generations.choices,
+        "input_tokens": generations.input_tokens,
+        "output_tokens": generations.output_tokens,
+    }))
+    .expect("generations are JSON")
+}
+
+fn decode(bytes: &[u8]) -> Option<Generations> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let choices: Vec<Generation> = serde_json::from_value(value.get("choices")?.clone()).ok()?;
+    Some(Generations {
+        choices,
+        input_tokens: value.get("input_tokens").and_then(Value::as_u64),
+        output_tokens: value.get("output_tokens").and_then(Value::as_u64),
+    })
+}
+
+impl Llm for CachedLlm {
+    fn model_name(&self) -> &str {
+        self.inner.model_name()
+    }
+
+    fn provider(&self) -> &str {
+        self.inner.provider()
+    }
+
+    fn generate<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        params: &'a GenerationParams,
+    ) -> BoxFuture<'a, Result<Generations, LlmError>> {
+        Box::pin(async move {
+            let key = self.key(prompt, params);
+            if self.read
+                && let Some(generations) = self.cache.get(&key).as_deref().and_then(decode)
+            {
+                self.counts.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(generations);
+            }
+            let generations = self.inner.generate(prompt, params).await?;
+            if self.cache.put(key, encode(&generations)).await {
+                self.counts.stored.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(generations)
+        })
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency()
+    }
+
+    fn current_limit(&self) -> Option<usize> {
+        self.inner.current_limit()
+    }
+
+    fn supports_n(&self) -> bool {
+        self.inner.supports_n()
+    }
+
+    fn params(&self) -> GenerationParams {
+        self.inner.params()
+    }
+
+    fn check(&self) -> Result<(), LlmError> {
+        self.inner.check()
+    }
+
+    fn usage(&self) -> Usage {
+        self.inner.usage()
+    }
+
+    fn describe(&self) -> Value {
+        self.inner.describe()
+    }
+}
