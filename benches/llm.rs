@@ -51,7 +51,9 @@ fn cpu_seconds() -> f64 {
 fn serve(latency_ms: u64, faults: &str, reject_above: usize) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let faults = faults.split_once(',').map(|(e, c)| (e.parse().unwrap(), c.parse().unwrap()));
+        let faults = faults
+            .split_once(',')
+            .map(|(e, c)| (e.parse().unwrap(), c.parse().unwrap()));
         let server = llm_server::LlmServer::start(llm_server::LlmState {
             latency: Duration::from_millis(latency_ms),
             faults: faults.filter(|&(e, c): &(u32, u32)| e + c > 0),

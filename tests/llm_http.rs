@@ -134,9 +134,15 @@ fn chunked(prompt: &str) -> Vec<u8> {
 async fn chunked_answers_good_and_malformed_give_text_or_clear_row_errors() {
     let (url, seen) = raw_server(chunked, true).await;
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<String> = ["good", "bad-size", "missing-crlf", "huge-size", "cut-mid-chunk"]
-        .map(str::to_owned)
-        .into();
+    let cases: Vec<String> = [
+        "good",
+        "bad-size",
+        "missing-crlf",
+        "huge-size",
+        "cut-mid-chunk",
+    ]
+    .map(str::to_owned)
+    .into();
     let mut pipeline = pipeline_of(&cases, TextGeneration::new(openai(&url)));
     let distiset = run(&mut pipeline, dir.path()).await.unwrap();
     let generations = column(&distiset, "generation");
@@ -327,14 +333,19 @@ async fn http2_over_tls_with_a_ca_from_ssl_cert_file_directly_and_through_connec
     let llm = openai(&format!("{}/v1", server.url)).proxy(&proxy);
     let proxied: Vec<String> = (0..16).map(|i| format!("proxied {i}")).collect();
     let mut pipeline = pipeline_of(&proxied, TextGeneration::new(llm));
-    run(&mut pipeline, &out.path().join("proxied")).await.unwrap();
+    run(&mut pipeline, &out.path().join("proxied"))
+        .await
+        .unwrap();
     let seen = seen.lock().unwrap().clone();
     let port = server.url.rsplit(':').next().unwrap();
     assert!(
         seen[0].starts_with(&format!("CONNECT localhost:{port} HTTP/1.1")),
         "{seen:?}"
     );
-    assert!(seen[0].contains("dXNlcjpwYTU1"), "Basic user:pa55: {seen:?}");
+    assert!(
+        seen[0].contains("dXNlcjpwYTU1"),
+        "Basic user:pa55: {seen:?}"
+    );
     let versions = server.state.versions.lock().unwrap().clone();
     assert_eq!(versions.get("HTTP/2.0"), Some(&32), "{versions:?}");
 }
@@ -571,7 +582,10 @@ async fn a_low_open_file_limit_caps_connections_without_a_retry_storm() {
 
     // Two endpoints' worth of connections may still run out: the error says so, at once.
     let params = distil::llm::GenerationParams::default();
-    let clients = [openai(&url).max_concurrency(1024), openai(&url).max_concurrency(1024)];
+    let clients = [
+        openai(&url).max_concurrency(1024),
+        openai(&url).max_concurrency(1024),
+    ];
     let prompt = distil::llm::Prompt::Text("x".to_owned());
     let calls = clients
         .iter()

@@ -99,7 +99,11 @@ impl LlmServer {
     /// Starts a server speaking TLS with `config` (its ALPN protocols say whether HTTP/2 is
     /// offered), at `https://localhost:PORT`.
     pub async fn start_tls(state: LlmState, config: rustls::ServerConfig) -> LlmServer {
-        Self::serve(state, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+        Self::serve(
+            state,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await
     }
 
     async fn serve(state: LlmState, tls: Option<tokio_rustls::TlsAcceptor>) -> LlmServer {
@@ -459,7 +463,7 @@ async fn answer(
         .into_response()
     };
     if let Some((every, reset)) = &state.exhaust_every
-        && answered % every == 0
+        && answered.is_multiple_of(*every)
     {
         let headers = response.headers_mut();
         headers.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
@@ -474,7 +478,9 @@ fn cut_short() -> Response {
     let chunks = futures_util::stream::unfold(0, |step| async move {
         match step {
             0 => Some((
-                Ok(Bytes::from_static(b"{\"choices\": [{\"message\": {\"content\"")),
+                Ok(Bytes::from_static(
+                    b"{\"choices\": [{\"message\": {\"content\"",
+                )),
                 1,
             )),
             1 => {

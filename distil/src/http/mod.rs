@@ -83,7 +83,11 @@ pub(crate) fn open_file_limit() -> Option<u64> {
     static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     *LIMIT.get_or_init(|| {
         let raised = rlimit::increase_nofile_limit(u64::MAX).ok();
-        raised.or_else(|| rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft))
+        raised.or_else(|| {
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .ok()
+                .map(|(soft, _)| soft)
+        })
     })
 }
 

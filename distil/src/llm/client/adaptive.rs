@@ -149,7 +149,8 @@ mod tests {
     #[tokio::test]
     async fn decreases_once_per_round_and_grows_back() {
         let gate = Gate::new(64, true);
-        let tickets: Vec<Ticket<'_>> = futures_util::future::join_all((0..64).map(|_| gate.enter())).await;
+        let tickets: Vec<Ticket<'_>> =
+            futures_util::future::join_all((0..64).map(|_| gate.enter())).await;
         // All 64 rejected together: one decrease, not 64.
         for ticket in &tickets {
             ticket.congestion();

@@ -49,7 +49,10 @@ impl Health {
 
     /// An attempt got no answer. Returns why the endpoint is down when this failure makes it
     /// so: `describe` words it from the failures' duration and count.
-    pub(crate) fn unanswered(&self, describe: impl FnOnce(Duration, u32) -> String) -> Option<&str> {
+    pub(crate) fn unanswered(
+        &self,
+        describe: impl FnOnce(Duration, u32) -> String,
+    ) -> Option<&str> {
         if let Some(down) = self.down() {
             return Some(down);
         }

@@ -361,9 +361,12 @@ impl<W: Wire> Client<W> {
                     .map_err(|_| format!("{provider}: the proxy URL is not a URL"))?,
             ),
         };
-        let client = builder
-            .build()
-            .map_err(|e| format!("{provider}: cannot build the HTTP client: {}", transport_message(&e)))?;
+        let client = builder.build().map_err(|e| {
+            format!(
+                "{provider}: cannot build the HTTP client: {}",
+                transport_message(&e)
+            )
+        })?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &self.key {
@@ -371,9 +374,15 @@ impl<W: Wire> Client<W> {
                 let name = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| format!("{provider}: `{name}` is not a header name"))?;
                 // A line break in a key cannot be sent: drop it.
-                let value: String = value.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+                let value: String = value
+                    .chars()
+                    .filter(|c| !matches!(c, '\r' | '\n'))
+                    .collect();
                 let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                    format!("{provider}: the API key ({}) holds characters a header cannot", self.key_source)
+                    format!(
+                        "{provider}: the API key ({}) holds characters a header cannot",
+                        self.key_source
+                    )
                 })?;
                 value.set_sensitive(true);
                 headers.insert(name, value);
@@ -403,7 +412,13 @@ impl<W: Wire> Client<W> {
 
     /// One attempt: sends the request and reads the answer, timing out only when the endpoint
     /// stayed silent (no answer to any request) for the whole timeout.
-    async fn attempt(&self, core: &Core, http: &Http, url: &reqwest::Url, body: bytes::Bytes) -> Attempt {
+    async fn attempt(
+        &self,
+        core: &Core,
+        http: &Http,
+        url: &reqwest::Url,
+        body: bytes::Bytes,
+    ) -> Attempt {
         let request = http
             .client
             .post(url.clone())
@@ -431,7 +446,8 @@ impl<W: Wire> Client<W> {
         let started = core.born.elapsed();
         tokio::pin!(exchange);
         loop {
-            let last = Duration::from_millis(core.last_answer_ms.load(Ordering::Relaxed)).max(started);
+            let last =
+                Duration::from_millis(core.last_answer_ms.load(Ordering::Relaxed)).max(started);
             let deadline = core.born + last + self.timeout;
             tokio::select! {
                 attempt = &mut exchange => return attempt,
@@ -492,7 +508,11 @@ impl<W: Wire> Client<W> {
                     core.limiter.learn(header);
                     let delay = retry_after(headers.get("retry-after").map(HeaderValue::as_bytes));
                     if (200..300).contains(&status) {
-                        let parsed = body.and_then(|body| self.wire.parse(&body).map_err(|e| format!("malformed answer: {}", self.scrub(e))));
+                        let parsed = body.and_then(|body| {
+                            self.wire
+                                .parse(&body)
+                                .map_err(|e| format!("malformed answer: {}", self.scrub(e)))
+                        });
                         match parsed {
                             Ok(generations) => {
                                 ticket.success();
@@ -501,7 +521,9 @@ impl<W: Wire> Client<W> {
                             Err(message) => (format!("HTTP {status}, {message}"), None),
                         }
                     } else {
-                        let text = body.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                        let text = body
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_default();
                         let said = self.scrub(error_message(&text));
                         if matches!(status, 429 | 503 | 529) {
                             ticket.congestion();
@@ -518,7 +540,8 @@ impl<W: Wire> Client<W> {
                 }
                 Attempt::Local(message) => {
                     core.failed.fetch_add(1, Ordering::Relaxed);
-                    let limit = crate::http::open_file_limit().map_or_else(String::new, |l| format!(" (the open-file limit is {l})"));
+                    let limit = crate::http::open_file_limit()
+                        .map_or_else(String::new, |l| format!(" (the open-file limit is {l})"));
                     return Err(LlmError::fatal(format!(
                         "{provider}: this process cannot open another connection to {}{limit}: {message}; lower max_concurrency or raise the limit (`ulimit -n`)",
                         self.base_url
