@@ -1,10 +1,15 @@
-//! LLM throughput: 5,000 rows through TextGeneration against an OpenAI-compatible server on
-//! 127.0.0.1 that answers every request after a fixed 100 ms.
+//! LLM throughput: rows through TextGeneration against an OpenAI-compatible server on
+//! 127.0.0.1 that answers every request after a fixed latency.
 //!
-//! `cargo bench --bench llm` prints one JSON line per concurrency: rows per second against the
-//! physical bound (concurrency / latency), the distil process's peak RSS, and its CPU time
-//! (user + sys) per request. The server runs in a process of its own, so its CPU is not
-//! counted, and each client run in a process of its own, so its RSS is its own.
+//! `cargo bench --bench llm` prints one JSON line per scenario. Fault-free, 5,000 rows at
+//! 100 ms for each concurrency: rows per second against the physical bound (concurrency /
+//! latency), the distil process's peak RSS and its CPU time (user + sys) per request. Faults,
+//! 2,000 rows at 20 ms and C = 64: 10% 5xx/429 + 5% truncated bodies against the fault-free
+//! run, 50% failures with the mean requests in flight the server saw (busy time / wall time)
+//! against C; and a server serving 8 at once that answers the rest 429, with the share of
+//! 429s after the first 2 s and the throughput against 8 / latency. Each server runs in a
+//! process of its own, so its CPU is not counted, and each client run in a process of its
+//! own, so its RSS is its own.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -22,6 +27,8 @@ mod support;
 
 const ROWS: usize = 5_000;
 const LATENCY: Duration = Duration::from_millis(100);
+const FAULT_ROWS: usize = 2_000;
+const FAULT_LATENCY: Duration = Duration::from_millis(20);
 
 /// CPU time (user + sys) of this process so far, from /proc/self/stat, in seconds.
 fn cpu_seconds() -> f64 {
@@ -39,11 +46,18 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn serve() {
+/// Serves with `latency_ms`, `faults` ("errors%,cut%") and `reject_above` (0: none) until
+/// stdin closes, then prints what it saw.
+fn serve(latency_ms: u64, faults: &str, reject_above: usize) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
+        let faults = faults
+            .split_once(',')
+            .map(|(e, c)| (e.parse().unwrap(), c.parse().unwrap()));
         let server = llm_server::LlmServer::start(llm_server::LlmState {
-            latency: LATENCY,
+            latency: Duration::from_millis(latency_ms),
+            faults: faults.filter(|&(e, c): &(u32, u32)| e + c > 0),
+            reject_above: (reject_above > 0).then_some(reject_above),
             ..llm_server::LlmState::default()
         })
         .await;
@@ -55,18 +69,79 @@ fn serve() {
         })
         .await
         .unwrap();
+        let state = &server.state;
+        let responses = state.responses.lock().unwrap().clone();
+        let start = responses.first().map_or(0.0, |r| r.0.as_secs_f64());
+        let late: Vec<u16> = responses
+            .iter()
+            .filter(|r| r.0.as_secs_f64() - start > 2.0)
+            .map(|r| r.1)
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "answered": state.answered.load(std::sync::atomic::Ordering::SeqCst),
+                "rejected": state.rejected.load(std::sync::atomic::Ordering::SeqCst),
+                "busy_secs": state.busy_us.load(std::sync::atomic::Ordering::SeqCst) as f64 / 1e6,
+                "requests_after_2s": late.len(),
+                "answered_429_after_2s": late.iter().filter(|&&s| s == 429).count(),
+            })
+        );
     });
 }
 
-/// Runs ROWS instructions through TextGeneration with `llm`: rows generated, seconds, and the
-/// process's CPU seconds during the run.
-fn generate_all(llm: impl Llm) -> (usize, f64, f64) {
+/// A server process: its URL, and the process to stop.
+struct ServerProcess {
+    url: String,
+    process: std::process::Child,
+}
+
+impl ServerProcess {
+    fn start(latency: Duration, faults: &str, reject_above: usize) -> Self {
+        let exe = std::env::current_exe().unwrap();
+        let mut process = Command::new(exe)
+            .args([
+                "--scenario".to_owned(),
+                "serve".to_owned(),
+                latency.as_millis().to_string(),
+                faults.to_owned(),
+                reject_above.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let mut url = String::new();
+        let mut out = BufReader::new(process.stdout.take().unwrap());
+        out.read_line(&mut url).unwrap();
+        process.stdout = Some(out.into_inner());
+        ServerProcess {
+            url: url.trim().to_owned(),
+            process,
+        }
+    }
+
+    /// Stops the server; what it saw.
+    fn stop(mut self) -> serde_json::Value {
+        drop(self.process.stdin.take());
+        let mut line = String::new();
+        BufReader::new(self.process.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = self.process.wait();
+        serde_json::from_str(&line).unwrap_or_default()
+    }
+}
+
+/// Runs `rows` instructions through TextGeneration with `llm`: rows generated, seconds, and
+/// the process's CPU seconds during the run.
+fn generate_all(llm: impl Llm, rows: usize) -> (usize, f64, f64) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let rows = (0..ROWS).map(|i| {
+    let rows = (0..rows).map(|i| {
         serde_json::json!({ "instruction": format!("Write a short poem about the number {i}.") })
     });
     let mut pipeline = Pipeline::new("llm-bench");
@@ -95,7 +170,7 @@ fn client(url: &str, concurrency: usize) {
         .api_key("sk-bench")
         .max_concurrency(concurrency)
         .max_new_tokens(64);
-    let (generated, seconds, cpu) = generate_all(llm);
+    let (generated, seconds, cpu) = generate_all(llm, ROWS);
     assert_eq!(generated, ROWS, "every row generated");
     let bound = concurrency as f64 / LATENCY.as_secs_f64();
     let rate = ROWS as f64 / seconds;
@@ -112,6 +187,95 @@ fn client(url: &str, concurrency: usize) {
             "fraction_of_bound": (rate / bound * 1000.0).round() / 1000.0,
             "cpu_us_per_request": (cpu / ROWS as f64 * 1e6).round(),
             "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+        })
+    );
+}
+
+/// FAULT_ROWS rows at C = 64 against a faulty server: seconds, rows generated, requests.
+fn faulty_client(url: &str, concurrency: usize) {
+    let llm = OpenAi::new("bench-model")
+        .base_url(url)
+        .api_key("sk-bench")
+        .max_concurrency(concurrency)
+        .retry(distil::llm::RetryPolicy {
+            max_attempts: 10,
+            initial_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(2),
+        });
+    let (generated, seconds, _) = generate_all(llm.clone(), FAULT_ROWS);
+    let usage = llm.usage();
+    println!(
+        "{}",
+        serde_json::json!({
+            "generated": generated,
+            "seconds": seconds,
+            "retries": usage.retries,
+            "final_limit": llm.current_limit(),
+        })
+    );
+}
+
+/// The fault scenarios, each against a server process of its own.
+fn faults() {
+    let run = |faults: &str, reject_above: usize| {
+        let server = ServerProcess::start(FAULT_LATENCY, faults, reject_above);
+        let client = support::child(&["faulty".to_owned(), server.url.clone(), "64".to_owned()]);
+        let seen = server.stop();
+        (client, seen)
+    };
+    let (clean, _) = run("0,0", 0);
+    let (faulty, _) = run("10,5", 0);
+    let clean_rate = FAULT_ROWS as f64 / clean["seconds"].as_f64().unwrap();
+    let faulty_rate = FAULT_ROWS as f64 / faulty["seconds"].as_f64().unwrap();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "faults_10pct_errors_5pct_truncated",
+            "rows": FAULT_ROWS, "max_concurrency": 64, "latency_ms": 20,
+            "generated": faulty["generated"],
+            "rows_per_sec": faulty_rate.round(),
+            "fault_free_rows_per_sec": clean_rate.round(),
+            "fraction_of_fault_free": (faulty_rate / clean_rate * 1000.0).round() / 1000.0,
+            "target_fraction": 0.8,
+            "final_limit": faulty["final_limit"],
+        })
+    );
+    let (half, seen) = run("50,0", 0);
+    let busy = seen["busy_secs"].as_f64().unwrap_or(0.0);
+    let seconds = half["seconds"].as_f64().unwrap();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "faults_50pct_errors",
+            "rows": FAULT_ROWS, "max_concurrency": 64, "latency_ms": 20,
+            "generated": half["generated"],
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "mean_in_flight": (busy / seconds * 10.0).round() / 10.0,
+            "target_mean_in_flight": 0.8 * 64.0,
+            "final_limit": half["final_limit"],
+        })
+    );
+    let (limited, seen) = run("0,0", 8);
+    let seconds = limited["seconds"].as_f64().unwrap();
+    let answered = seen["answered"].as_u64().unwrap_or(0) as f64;
+    let late = seen["answered_429_after_2s"].as_f64().unwrap_or(0.0);
+    let late_total = seen["requests_after_2s"].as_f64().unwrap_or(0.0).max(1.0);
+    let rate = FAULT_ROWS as f64 / seconds;
+    let bound = 8.0 / FAULT_LATENCY.as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "server_serving_8_rejecting_the_rest",
+            "rows": FAULT_ROWS, "max_concurrency": 64, "latency_ms": 20,
+            "generated": limited["generated"],
+            "requests_answered_429": seen["rejected"],
+            "requests": answered + seen["rejected"].as_f64().unwrap_or(0.0),
+            "share_429_after_2s": (late / late_total * 1000.0).round() / 1000.0,
+            "target_share_429_after_2s": 0.05,
+            "rows_per_sec": rate.round(),
+            "bound_rows_per_sec": bound,
+            "fraction_of_bound": (rate / bound * 1000.0).round() / 1000.0,
+            "final_limit": limited["final_limit"],
         })
     );
 }
@@ -187,7 +351,7 @@ impl Llm for Sleepy {
 
 /// The pipeline alone: TextGeneration over an LLM without HTTP.
 fn no_http() {
-    let (_, seconds, cpu) = generate_all(Sleepy);
+    let (_, seconds, cpu) = generate_all(Sleepy, ROWS);
     println!(
         "{}",
         serde_json::json!({
@@ -202,36 +366,27 @@ fn no_http() {
 fn main() {
     if let Some(args) = support::scenario_args() {
         match args[0].as_str() {
-            "serve" => serve(),
+            "serve" => serve(args[1].parse().unwrap(), &args[2], args[3].parse().unwrap()),
             "no_http" => no_http(),
             "raw" => raw(&args[1], args[2].parse().unwrap()),
+            "faulty" => faulty_client(&args[1], args[2].parse().unwrap()),
             _ => client(&args[1], args[2].parse().unwrap()),
         }
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let mut server = Command::new(exe)
-        .args(["--scenario", "serve"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the server starts");
-    let mut url = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    for concurrency in [256, 50] {
+    let server = ServerProcess::start(LATENCY, "0,0", 0);
+    for concurrency in [16, 64, 256, 1024] {
         let line = support::child(&[
             "client".to_owned(),
-            url.trim().to_owned(),
+            server.url.clone(),
             concurrency.to_string(),
         ]);
         println!("{line}");
     }
     // For comparison: a general HTTP client alone, and the pipeline without HTTP.
-    let raw = support::child(&["raw".to_owned(), url.trim().to_owned(), "256".to_owned()]);
+    let raw = support::child(&["raw".to_owned(), server.url.clone(), "256".to_owned()]);
     println!("{raw}");
     println!("{}", support::child(&["no_http".to_owned()]));
-    drop(server.stdin.take());
-    let _ = server.wait();
+    server.stop();
+    faults();
 }

@@ -325,7 +325,7 @@ async fn every_error_shape_becomes_a_clear_row_error() {
         ("shape:int-code", "invalid temperature (400)"),
         ("shape:string-error", "Input validation error"),
         ("malformed", "malformed answer"),
-        ("cut", "kept failing after 2 attempts"),
+        ("cut always", "kept failing after 2 attempts"),
         ("empty", "returned no text"),
     ];
     let prompts: Vec<&str> = cases.iter().map(|(p, _)| *p).chain(["fine"]).collect();
@@ -452,80 +452,6 @@ async fn an_endpoint_never_reached_stops_the_run() {
     );
 }
 
-/// A CONNECT proxy on 127.0.0.1: answers `status` and, on 200, tunnels to the target. It
-/// records each CONNECT line and Proxy-Authorization header.
-async fn connect_proxy(status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://user:pa55@{}", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut client, _) = listener.accept().await.unwrap();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    head.push(client.read_u8().await.unwrap());
-                }
-                let head = String::from_utf8(head).unwrap();
-                log.lock().unwrap().push(head.clone());
-                if status != 200 {
-                    let answer = format!("HTTP/1.1 {status} Proxy Authentication Required\r\n\r\n");
-                    let _ = client.write_all(answer.as_bytes()).await;
-                    return;
-                }
-                let target = head.split_whitespace().nth(1).unwrap().to_owned();
-                let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
-                client
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await
-                    .unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-            });
-        }
-    });
-    (url, seen)
-}
-
-#[tokio::test]
-async fn requests_go_through_a_proxy_tunnel() {
-    let server = server(0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (proxy, seen) = connect_proxy(200).await;
-    let llm = openai(&server).proxy(&proxy);
-    assert!(!format!("{llm:?}").contains("pa55"));
-    let mut pipeline = pipeline_of(&["a", "b"], TextGeneration::new(llm));
-    let distiset = run(&mut pipeline, dir.path()).await.unwrap();
-    assert_eq!(column(&distiset, "generation"), ["echo: a", "echo: b"]);
-    let seen = seen.lock().unwrap().clone();
-    let target = server.url.trim_start_matches("http://");
-    assert!(!seen.is_empty());
-    assert!(
-        seen[0].starts_with(&format!("CONNECT {target} HTTP/1.1")),
-        "{seen:?}"
-    );
-    // user:pa55 in Basic.
-    assert!(
-        seen[0].contains("Proxy-Authorization: Basic dXNlcjpwYTU1"),
-        "{seen:?}"
-    );
-
-    let (refusing, _) = connect_proxy(407).await;
-    let llm = openai(&server).proxy(&refusing);
-    // A prompt not answered before: `a`'s answer would come from the response cache.
-    let mut pipeline = pipeline_of(&["c"], TextGeneration::new(llm));
-    let error = run(&mut pipeline, &dir.path().join("refused"))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("refused the tunnel") && error.contains("407") && !error.contains("pa55"),
-        "{error}"
-    );
-}
-
 #[tokio::test]
 async fn a_missing_model_stops_the_run() {
     let server = server(0).await;
@@ -545,12 +471,19 @@ async fn num_generations_emit_one_row_each_or_one_grouped_row() {
     let task = TextGeneration::new(openai(&server)).num_generations(3);
     let mut pipeline = pipeline_of(&["a", "b"], task);
     let distiset = run(&mut pipeline, dir.path()).await.unwrap();
+    // One request per row with `n = 3`: the server numbers its choices.
     assert_eq!(
         column(&distiset, "generation"),
         [
-            "echo: a", "echo: a", "echo: a", "echo: b", "echo: b", "echo: b"
+            "echo: a #0",
+            "echo: a #1",
+            "echo: a #2",
+            "echo: b #0",
+            "echo: b #1",
+            "echo: b #2"
         ]
     );
+    assert_eq!(server.seen().len(), 2);
     assert_eq!(column(&distiset, "instruction")[4], json!("b"));
 
     let task = TextGeneration::new(openai(&server))
@@ -562,12 +495,16 @@ async fn num_generations_emit_one_row_each_or_one_grouped_row() {
         .unwrap();
     assert_eq!(
         column(&distiset, "generation"),
-        [json!(["echo: a", "echo: a"]), json!(["echo: b", "echo: b"])]
+        [
+            json!(["echo: a #0", "echo: a #1"]),
+            json!(["echo: b #0", "echo: b #1"])
+        ]
     );
     let metadata = column(&distiset, METADATA_COLUMN);
+    // The server counts both choices' tokens together: each gets half, marked as estimated.
     assert_eq!(
         metadata[0]["statistics_generate"],
-        json!({"input_tokens": [1, 1], "output_tokens": [5, 5]})
+        json!({"input_tokens": [1, 1], "output_tokens": [5, 5], "output_tokens_estimated": true})
     );
 }
 

@@ -17,18 +17,23 @@
 //! `json:` (a text block when that is no JSON object).
 //!
 //! Every other prompt is answered `echo: <last user message>`.
+//!
+//! The server itself may be limited to a number of requests in flight (`reject_above`: the
+//! rest get 429 at once; `queue_slots`: the rest wait their turn), inject faults in a share
+//! of its answers (`faults`), speak TLS with HTTP/2 or HTTP/1.1 by ALPN ([`LlmServer::start_tls`])
+//! and die on demand ([`LlmServer::die`]: listener and connections closed).
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -59,26 +64,102 @@ pub struct LlmState {
     /// Instants of request arrivals, since the server started.
     pub arrivals: Mutex<Vec<Duration>>,
     pub started: Mutex<Option<std::time::Instant>>,
+    /// Requests beyond this many in flight are answered 429 at once.
+    pub reject_above: Option<usize>,
+    /// Requests beyond this many in flight wait for a slot (as llama.cpp's queue).
+    pub queue_slots: Option<usize>,
+    /// In percent of the answers: errors (half 500, half 429) and 200s cut short.
+    pub faults: Option<(u32, u32)>,
+    pub rejected: AtomicUsize,
+    /// Requests whose client went away before the answer was sent.
+    pub cancelled: AtomicUsize,
+    /// Request count by HTTP version ("HTTP/2.0", "HTTP/1.1").
+    pub versions: Mutex<HashMap<String, usize>>,
+    /// The queue's slots, made when the server starts.
+    pub slots: OnceLock<tokio::sync::Semaphore>,
+    /// Microseconds spent answering, all requests together (mean in flight = this / wall time).
+    pub busy_us: AtomicU64,
+    /// When each answer was sent (since the server started) and its status.
+    pub responses: Mutex<Vec<(Duration, u16)>>,
 }
 
 /// A running server.
 pub struct LlmServer {
     pub url: String,
     pub state: Arc<LlmState>,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl LlmServer {
     /// Starts a server on a free port, on the current tokio runtime.
     pub async fn start(state: LlmState) -> LlmServer {
+        Self::serve(state, None).await
+    }
+
+    /// Starts a server speaking TLS with `config` (its ALPN protocols say whether HTTP/2 is
+    /// offered), at `https://localhost:PORT`.
+    pub async fn start_tls(state: LlmState, config: rustls::ServerConfig) -> LlmServer {
+        Self::serve(
+            state,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await
+    }
+
+    async fn serve(state: LlmState, tls: Option<tokio_rustls::TlsAcceptor>) -> LlmServer {
         let state = Arc::new(state);
         *state.started.lock().unwrap() = Some(std::time::Instant::now());
+        if let Some(slots) = state.queue_slots {
+            let _ = state.slots.set(tokio::sync::Semaphore::new(slots));
+        }
         let app = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
+        let tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let connections = tasks.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let app = app.clone();
+                let tls = tls.clone();
+                let task = tokio::spawn(async move {
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    match tls {
+                        Some(tls) => {
+                            let Ok(stream) = tls.accept(stream).await else {
+                                return;
+                            };
+                            let io = hyper_util::rt::TokioIo::new(stream);
+                            let _ = builder.serve_connection(io, service).await;
+                        }
+                        None => {
+                            let io = hyper_util::rt::TokioIo::new(stream);
+                            let _ = builder.serve_connection(io, service).await;
+                        }
+                    }
+                });
+                connections.lock().unwrap().push(task.abort_handle());
+            }
         });
-        LlmServer { url, state }
+        tasks.lock().unwrap().push(accept.abort_handle());
+        LlmServer { url, state, tasks }
+    }
+
+    /// Stops answering: the listener closes (new connections are refused) and so does every
+    /// open connection.
+    pub fn die(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
     }
 
     /// The base URL of the OpenAI-style API.
@@ -107,14 +188,68 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Counts a request whose handler is dropped before it answers: its client went away.
+struct Answering<'a>(&'a LlmState, bool);
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 async fn handle(
     State(state): State<Arc<LlmState>>,
+    version: Version,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let mut answering = Answering(&state, false);
+    let start = std::time::Instant::now();
+    let response = answer(&state, version, uri, headers, body).await;
+    answering.1 = true;
+    state
+        .busy_us
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let since = state.started.lock().unwrap().unwrap().elapsed();
+    state
+        .responses
+        .lock()
+        .unwrap()
+        .push((since, response.status().as_u16()));
+    response
+}
+
+async fn answer(
+    state: &Arc<LlmState>,
+    version: Version,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    *state
+        .versions
+        .lock()
+        .unwrap()
+        .entry(format!("{version:?}"))
+        .or_default() += 1;
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _guard = InFlight(&state);
+    let _guard = InFlight(state);
+    if let Some(limit) = state.reject_above
+        && now > limit
+    {
+        state.rejected.fetch_add(1, Ordering::SeqCst);
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"message": "server busy", "code": 429}}),
+        );
+    }
+    let _slot = match state.slots.get() {
+        Some(slots) => Some(slots.acquire().await.unwrap()),
+        None => None,
+    };
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     if state.record {
         let started = state.started.lock().unwrap().unwrap();
@@ -155,6 +290,26 @@ async fn handle(
     }
     let prompt = prompt_text(&body);
     let answered = state.answered.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Some((errors, cut)) = state.faults {
+        // A fixed scramble of the answer's number: the same faults in every run.
+        let draw = (answered as u64).wrapping_mul(2_654_435_761) % 100;
+        let draw = draw as u32;
+        if draw < errors / 2 {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"message": "internal error", "code": 500}}),
+            );
+        }
+        if draw < errors {
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": {"message": "rate limited", "code": 429}}),
+            );
+        }
+        if draw < errors + cut {
+            return cut_short();
+        }
+    }
 
     if let Some(rest) = prompt.split("fail:").nth(1) {
         let spec: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
@@ -230,18 +385,25 @@ async fn handle(
     if prompt.contains("malformed") {
         return (StatusCode::OK, "{\"choices\": [{\"message\": ").into_response();
     }
+    if let Some(finish) = prompt.split("finish:").nth(1) {
+        let finish: String = finish.chars().take_while(|c| !c.is_whitespace()).collect();
+        return axum::Json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "{\"name\": \"Ad"}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4}
+        }))
+        .into_response();
+    }
     if prompt.contains("cut") {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-            Ok(Bytes::from_static(
-                b"{\"choices\": [{\"message\": {\"content\"",
-            )),
-            Err(std::io::Error::other("connection cut")),
-        ];
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header("content-type", "application/json")
-            .body(Body::from_stream(futures_util::stream::iter(chunks)))
-            .unwrap();
+        let first = {
+            let mut attempts = state.attempts.lock().unwrap();
+            let count = attempts.entry(prompt.clone()).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first || prompt.contains("always") {
+            return cut_short();
+        }
     }
 
     let text = match prompt.split_once("json:") {
@@ -301,13 +463,38 @@ async fn handle(
         .into_response()
     };
     if let Some((every, reset)) = &state.exhaust_every
-        && answered % every == 0
+        && answered.is_multiple_of(*every)
     {
         let headers = response.headers_mut();
         headers.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
         headers.insert("x-ratelimit-reset-requests", reset.parse().unwrap());
     }
     response
+}
+
+/// A 200 whose body stops half way (the connection is cut once the head and the first bytes
+/// are out).
+fn cut_short() -> Response {
+    let chunks = futures_util::stream::unfold(0, |step| async move {
+        match step {
+            0 => Some((
+                Ok(Bytes::from_static(
+                    b"{\"choices\": [{\"message\": {\"content\"",
+                )),
+                1,
+            )),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((Err(std::io::Error::other("connection cut")), 2))
+            }
+            _ => None,
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(chunks))
+        .unwrap()
 }
 
 fn error(status: StatusCode, body: Value) -> Response {

@@ -1,4 +1,5 @@
-//! How often and how long to retry a Hub request that failed in a way that may pass.
+//! How often and how long to retry a request that failed in a way that may pass, and which
+//! statuses say so: one policy for the Hub and the LLM clients.
 
 use std::time::Duration;
 
@@ -51,10 +52,10 @@ impl RetryPolicy {
     }
 }
 
-#[cfg(feature = "hub")]
-/// Whether an HTTP status is worth another attempt.
+/// Whether an HTTP status is worth another attempt: 408 (timeout), 409 (conflict, e.g. a model
+/// still loading), 429 (too many requests) and 5xx.
 pub(crate) fn is_retryable_status(status: u16) -> bool {
-    status == 429 || (500..600).contains(&status)
+    matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
 #[cfg(test)]
@@ -84,12 +85,12 @@ mod tests {
         assert_eq!(RetryPolicy::none().delay_after(1, None), None);
     }
 
-    #[cfg(feature = "hub")]
     #[test]
     fn only_transient_statuses_retry() {
         assert!(is_retryable_status(500));
         assert!(is_retryable_status(503));
         assert!(is_retryable_status(429));
+        assert!(is_retryable_status(408));
         assert!(!is_retryable_status(404));
         assert!(!is_retryable_status(401));
     }

@@ -70,9 +70,8 @@ impl HubClient {
             agent.push_str("; origin/");
             agent.push_str(origin);
         }
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .user_agent(agent)
-            .connect_timeout(Duration::from_secs(10))
             // Between two reads, not for a whole download: large files take long.
             .read_timeout(Duration::from_secs(60))
             .build()

@@ -128,6 +128,14 @@ impl Llm for CachedLlm {
         self.inner.max_concurrency()
     }
 
+    fn current_limit(&self) -> Option<usize> {
+        self.inner.current_limit()
+    }
+
+    fn supports_n(&self) -> bool {
+        self.inner.supports_n()
+    }
+
     fn params(&self) -> GenerationParams {
         self.inner.params()
     }

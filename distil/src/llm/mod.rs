@@ -1,7 +1,8 @@
 //! LLMs: the [`Llm`] trait every provider implements, the prompt and generation types, and
 //! (feature `llm-clients`, on by default) HTTP clients for OpenAI-compatible servers, Azure
-//! OpenAI, Anthropic and Hugging Face that share one client core: a concurrency limit, rate
-//! limits, retries with backoff and jitter, a per-request timeout and usage accounting.
+//! OpenAI, Anthropic and Hugging Face that share one client core: an adaptive concurrency
+//! limit, rate limits, retries with backoff and jitter, a timeout on the server's silence, a
+//! circuit breaker and usage accounting.
 //!
 //! ```no_run
 //! use distil::llm::{Llm, OpenAi, Preset};
@@ -94,9 +95,23 @@ pub trait Llm: Send + Sync + 'static {
         params: &'a GenerationParams,
     ) -> BoxFuture<'a, Result<Generations, LlmError>>;
 
-    /// Requests to keep in flight at once; tasks feed the LLM this many rows.
+    /// Requests to keep in flight at once at most; tasks feed the LLM at least this many rows
+    /// and the LLM holds back what it cannot take yet.
     fn max_concurrency(&self) -> usize {
         16
+    }
+
+    /// The limit on requests in flight now, when it adapts to the server (the HTTP clients'
+    /// does); `None` when it is fixed at [`max_concurrency`](Llm::max_concurrency).
+    fn current_limit(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether one request can ask for several choices (OpenAI's `n`): tasks then ask for all
+    /// of a row's generations at once, sharing the prompt's processing; otherwise they send a
+    /// request per generation.
+    fn supports_n(&self) -> bool {
+        false
     }
 
     /// The LLM's own generation parameters, which a task's override key by key.
@@ -136,6 +151,12 @@ impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
     }
     fn max_concurrency(&self) -> usize {
         (**self).max_concurrency()
+    }
+    fn current_limit(&self) -> Option<usize> {
+        (**self).current_limit()
+    }
+    fn supports_n(&self) -> bool {
+        (**self).supports_n()
     }
     fn params(&self) -> GenerationParams {
         (**self).params()

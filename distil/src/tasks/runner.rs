@@ -46,13 +46,18 @@ pub fn process<'a, T: Task>(
     Box::pin(async move { run_batch(task, &params, input).await })
 }
 
-/// Several batches at once, up to the LLM's concurrency.
+/// Several batches at once. The LLM's own limit is the gate on requests in flight: rows are
+/// fed to it beyond its concurrency (twice as many requests' worth), so that it stays busy
+/// while some rows wait in retry backoff.
 pub fn concurrent<T: Task>(task: &mut T) -> Concurrent {
-    let llm = task.llm();
-    let rows = llm
-        .llm()
-        .max_concurrency()
-        .div_ceil(llm.num_generations().max(1));
+    let settings = task.llm();
+    let llm = settings.llm();
+    let requests_per_row = if llm.supports_n() {
+        1
+    } else {
+        settings.num_generations().max(1)
+    };
+    let rows = (2 * llm.max_concurrency()).div_ceil(requests_per_row);
     Concurrent {
         processor: Arc::new(Runner {
             params: super::effective_params(task),
@@ -71,8 +76,15 @@ pub fn describe<T: Task>(task: &T) -> Option<Value> {
 pub fn report<T: Task>(task: &T) -> Option<String> {
     let llm = task.llm().llm();
     let usage = llm.usage();
+    let limit = match llm.current_limit() {
+        Some(limit) => format!(
+            ", concurrency limit {limit} of {} (adaptive)",
+            llm.max_concurrency()
+        ),
+        None => String::new(),
+    };
     Some(format!(
-        "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens",
+        "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens{limit}",
         llm.provider(),
         llm.model_name(),
         usage.requests,
@@ -148,8 +160,12 @@ impl<T: Task> SharedProcess for Runner<T> {
 /// One generation of a row, or why there is none.
 struct Generated {
     text: Result<String, String>,
+    finish_reason: Option<String>,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    /// Whether `output_tokens` is a share of a request's total (several choices, counted
+    /// together by the server) rather than the server's count for this generation.
+    estimated: bool,
 }
 
 /// Calls the LLM for every row (and generation) of a batch at once, and builds the output.
@@ -164,13 +180,30 @@ async fn run_batch<T: Task>(
     let per_row = settings.num_generations();
     let prompts: Vec<Result<Prompt, String>> =
         (0..rows).map(|r| task.format_input(&input, r)).collect();
+    // Where the LLM takes `n`, one request asks for all of a row's generations.
+    let (requests_per_row, choices_per_request) = if llm.supports_n() && per_row > 1 {
+        (1, per_row)
+    } else {
+        (per_row, 1)
+    };
+    let asked_n = params.n.unwrap_or(1).max(1);
+    let wanted = choices_per_request * asked_n as usize;
+    let several = GenerationParams {
+        n: Some(wanted as u32),
+        ..params.clone()
+    };
+    let request_params = if choices_per_request > 1 {
+        &several
+    } else {
+        params
+    };
     let calls = prompts.iter().enumerate().flat_map(|(row, prompt)| {
-        let count = if prompt.is_ok() { per_row } else { 0 };
+        let count = if prompt.is_ok() { requests_per_row } else { 0 };
         std::iter::repeat_n(row, count)
     });
     let answers = join_all(calls.map(|row| {
         let prompt = prompts[row].as_ref().expect("only rows with a prompt");
-        async move { (row, llm.generate(prompt, params).await) }
+        async move { (row, llm.generate(prompt, request_params).await) }
     }))
     .await;
     if let Some((_, Err(e))) = answers
@@ -181,7 +214,7 @@ async fn run_batch<T: Task>(
     }
     let mut generated: Vec<Vec<Generated>> = (0..rows).map(|_| Vec::new()).collect();
     for (row, answer) in answers {
-        generated[row].extend(split(answer));
+        generated[row].extend(split(answer, wanted));
     }
 
     let model = llm.model_name().to_owned();
@@ -201,37 +234,50 @@ async fn run_batch<T: Task>(
     Ok(builder.finish(rows, &model, names))
 }
 
-/// An answer's choices as generations; a failed call as one failed generation.
-fn split(answer: Result<Generations, LlmError>) -> Vec<Generated> {
+/// An answer's choices as generations, `wanted` of them (a server that sent fewer leaves the
+/// rest failed); a failed call as `wanted` failed generations.
+fn split(answer: Result<Generations, LlmError>, wanted: usize) -> Vec<Generated> {
+    let failed = |message: String| Generated {
+        text: Err(message),
+        finish_reason: None,
+        input_tokens: None,
+        output_tokens: None,
+        estimated: false,
+    };
     match answer {
-        Err(e) => vec![Generated {
-            text: Err(e.to_string()),
-            input_tokens: None,
-            output_tokens: None,
-        }],
+        Err(e) => (0..wanted).map(|_| failed(e.to_string())).collect(),
         Ok(generations) => {
-            let choices = generations.choices.len().max(1) as u64;
-            // A request's tokens are shared by its choices: the prompt counted once per
-            // request, the generated tokens split evenly.
-            let output_tokens = generations.output_tokens.map(|t| t / choices);
-            generations
+            let choices = generations.choices.len();
+            // Servers count the generated tokens of all choices together: with several, each
+            // gets an even share, marked as an estimate. The prompt is each choice's input.
+            let estimated = choices > 1;
+            let output_tokens = generations.output_tokens.map(|t| t / choices.max(1) as u64);
+            let mut out: Vec<Generated> = generations
                 .choices
                 .into_iter()
-                .enumerate()
-                .map(|(i, choice)| Generated {
+                .map(|choice| Generated {
                     text: choice
                         .text
                         .ok_or_else(|| "the LLM returned no text".to_owned()),
-                    input_tokens: if i == 0 {
-                        generations.input_tokens
-                    } else {
-                        Some(0)
-                    },
+                    finish_reason: choice.finish_reason,
+                    input_tokens: generations.input_tokens,
                     output_tokens,
+                    estimated,
                 })
-                .collect()
+                .collect();
+            while out.len() < wanted {
+                out.push(failed(format!(
+                    "the LLM returned {choices} of the {wanted} choices asked for (`n`)"
+                )));
+            }
+            out
         }
     }
+}
+
+/// Whether generation stopped at the token limit, by the reasons servers give.
+fn cut_by_max_tokens(finish_reason: Option<&str>) -> bool {
+    matches!(finish_reason, Some("length" | "max_tokens" | "MAX_TOKENS"))
 }
 
 /// Accumulates a batch's output rows.
@@ -288,9 +334,16 @@ impl Builder {
         let formatted: Vec<Result<Vec<Value>, String>> = generations
             .iter()
             .map(|g| match &g.text {
-                Ok(text) => task
-                    .format_output(input, row, text)
-                    .map_err(|e| format!("formatting the output: {e}")),
+                Ok(text) => task.format_output(input, row, text).map_err(|e| {
+                    if cut_by_max_tokens(g.finish_reason.as_deref()) {
+                        format!(
+                            "formatting the output: {e} (the answer was cut at max_new_tokens: finish reason `{}`; raise max_new_tokens)",
+                            g.finish_reason.as_deref().unwrap_or_default()
+                        )
+                    } else {
+                        format!("formatting the output: {e}")
+                    }
+                }),
                 Err(e) => Err(e.clone()),
             })
             .collect();
@@ -308,10 +361,14 @@ impl Builder {
                     Value::Array(counts)
                 }
             };
-            json!({
+            let mut statistics = json!({
                 "input_tokens": tokens(|g| g.input_tokens),
                 "output_tokens": tokens(|g| g.output_tokens),
-            })
+            });
+            if g.iter().any(|g| g.estimated) {
+                statistics["output_tokens_estimated"] = Value::Bool(true);
+            }
+            statistics
         };
         if self.grouped {
             let mut cells: Vec<Vec<Value>> = vec![Vec::new(); self.columns.len()];

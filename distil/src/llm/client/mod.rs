@@ -1,36 +1,44 @@
-//! The client core every HTTP provider shares: connection pool, concurrency limit, rate limits,
-//! retries with exponential backoff and jitter (honouring `Retry-After`), a per-request timeout
-//! and usage accounting. A provider only says how its requests and answers look (a [`Wire`]).
+//! The client core every HTTP provider shares, on the one HTTP stack of [`crate::http`]: an
+//! adaptive limit on requests in flight, rate limits, retries with exponential backoff and
+//! jitter (honouring `Retry-After`), a timeout on the endpoint's silence, a circuit breaker and
+//! usage accounting. A provider only says how its requests and answers look (a [`Wire`]).
 
+mod adaptive;
+mod health;
 mod limits;
-mod proxy;
-mod transport;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::sync::Semaphore;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
+use adaptive::Gate;
+use health::Health;
 use limits::Limiter;
 pub use limits::RateLimits;
-use transport::{Endpoint, Transport};
 
 use super::providers::Wire;
 use super::{GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
 use crate::Secret;
-use crate::http::retry::RetryPolicy;
-use crate::http::{error_message, retry_after};
+use crate::http::retry::{RetryPolicy, is_retryable_status};
+use crate::http::{error_message, is_local_resource_error, retry_after, transport_message};
 use crate::step::BoxFuture;
 
 /// An LLM behind an HTTP API: [`OpenAi`](super::OpenAi), [`Anthropic`](super::Anthropic),
 /// [`AzureOpenAi`](super::AzureOpenAi) and [`HuggingFace`](super::HuggingFace) are this client
-/// with their own [`Wire`]. Clones share the connection pool, the concurrency limit, the rate
-/// limits and the usage counters, so several tasks on one endpoint share one budget. A builder
-/// method that changes the URL, the key, the proxy, the concurrency or the rate limits gives
-/// its result a budget of its own; generation parameters, the timeout and the retry policy may
-/// differ between clones that share one.
+/// with their own [`Wire`]. Clones share the connections, the concurrency limit (and its
+/// adaptation), the rate limits, the circuit breaker and the usage counters, so several tasks
+/// on one endpoint share one budget. A builder method that changes the URL, the key, the
+/// proxy, the concurrency or the rate limits gives its result a budget of its own; generation
+/// parameters, the timeout and the retry policy may differ between clones that share one.
+///
+/// A request is re-sent only when it is known not to have reached the server (the connection
+/// failed), when the server's answer says to (408, 409, 429, 5xx, or a 2xx answer cut short or
+/// malformed), or when the endpoint stayed silent for the whole [timeout](Client::timeout).
+/// A request the server accepted and then lost (the connection closed before an answer) is
+/// not re-sent: the server may have processed it.
 pub struct Client<W: Wire> {
     wire: W,
     model: String,
@@ -42,7 +50,10 @@ pub struct Client<W: Wire> {
     key_required: bool,
     proxy: ProxySetting,
     max_concurrency: usize,
+    adaptive: bool,
     timeout: Duration,
+    connect_timeout: Duration,
+    down_after: Duration,
     retry: RetryPolicy,
     limits: RateLimits,
     params: GenerationParams,
@@ -60,7 +71,10 @@ impl<W: Wire> Clone for Client<W> {
             key_required: self.key_required,
             proxy: self.proxy.clone(),
             max_concurrency: self.max_concurrency,
+            adaptive: self.adaptive,
             timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            down_after: self.down_after,
             retry: self.retry,
             limits: self.limits,
             params: self.params.clone(),
@@ -90,31 +104,49 @@ enum ProxySetting {
     None,
 }
 
-/// Header lines with the key: never printed.
-struct Head(Vec<u8>);
-
-impl std::fmt::Debug for Head {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
 /// What clones share.
 struct Core {
-    /// The connections, or why the base URL cannot be used.
-    transport: Result<Transport, String>,
-    /// The paths chat prompts and raw prompts go to.
-    chat_path: String,
-    text_path: String,
-    /// The request's header lines (content type, key), rendered once.
-    head: Head,
-    permits: Semaphore,
+    /// The HTTP client and the request's URLs and headers, or why they cannot be built.
+    http: Result<Http, String>,
+    gate: Gate,
     limiter: Limiter,
+    health: Health,
+    /// When the endpoint last answered anything (since `born`, in milliseconds): a request
+    /// times out only when the endpoint as a whole stayed silent.
+    born: Instant,
+    last_answer_ms: AtomicU64,
     requests: AtomicU64,
     failed: AtomicU64,
     retries: AtomicU64,
     input_tokens: AtomicU64,
     output_tokens: AtomicU64,
+}
+
+struct Http {
+    client: reqwest::Client,
+    /// Where chat prompts and raw prompts go.
+    chat_url: reqwest::Url,
+    text_url: reqwest::Url,
+    /// Content type and key, marked sensitive so that they are never printed.
+    headers: HeaderMap,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    /// The server answered: its status, headers and body (or how reading the body failed).
+    Answer {
+        status: u16,
+        headers: HeaderMap,
+        body: Result<bytes::Bytes, String>,
+    },
+    /// The connection failed: the request never reached the server.
+    NotSent(String),
+    /// Sent, and the connection was lost before an answer: the server may have processed it.
+    Lost(String),
+    /// The endpoint answered nothing, to this request or any other, for the whole timeout.
+    Silent,
+    /// This process cannot open a connection (no file descriptor left).
+    Local(String),
 }
 
 /// Default requests in flight per client.
@@ -143,7 +175,10 @@ impl<W: Wire> Client<W> {
             key_required,
             proxy: ProxySetting::FromEnv,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            adaptive: true,
             timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            down_after: Duration::from_secs(10),
             retry: RetryPolicy {
                 max_attempts: 6,
                 initial_delay: Duration::from_millis(500),
@@ -176,9 +211,10 @@ impl<W: Wire> Client<W> {
         self.reconfigured()
     }
 
-    /// Sends requests through the HTTP proxy at `url` (`http://[user:password@]host:port`),
-    /// through its CONNECT tunnel, instead of the one `HTTPS_PROXY` / `HTTP_PROXY` /
-    /// `ALL_PROXY` name (minus the hosts `NO_PROXY` lists), which is the default.
+    /// Sends requests through the HTTP proxy at `url` (`http://[user:password@]host:port`):
+    /// plain-http requests are forwarded to it, https ones go through its CONNECT tunnel. The
+    /// default is the proxy `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` name (minus the hosts
+    /// `NO_PROXY` lists).
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = ProxySetting::Url(url.into());
         self.reconfigured()
@@ -190,21 +226,48 @@ impl<W: Wire> Client<W> {
         self.reconfigured()
     }
 
-    /// Requests in flight at most (default 64).
+    /// Requests in flight at most (default 64), and at most what the open-file limit allows
+    /// (its soft limit is raised to the hard one when the client starts).
     pub fn max_concurrency(mut self, requests: usize) -> Self {
         self.max_concurrency = requests.max(1);
         self.reconfigured()
     }
 
-    /// Time one attempt may take, answer included (default 120 s); a timed-out attempt is
-    /// retried.
+    /// Whether the limit on requests in flight adapts to the server (on by default): answers
+    /// saying it is overloaded (429, 503, 529) and timeouts lower it by a quarter, successes
+    /// raise it back by about one per round of requests, within [1, `max_concurrency`]. Off,
+    /// `max_concurrency` requests stay in flight whatever the server says.
+    pub fn adaptive_concurrency(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
+        self.reconfigured()
+    }
+
+    /// How long the endpoint may stay silent before an attempt times out (default 120 s): the
+    /// clock restarts whenever the endpoint answers any request, so a request waiting in the
+    /// queue of a server that is busy answering others is never cancelled. A timed-out attempt
+    /// is retried and counts as congestion for the adaptive limit.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Retries of a request after 408, 409, 429, 5xx, a connection error or a timeout
-    /// (default: 6 attempts, from 0.5 s doubling up to 60 s, with jitter).
+    /// How long opening a connection may take (default 10 s), apart from the timeout above.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self.reconfigured()
+    }
+
+    /// How long an endpoint that has answered may fail every attempt without an answer
+    /// (connection refused, lost, silent) before it is declared down and the run stops naming
+    /// its URL (default 10 s).
+    pub fn down_after(mut self, window: Duration) -> Self {
+        self.down_after = window;
+        self.reconfigured()
+    }
+
+    /// Retries of a request after 408, 409, 429, 5xx, a 2xx answer cut short or malformed, a
+    /// connection error or a timeout (default: 6 attempts, from 0.5 s doubling up to 60 s,
+    /// with jitter).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -240,57 +303,97 @@ impl<W: Wire> Client<W> {
         self
     }
 
+    /// The limit on requests in flight now (it adapts between 1 and `max_concurrency`).
+    pub fn current_limit(&self) -> usize {
+        self.shared
+            .get()
+            .map_or(self.max_concurrency, |core| core.gate.limit())
+    }
+
     fn core(&self) -> &Core {
-        self.shared.get_or_init(|| Core {
-            transport: self.transport(),
-            chat_path: self.path(&Prompt::Chat(Vec::new())),
-            text_path: self.path(&Prompt::Text(String::new())),
-            head: self.head(),
-            permits: Semaphore::new(self.max_concurrency),
-            limiter: Limiter::new(self.limits),
-            requests: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            input_tokens: AtomicU64::new(0),
-            output_tokens: AtomicU64::new(0),
+        self.shared.get_or_init(|| {
+            let budget = crate::http::connection_budget();
+            if budget < self.max_concurrency {
+                tracing::warn!(
+                    provider = self.wire.provider(),
+                    max_concurrency = self.max_concurrency,
+                    budget,
+                    "max_concurrency lowered to what the open-file limit allows"
+                );
+            }
+            Core {
+                http: self.http(),
+                gate: Gate::new(self.max_concurrency.min(budget), self.adaptive),
+                limiter: Limiter::new(self.limits),
+                health: Health::new(self.down_after),
+                born: Instant::now(),
+                last_answer_ms: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                input_tokens: AtomicU64::new(0),
+                output_tokens: AtomicU64::new(0),
+            }
         })
     }
 
-    fn transport(&self) -> Result<Transport, String> {
-        let (endpoint, _) = self.endpoint()?;
-        let proxy = match &self.proxy {
-            ProxySetting::FromEnv => proxy::Proxy::from_env(&endpoint),
-            ProxySetting::Url(url) => proxy::Proxy::parse(url).map(Some),
-            ProxySetting::None => Ok(None),
-        }
-        .map_err(|e| format!("{}: {e}", self.wire.provider()))?;
-        Ok(Transport::new(endpoint, proxy))
-    }
-
-    fn endpoint(&self) -> Result<(Endpoint, String), String> {
-        let url = self
-            .wire
-            .url(&self.base_url, &self.model, &Prompt::Chat(Vec::new()));
-        Endpoint::parse(&url).map_err(|e| format!("{}: {e}", self.wire.provider()))
-    }
-
-    fn path(&self, prompt: &Prompt) -> String {
-        let url = self.wire.url(&self.base_url, &self.model, prompt);
-        Endpoint::parse(&url).map_or_else(|_| "/".to_owned(), |(_, path)| path)
-    }
-
-    fn head(&self) -> Head {
-        let mut head = b"Content-Type: application/json\r\n".to_vec();
+    fn http(&self) -> Result<Http, String> {
+        let provider = self.wire.provider();
+        let url = |prompt: &Prompt| {
+            let url = self.wire.url(&self.base_url, &self.model, prompt);
+            reqwest::Url::parse(&url).map_err(|e| {
+                format!(
+                    "{provider}: the base URL `{}` is not a URL: {e}",
+                    crate::http::redact_url(&self.base_url)
+                )
+            })
+        };
+        let chat_url = url(&Prompt::Chat(Vec::new()))?;
+        let text_url = url(&Prompt::Text(String::new()))?;
+        let mut builder = crate::http::client_builder()
+            .connect_timeout(self.connect_timeout)
+            .pool_max_idle_per_host(self.max_concurrency);
+        builder = match &self.proxy {
+            ProxySetting::FromEnv => builder,
+            ProxySetting::None => builder.no_proxy(),
+            ProxySetting::Url(proxy) => builder.proxy(
+                reqwest::Proxy::all(proxy)
+                    .map_err(|_| format!("{provider}: the proxy URL is not a URL"))?,
+            ),
+        };
+        let client = builder.build().map_err(|e| {
+            format!(
+                "{provider}: cannot build the HTTP client: {}",
+                transport_message(&e)
+            )
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &self.key {
             for (name, value) in self.wire.auth_headers(key) {
-                head.extend_from_slice(name.as_bytes());
-                head.extend_from_slice(b": ");
-                // A line break in a key would end the header early: drop it.
-                head.extend(value.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
-                head.extend_from_slice(b"\r\n");
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("{provider}: `{name}` is not a header name"))?;
+                // A line break in a key cannot be sent: drop it.
+                let value: String = value
+                    .chars()
+                    .filter(|c| !matches!(c, '\r' | '\n'))
+                    .collect();
+                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                    format!(
+                        "{provider}: the API key ({}) holds characters a header cannot",
+                        self.key_source
+                    )
+                })?;
+                value.set_sensitive(true);
+                headers.insert(name, value);
             }
         }
-        Head(head)
+        Ok(Http {
+            client,
+            chat_url,
+            text_url,
+            headers,
+        })
     }
 
     /// Removes the key from a message that might echo it.
@@ -301,64 +404,175 @@ impl<W: Wire> Client<W> {
         }
     }
 
+    fn heard_from(&self, core: &Core) {
+        let now = core.born.elapsed().as_millis() as u64;
+        core.last_answer_ms.fetch_max(now, Ordering::Relaxed);
+        core.health.answered();
+    }
+
+    /// One attempt: sends the request and reads the answer, timing out only when the endpoint
+    /// stayed silent (no answer to any request) for the whole timeout.
+    async fn attempt(
+        &self,
+        core: &Core,
+        http: &Http,
+        url: &reqwest::Url,
+        body: bytes::Bytes,
+    ) -> Attempt {
+        let request = http
+            .client
+            .post(url.clone())
+            .headers(http.headers.clone())
+            .body(body);
+        let exchange = async {
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => return self.transport_failure(&e),
+            };
+            self.heard_from(core);
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| self.scrub(transport_message(&e)));
+            self.heard_from(core);
+            Attempt::Answer {
+                status,
+                headers,
+                body,
+            }
+        };
+        let started = core.born.elapsed();
+        tokio::pin!(exchange);
+        loop {
+            let last =
+                Duration::from_millis(core.last_answer_ms.load(Ordering::Relaxed)).max(started);
+            let deadline = core.born + last + self.timeout;
+            tokio::select! {
+                attempt = &mut exchange => return attempt,
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    let last = Duration::from_millis(core.last_answer_ms.load(Ordering::Relaxed)).max(started);
+                    if core.born + last + self.timeout <= Instant::now() {
+                        return Attempt::Silent;
+                    }
+                }
+            }
+        }
+    }
+
+    fn transport_failure(&self, error: &reqwest::Error) -> Attempt {
+        let message = self.scrub(transport_message(error));
+        if is_local_resource_error(error) {
+            Attempt::Local(message)
+        } else if error.is_connect() {
+            Attempt::NotSent(message)
+        } else {
+            Attempt::Lost(message)
+        }
+    }
+
     async fn send(
         &self,
         prompt: &Prompt,
         params: &GenerationParams,
     ) -> Result<Generations, LlmError> {
         let core = self.core();
-        let _permit = core.permits.acquire().await.expect("never closed");
         let provider = self.wire.provider();
-        let transport = core
-            .transport
-            .as_ref()
-            .map_err(|e| LlmError::fatal(e.clone()))?;
-        let path = match prompt {
-            Prompt::Chat(_) => &core.chat_path,
-            Prompt::Text(_) => &core.text_path,
+        let http = core.http.as_ref().map_err(|e| LlmError::fatal(e.clone()))?;
+        let url = match prompt {
+            Prompt::Chat(_) => &http.chat_url,
+            Prompt::Text(_) => &http.text_url,
         };
-        let body = self.wire.body(&self.model, prompt, params)?;
+        let body = bytes::Bytes::from(self.wire.body(&self.model, prompt, params)?);
         let estimate = prompt.chars() as u64 / 4 + params.max_new_tokens.unwrap_or(256);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut unreachable = false;
+            let ticket = core.gate.enter().await;
+            if let Some(down) = core.health.down() {
+                return Err(LlmError::fatal(down));
+            }
             core.limiter.acquire(estimate).await;
-            let outcome = transport
-                .post(path, &core.head.0, &body, self.timeout)
-                .await;
+            let outcome = self.attempt(core, http, url, body.clone()).await;
+            core.limiter.used(estimate, 0);
+            let mut unanswered = true;
             let (failure, server_delay) = match outcome {
-                Ok(answer) => {
-                    core.limiter.learn(|name| answer.header(name));
-                    if (200..300).contains(&answer.status) {
-                        return self.finish(core, estimate, self.wire.parse(&answer.body));
+                Attempt::Answer {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    unanswered = false;
+                    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                    core.limiter.learn(header);
+                    let delay = retry_after(headers.get("retry-after").map(HeaderValue::as_bytes));
+                    if (200..300).contains(&status) {
+                        let parsed = body.and_then(|body| {
+                            self.wire
+                                .parse(&body)
+                                .map_err(|e| format!("malformed answer: {}", self.scrub(e)))
+                        });
+                        match parsed {
+                            Ok(generations) => {
+                                ticket.success();
+                                return Ok(self.count(core, generations));
+                            }
+                            Err(message) => (format!("HTTP {status}, {message}"), None),
+                        }
+                    } else {
+                        let text = body
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_default();
+                        let said = self.scrub(error_message(&text));
+                        if matches!(status, 429 | 503 | 529) {
+                            ticket.congestion();
+                        }
+                        if !is_retryable_status(status) {
+                            core.failed.fetch_add(1, Ordering::Relaxed);
+                            return Err(self.status_error(status, &said));
+                        }
+                        if let Some(delay) = delay {
+                            core.limiter.pause(delay.min(self.retry.max_delay));
+                        }
+                        (format!("HTTP {status}: {said}"), delay)
                     }
-                    let said = self.scrub(error_message(&String::from_utf8_lossy(&answer.body)));
-                    if !is_retryable_status(answer.status) {
-                        core.failed.fetch_add(1, Ordering::Relaxed);
-                        core.limiter.used(estimate, 0);
-                        return Err(self.status_error(answer.status, &said));
-                    }
-                    let delay = retry_after(answer.header("retry-after").map(str::as_bytes));
-                    if let Some(delay) = delay {
-                        core.limiter.pause(delay.min(self.retry.max_delay));
-                    }
-                    (format!("HTTP {}: {said}", answer.status), delay)
                 }
-                Err(e) if e.retryable => {
-                    unreachable = e.unreachable;
-                    (self.scrub(e.message), None)
-                }
-                Err(e) => {
+                Attempt::Local(message) => {
                     core.failed.fetch_add(1, Ordering::Relaxed);
-                    core.limiter.used(estimate, 0);
-                    return Err(LlmError::row(format!(
-                        "{provider}: {}",
-                        self.scrub(e.message)
+                    let limit = crate::http::open_file_limit()
+                        .map_or_else(String::new, |l| format!(" (the open-file limit is {l})"));
+                    return Err(LlmError::fatal(format!(
+                        "{provider}: this process cannot open another connection to {}{limit}: {message}; lower max_concurrency or raise the limit (`ulimit -n`)",
+                        self.base_url
                     )));
                 }
+                Attempt::Lost(message) => {
+                    core.failed.fetch_add(1, Ordering::Relaxed);
+                    if let Some(down) = self.unanswered(core, &message) {
+                        return Err(LlmError::fatal(down));
+                    }
+                    return Err(LlmError::row(format!(
+                        "{provider}: the connection was lost before an answer ({message}); not re-sent, as the server may have processed it"
+                    )));
+                }
+                Attempt::NotSent(message) => (message, None),
+                Attempt::Silent => {
+                    ticket.congestion();
+                    (
+                        format!(
+                            "no answer from the endpoint for {:.1} s",
+                            self.timeout.as_secs_f64()
+                        ),
+                        None,
+                    )
+                }
             };
-            core.limiter.used(estimate, 0);
+            drop(ticket);
+            if unanswered && let Some(down) = self.unanswered(core, &failure) {
+                core.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(LlmError::fatal(down));
+            }
             match self.retry.delay_after(attempt, server_delay) {
                 Some(delay) => {
                     core.retries.fetch_add(1, Ordering::Relaxed);
@@ -375,7 +589,7 @@ impl<W: Wire> Client<W> {
                     core.failed.fetch_add(1, Ordering::Relaxed);
                     // An endpoint never reached is a wrong URL or a server that is down: every
                     // row would fail the same way.
-                    if unreachable && core.requests.load(Ordering::Relaxed) == 0 {
+                    if unanswered && core.requests.load(Ordering::Relaxed) == 0 {
                         return Err(LlmError::fatal(format!(
                             "{provider} cannot be reached at {} ({attempt} attempts; last: {failure}); check the base URL and that the server is up",
                             self.base_url
@@ -389,36 +603,34 @@ impl<W: Wire> Client<W> {
         }
     }
 
-    fn finish(
-        &self,
-        core: &Core,
-        estimate: u64,
-        parsed: Result<Generations, String>,
-    ) -> Result<Generations, LlmError> {
-        match parsed {
-            Ok(generations) => {
-                let input = generations.input_tokens.unwrap_or(0);
-                let output = generations.output_tokens.unwrap_or(0);
-                core.requests.fetch_add(1, Ordering::Relaxed);
-                core.input_tokens.fetch_add(input, Ordering::Relaxed);
-                core.output_tokens.fetch_add(output, Ordering::Relaxed);
-                core.limiter.used(estimate, input + output);
-                Ok(generations)
-            }
-            Err(message) => {
-                core.failed.fetch_add(1, Ordering::Relaxed);
-                core.limiter.used(estimate, 0);
-                Err(LlmError::row(format!(
-                    "{}: malformed answer: {}",
+    /// Counts an attempt without an answer; the endpoint's obituary when it is now down.
+    fn unanswered(&self, core: &Core, failure: &str) -> Option<String> {
+        core.health
+            .unanswered(|duration, failures| {
+                format!(
+                    "{} at {} is down: every attempt failed without an answer for {:.1} s ({failures} in a row, after {} answered requests; last: {failure}); the run stops",
                     self.wire.provider(),
-                    self.scrub(message)
-                )))
-            }
-        }
+                    self.base_url,
+                    duration.as_secs_f64(),
+                    core.requests.load(Ordering::Relaxed),
+                )
+            })
+            .map(str::to_owned)
     }
 
-    /// The error for a final non-success answer: a rejected key or a missing model stops the
-    /// run, anything else (an over-long prompt, a bad parameter) fails the row.
+    fn count(&self, core: &Core, generations: Generations) -> Generations {
+        let input = generations.input_tokens.unwrap_or(0);
+        let output = generations.output_tokens.unwrap_or(0);
+        core.requests.fetch_add(1, Ordering::Relaxed);
+        core.input_tokens.fetch_add(input, Ordering::Relaxed);
+        core.output_tokens.fetch_add(output, Ordering::Relaxed);
+        core.limiter.used(0, input + output);
+        generations
+    }
+
+    /// The error for a final non-success answer: a rejected key, a missing model or a proxy
+    /// refusing stops the run, anything else (an over-long prompt, a bad parameter) fails the
+    /// row.
     fn status_error(&self, status: u16, said: &str) -> LlmError {
         let provider = self.wire.provider();
         let said = if said.is_empty() {
@@ -440,14 +652,12 @@ impl<W: Wire> Client<W> {
                 "{provider} answered HTTP 404 for model `{}` at {}{said}; check the model name and the base URL",
                 self.model, self.base_url
             )),
+            407 => LlmError::fatal(format!(
+                "the proxy to {provider} refused the request with HTTP 407 (proxy authentication required){said}; check the proxy's credentials"
+            )),
             _ => LlmError::row(format!("{provider} answered HTTP {status}{said}")),
         }
     }
-}
-
-/// 408 (timeout), 409 (conflict, e.g. a model still loading), 429 and 5xx may pass.
-fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
 impl<W: Wire> Llm for Client<W> {
@@ -469,6 +679,14 @@ impl<W: Wire> Llm for Client<W> {
 
     fn max_concurrency(&self) -> usize {
         self.max_concurrency
+    }
+
+    fn current_limit(&self) -> Option<usize> {
+        Some(Client::current_limit(self))
+    }
+
+    fn supports_n(&self) -> bool {
+        self.wire.supports_n()
     }
 
     fn params(&self) -> GenerationParams {
@@ -505,7 +723,9 @@ impl<W: Wire> Llm for Client<W> {
             "model": self.model,
             "base_url": self.base_url,
             "max_concurrency": self.max_concurrency,
+            "adaptive_concurrency": self.adaptive,
             "timeout_secs": self.timeout.as_secs_f64(),
+            "connect_timeout_secs": self.connect_timeout.as_secs_f64(),
             "requests_per_minute": self.limits.requests_per_minute,
             "tokens_per_minute": self.limits.tokens_per_minute,
             "generation": self.params,

@@ -73,6 +73,10 @@ impl Wire for AzureWire {
     fn parse(&self, body: &[u8]) -> Result<Generations, String> {
         AZURE.parse(body)
     }
+
+    fn supports_n(&self) -> bool {
+        true
+    }
 }
 
 /// Hugging Face Inference's wire format: the router and TGI speak OpenAI's API.

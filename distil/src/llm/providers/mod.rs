@@ -23,7 +23,6 @@ pub trait Wire: Clone + Send + Sync + 'static {
     /// The URL a prompt is posted to.
     fn url(&self, base_url: &str, model: &str, prompt: &Prompt) -> String;
 
-    /// Adds the key to a request.
     /// The headers that carry the key (and any other the API requires).
     fn auth_headers(&self, key: &Secret) -> Vec<(&'static str, String)>;
 
@@ -35,8 +34,15 @@ pub trait Wire: Clone + Send + Sync + 'static {
         params: &GenerationParams,
     ) -> Result<Vec<u8>, LlmError>;
 
-    /// Reads a successful answer; the error says what is wrong with it.
+    /// Reads a successful answer; the error says what is wrong with it (the request is then
+    /// retried: a 2xx answer that does not parse was cut short or garbled on the way).
     fn parse(&self, body: &[u8]) -> Result<Generations, String>;
+
+    /// Whether one request may ask for several choices with `n` (OpenAI's API does; the
+    /// default is no, and tasks then send a request per generation).
+    fn supports_n(&self) -> bool {
+        false
+    }
 }
 
 /// An answer's JSON; the error quotes the start of what came instead.

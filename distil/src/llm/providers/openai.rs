@@ -135,6 +135,10 @@ impl Wire for OpenAiWire {
         self.provider
     }
 
+    fn supports_n(&self) -> bool {
+        true
+    }
+
     fn url(&self, base_url: &str, _model: &str, prompt: &Prompt) -> String {
         format!("{base_url}/{}", endpoint(prompt))
     }
