@@ -90,7 +90,7 @@ async fn info_describes_a_distiset_and_a_cache_folder() {
         "pipeline: cli-test",
         "rows: 7",
         "default/train: 7 rows in 1 shard(s)",
-        "columns: id, prompt, length, distil_metadata",
+        "columns: id, prompt, length",
         "load (LoadDataFromDicts): batch_size=3",
         "measure (Measure)",
         "load -> measure",

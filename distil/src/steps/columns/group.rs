@@ -250,7 +250,8 @@ mod tests {
 
     #[tokio::test]
     async fn input_mappings_apply_to_each_branch() {
-        let mut pipeline = three_models(1, GroupColumns::new(["text"]), false);
+        // `model_name` too: each branch brings one, and a join may not drop two of them.
+        let mut pipeline = three_models(1, GroupColumns::new(["text", "model_name"]), false);
         pipeline
             .options("group")
             .unwrap()
