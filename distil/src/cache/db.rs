@@ -14,8 +14,27 @@ pub(super) fn open(path: &Path, schema: &str) -> Result<(Connection, Option<Stri
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    match try_open(path, schema) {
+    let mut attempt = try_open(path, schema);
+    // Another connection creating the file or switching it to WAL holds a lock for a moment.
+    for _ in 0..100 {
+        let busy = matches!(
+            attempt
+                .as_ref()
+                .err()
+                .and_then(rusqlite::Error::sqlite_error_code),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        if !busy {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        attempt = try_open(path, schema);
+    }
+    match attempt {
         Ok(connection) => Ok((connection, None)),
+        // Only a file that is not a sound database is replaced: any other failure (another
+        // process holding a lock, a full disk) is reported, never taken for damage.
+        Err(e) if !is_damage(&e) => Err(cache_error(path, e)),
         Err(damage) => {
             let aside = path.with_extension(format!(
                 "corrupt-{}",
@@ -42,6 +61,14 @@ pub(super) fn open(path: &Path, schema: &str) -> Result<(Connection, Option<Stri
             ))
         }
     }
+}
+
+/// Whether the error says the file is not a sound database.
+fn is_damage(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 fn try_open(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
