@@ -32,21 +32,6 @@ fn hub_cache() -> hf_hub::Cache {
     hf_hub::Cache::from_env()
 }
 
-/// distil's own cache: `$DISTIL_CACHE_DIR`, else `$XDG_CACHE_HOME/distil`, else
-/// `~/.cache/distil` (where runs are kept too).
-fn distil_cache() -> PathBuf {
-    if let Some(dir) = var("DISTIL_CACHE_DIR") {
-        return dir.into();
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("distil");
-    }
-    let home = var("HOME")
-        .or_else(|| var("USERPROFILE"))
-        .unwrap_or_else(|| ".".into());
-    PathBuf::from(home).join(".cache").join("distil")
-}
-
 fn offline() -> bool {
     var("HF_HUB_OFFLINE").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
 }
@@ -120,7 +105,7 @@ pub fn default_model() -> Result<PathBuf, LlmError> {
     if let Some(path) = var("DISTIL_MODEL") {
         return Ok(PathBuf::from(path));
     }
-    let cached = distil_cache().join("models").join(DEFAULT_FILE);
+    let cached = crate::cache::root().join("models").join(DEFAULT_FILE);
     if std::fs::metadata(&cached).is_ok_and(|m| m.len() == DEFAULT_SIZE) {
         return Ok(cached);
     }

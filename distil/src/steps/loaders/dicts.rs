@@ -128,9 +128,7 @@ impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
                 hasher.update(text.as_bytes());
             }
         }
-        let digest: [u8; 32] = hasher.finalize().into();
-        Some(Value::String(
-            digest.iter().map(|b| format!("{b:02x}")).collect(),
-        ))
+        let digest = crate::cache::signature::Signature(hasher.finalize().into());
+        Some(Value::String(digest.hex()))
     }
 }
