@@ -1,5 +1,6 @@
 //! The catalogue's providers and pool against loopback servers: Mistral's wire format and
-//! error shapes, and an LLM pool recording which model answered each row.
+//! error shapes, an LLM pool recording which model answered each row, and catalogue tasks run
+//! over HTTP, a malformed answer failing only its row.
 
 #[path = "support/canned_llm.rs"]
 #[allow(dead_code)]
@@ -14,7 +15,7 @@ use axum::{Json, Router};
 use distil::llm::{GenerationParams, Llm, LlmPool, Mistral, OpenAi, Prompt};
 use distil::prelude::*;
 use distil::steps::LoadDataFromDicts;
-use distil::tasks::PooledGeneration;
+use distil::tasks::{Clair, PooledGeneration, TextClassification, Urial};
 use serde_json::json;
 
 type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
@@ -169,4 +170,168 @@ async fn a_pool_spreads_rows_and_each_row_names_the_model_that_answered() {
         a += usize::from(model == "model-a");
     }
     assert_eq!(a, 3, "round robin gives each model half the rows");
+}
+
+/// An OpenAI-compatible server answering chat and completion requests with `answer(prompt)`.
+async fn scripted_server(answer: fn(&str) -> String) -> String {
+    async fn reply(body: Value, text: String) -> Json<Value> {
+        let choice = if body.get("messages").is_some() {
+            json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
+        } else {
+            json!({"index": 0, "text": text, "finish_reason": "stop"})
+        };
+        Json(json!({
+            "id": "x", "model": body["model"], "choices": [choice],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5}
+        }))
+    }
+    let app = Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(move |Json(body): Json<Value>| {
+                let user = body["messages"]
+                    .as_array()
+                    .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+                    .and_then(|m| m["content"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                reply(body.clone(), answer(&user))
+            }),
+        )
+        .route(
+            "/v1/completions",
+            post(move |Json(body): Json<Value>| {
+                let prompt = body["prompt"].as_str().unwrap_or_default().to_owned();
+                reply(body.clone(), answer(&prompt))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+fn metadata(distiset: &Distiset) -> Vec<Value> {
+    distiset
+        .default_config()
+        .unwrap()
+        .column(distil::METADATA_COLUMN)
+        .cloned()
+        .collect()
+}
+
+fn cells(distiset: &Distiset, name: &str) -> Vec<Value> {
+    distiset
+        .default_config()
+        .unwrap()
+        .column(name)
+        .cloned()
+        .collect()
+}
+
+#[derive(Row, Clone)]
+struct Review {
+    text: String,
+}
+
+#[derive(Row, Clone)]
+struct Attempt {
+    task: String,
+    student_solution: String,
+}
+
+/// A classifier and a reviser run over HTTP: good answers become columns, a malformed one
+/// fails only its row, whose metadata keeps the raw output and the parser's reason.
+#[tokio::test]
+async fn classification_and_clair_rows_fail_alone_with_their_raw_output() {
+    let url = scripted_server(|user| {
+        if user.contains("broke") {
+            "{\"labels\": \"negative\"}".to_owned()
+        } else if user.contains("love") {
+            "Sure! ```json\n{\"labels\": [\"Positive\"]}\n```".to_owned()
+        } else if user.contains("12 * 12") {
+            "Teacher Reasoning: wrong product\n\nCorrected Student Solution: 144".to_owned()
+        } else {
+            "I think it is mixed.".to_owned()
+        }
+    })
+    .await;
+    let llm = || OpenAi::new("judge").base_url(&url).no_proxy();
+    let reviews = ["It broke in a day", "I love it", "Meh"].map(|t| Review { text: t.into() });
+    let mut pipeline = Pipeline::new("classify");
+    pipeline.add("load", LoadDataFromDicts::new(reviews.to_vec()));
+    pipeline.add(
+        "classify",
+        TextClassification::new(llm()).available_labels(["positive", "negative"]),
+    );
+    pipeline.connect("load", "classify");
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(
+        cells(&distiset, "labels"),
+        [json!("negative"), json!("positive"), Value::Null]
+    );
+    let meta = metadata(&distiset);
+    assert!(meta[0].get("errors").is_none(), "{}", meta[0]);
+    assert_eq!(meta[2]["raw_output_classify"], "I think it is mixed.");
+    assert_eq!(meta[2]["errors"][0]["step"], "classify");
+    let message = meta[2]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("no JSON object"), "{message}");
+
+    let attempts = [("What is 12 * 12?", "124"), ("Spell cat", "kat")].map(|(t, s)| Attempt {
+        task: t.into(),
+        student_solution: s.into(),
+    });
+    let mut pipeline = Pipeline::new("revise");
+    pipeline.add("load", LoadDataFromDicts::new(attempts.to_vec()));
+    pipeline.add("revise", Clair::new(llm()));
+    pipeline.connect("load", "revise");
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(cells(&distiset, "revision"), [json!("144"), Value::Null]);
+    assert_eq!(
+        cells(&distiset, "rational"),
+        [json!("wrong product"), Value::Null]
+    );
+    let meta = metadata(&distiset);
+    assert_eq!(meta[1]["raw_output_revise"], "I think it is mixed.");
+    assert!(
+        meta[1]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Corrected Student Solution"),
+        "{}",
+        meta[1]
+    );
+}
+
+#[derive(Row, Clone)]
+struct Ask {
+    instruction: String,
+}
+
+/// URIAL's raw-text prompt goes to the completions endpoint; the answer stops where the model
+/// starts the next user turn.
+#[tokio::test]
+async fn urial_prompts_a_completions_endpoint() {
+    let url = scripted_server(|prompt| {
+        assert!(
+            prompt.ends_with("# User:\n\nName a prime.\n\n# Assistant:\n\n"),
+            "{prompt}"
+        );
+        "Seven.\n\n# User:\n\nAnd another?".to_owned()
+    })
+    .await;
+    let mut pipeline = Pipeline::new("urial");
+    pipeline.add(
+        "load",
+        LoadDataFromDicts::new(vec![Ask {
+            instruction: "Name a prime.".into(),
+        }]),
+    );
+    pipeline.add(
+        "answer",
+        Urial::new(OpenAi::new("base").base_url(&url).no_proxy()),
+    );
+    pipeline.connect("load", "answer");
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(cells(&distiset, "generation"), [json!("Seven.")]);
 }

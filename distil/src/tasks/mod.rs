@@ -10,32 +10,44 @@
 //! conversation column) and, with the feature `structured`, `StructuredGeneration` (a template
 //! over columns in, the columns of a typed answer out). Write your own with `#[task]`.
 
+mod backtranslation;
 mod chat_generation;
+mod clair;
 mod evol;
+mod genstruct;
 mod parsing;
 mod pooled;
 mod prometheus;
 mod runner;
 mod scorers;
 mod self_instruct;
+mod sentence_pair;
 #[cfg(feature = "structured")]
 mod structured_generation;
 mod template;
 #[cfg(test)]
 mod test_support;
+mod text_classification;
 mod text_generation;
 mod ultrafeedback;
+mod urial;
 
+pub use backtranslation::InstructionBacktranslation;
 pub use chat_generation::ChatGeneration;
+pub use clair::Clair;
 pub use evol::{EvolComplexity, EvolInstruct, EvolQuality};
+pub use genstruct::Genstruct;
 pub use pooled::PooledGeneration;
 pub use prometheus::{PrometheusEval, PrometheusMode, RUBRICS};
 pub use scorers::{ComplexityScorer, QualityScorer};
 pub use self_instruct::SelfInstruct;
+pub use sentence_pair::{GenerateSentencePair, SentencePairAction};
 #[cfg(feature = "structured")]
 pub use structured_generation::StructuredGeneration;
+pub use text_classification::TextClassification;
 pub use text_generation::{Instruction, TextGeneration};
 pub use ultrafeedback::{Aspect, UltraFeedback};
+pub use urial::Urial;
 
 use std::sync::Arc;
 
