@@ -1,6 +1,7 @@
 //! The catalogue's providers and pool against loopback servers: Mistral's wire format and
 //! error shapes, an LLM pool recording which model answered each row, and catalogue tasks run
-//! over HTTP, a malformed answer failing only its row.
+//! over HTTP, a malformed answer failing only its row; embeddings over `/v1/embeddings` and
+//! the near-duplicate filter over them.
 
 #[path = "support/canned_llm.rs"]
 #[allow(dead_code)]
@@ -12,10 +13,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use distil::llm::{GenerationParams, Llm, LlmPool, Mistral, OpenAi, Prompt};
+use distil::llm::{Embeddings, GenerationParams, Llm, LlmPool, Mistral, OpenAi, Prompt};
 use distil::prelude::*;
-use distil::steps::LoadDataFromDicts;
-use distil::tasks::{Clair, PooledGeneration, TextClassification, Urial};
+use distil::steps::{EmbeddingDedup, LoadDataFromDicts};
+use distil::tasks::{Clair, GenerateEmbeddings, PooledGeneration, TextClassification, Urial};
 use serde_json::json;
 
 type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
@@ -334,4 +335,213 @@ async fn urial_prompts_a_completions_endpoint() {
     pipeline.connect("load", "answer");
     let distiset = pipeline.run().await.unwrap();
     assert_eq!(cells(&distiset, "generation"), [json!("Seven.")]);
+}
+
+type Requests = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+/// The letter counts of a text: texts with the same letters point the same way.
+fn letters(text: &str) -> Vec<f32> {
+    let mut counts = vec![0.0; 26];
+    for c in text.bytes().filter(u8::is_ascii_lowercase) {
+        counts[(c - b'a') as usize] += 1.0;
+    }
+    counts
+}
+
+/// An OpenAI-compatible `/v1/embeddings` server: letter-count vectors, `data` in reverse
+/// order (servers need not keep it), a 400 for a text holding `too long`, a vector short for
+/// a text holding `garbled`, a 401 for any other key than `embed-secret`.
+async fn embeddings_server() -> (String, Requests) {
+    let seen: Requests = Arc::default();
+    let app = Router::new()
+        .route(
+            "/v1/embeddings",
+            post(
+                |State(seen): State<Requests>, headers: HeaderMap, Json(body): Json<Value>| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(ToOwned::to_owned);
+                    seen.lock().unwrap().push((auth.clone(), body.clone()));
+                    if auth.as_deref() != Some("Bearer embed-secret") {
+                        let error = json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}});
+                        return (StatusCode::UNAUTHORIZED, Json(error));
+                    }
+                    let texts: Vec<String> = body["input"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| t.as_str().unwrap().to_owned())
+                        .collect();
+                    if texts.iter().any(|t| t.contains("too long")) {
+                        let error = json!({"error": {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error"}});
+                        return (StatusCode::BAD_REQUEST, Json(error));
+                    }
+                    let mut data: Vec<Value> = texts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| !t.contains("garbled"))
+                        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": letters(t)}))
+                        .collect();
+                    data.reverse();
+                    let tokens = texts.iter().map(|t| t.split(' ').count()).sum::<usize>();
+                    (
+                        StatusCode::OK,
+                        Json(json!({
+                            "object": "list", "data": data, "model": body["model"],
+                            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+                        })),
+                    )
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), seen)
+}
+
+fn embedder(url: &str, key: &str) -> OpenAi {
+    OpenAi::new("text-embedding-3-small")
+        .base_url(url)
+        .api_key(key)
+        .no_proxy()
+        .retry(distil::llm::RetryPolicy {
+            max_attempts: 2,
+            initial_delay: std::time::Duration::from_millis(1),
+            max_delay: std::time::Duration::from_millis(1),
+        })
+}
+
+#[derive(Row, Clone)]
+struct Doc {
+    text: String,
+}
+
+fn docs(texts: &[&str]) -> LoadDataFromDicts<Doc> {
+    LoadDataFromDicts::new(
+        texts
+            .iter()
+            .map(|t| Doc {
+                text: (*t).to_owned(),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Texts are embedded over the wire in batches, and near-duplicates are marked; a request the
+/// server refuses or garbles fails only its rows.
+#[tokio::test]
+async fn embeddings_are_generated_over_http_and_near_duplicates_marked() {
+    let (url, seen) = embeddings_server().await;
+    let texts = [
+        "the cat sat",
+        "the cat sat",
+        "tac eht tas",
+        "dogs run fast",
+        "too long text",
+        "garbled text",
+    ];
+    let mut pipeline = Pipeline::new("embed");
+    pipeline.add("load", docs(&texts));
+    pipeline.add(
+        "embed",
+        GenerateEmbeddings::new(embedder(&url, "embed-secret")).batch_size(2),
+    );
+    pipeline.add("dedup", EmbeddingDedup::new().threshold(0.99));
+    pipeline.connect("load", "embed");
+    pipeline.connect("embed", "dedup");
+    let distiset = pipeline.run().await.unwrap();
+
+    let embeddings = cells(&distiset, "embedding");
+    let expected = |t: &str| json!(letters(t));
+    assert_eq!(embeddings[0], expected("the cat sat"));
+    assert_eq!(embeddings[3], expected("dogs run fast"));
+    // "too long text" shares a request with "garbled text": both rows fail.
+    assert_eq!(embeddings[4], Value::Null);
+    assert_eq!(embeddings[5], Value::Null);
+    assert_eq!(
+        cells(&distiset, "keep_row_after_embedding_filtering"),
+        [true, false, false, true, true, true].map(Value::Bool)
+    );
+    assert_eq!(
+        cells(&distiset, "model_name"),
+        vec![json!("text-embedding-3-small"); 6]
+    );
+    let meta = metadata(&distiset);
+    let message = |row: usize| {
+        meta[row]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        message(4).contains("HTTP 400") && message(4).contains("maximum context length"),
+        "{}",
+        message(4)
+    );
+    assert!(message(5).contains("HTTP 400"), "{}", message(5));
+    assert!(meta[0].get("errors").is_none(), "{}", meta[0]);
+
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3, "six texts, two to a request");
+    assert!(
+        requests
+            .iter()
+            .all(|(auth, _)| auth.as_deref() == Some("Bearer embed-secret"))
+    );
+    let inputs: Vec<Value> = requests
+        .iter()
+        .map(|(_, body)| body["input"].clone())
+        .collect();
+    assert!(
+        inputs.contains(&json!(["the cat sat", "the cat sat"])),
+        "{inputs:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|(_, body)| body["model"] == "text-embedding-3-small")
+    );
+}
+
+#[tokio::test]
+async fn embedding_errors_are_read_from_their_shapes() {
+    let (url, seen) = embeddings_server().await;
+    // A rejected key stops the run and never shows the key.
+    let error = embedder(&url, "wrong-key")
+        .embed(&["hi".to_owned()])
+        .await
+        .unwrap_err();
+    assert!(error.is_fatal());
+    assert!(
+        error.message().contains("HTTP 401") && error.message().contains("Incorrect API key"),
+        "{}",
+        error.message()
+    );
+    assert!(!error.message().contains("wrong-key"));
+    // A 2xx answer with a vector missing is malformed: retried, then the texts fail.
+    let model = embedder(&url, "embed-secret");
+    let error = model
+        .embed(&["fine".to_owned(), "garbled".to_owned()])
+        .await
+        .unwrap_err();
+    assert!(!error.is_fatal());
+    assert!(
+        error
+            .message()
+            .contains("malformed answer: 1 vectors for 2 texts"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(Embeddings::usage(&model).retries, 1);
+    // A good answer: vectors in the texts' order, whatever order `data` came in.
+    let embedded = model
+        .embed(&["ab".to_owned(), "zz".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(embedded.vectors, [letters("ab"), letters("zz")]);
+    assert_eq!(embedded.input_tokens, Some(2));
+    assert_eq!(seen.lock().unwrap().len(), 4);
 }

@@ -15,6 +15,7 @@
 //! ```
 
 mod cached;
+mod embeddings;
 mod error;
 mod generation;
 pub(crate) mod params;
@@ -32,6 +33,7 @@ mod client;
 mod providers;
 
 pub(crate) use cached::{CacheCounts, CachedLlm};
+pub use embeddings::{Embedded, Embeddings};
 pub use error::LlmError;
 pub use generation::{Generation, Generations, Usage};
 pub use params::GenerationParams;
@@ -47,8 +49,8 @@ pub use crate::http::retry::RetryPolicy;
 pub use client::{Client, RateLimits};
 #[cfg(feature = "llm-clients")]
 pub use providers::{
-    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire, Mistral,
-    MistralWire, OpenAi, OpenAiWire, Preset, Wire,
+    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, EmbeddingsWire, HuggingFace, HuggingFaceWire,
+    Mistral, MistralWire, OpenAi, OpenAiWire, Preset, Wire,
 };
 
 use crate::Value;

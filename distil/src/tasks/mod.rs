@@ -13,6 +13,7 @@
 mod backtranslation;
 mod chat_generation;
 mod clair;
+mod embeddings;
 mod evol;
 mod genstruct;
 mod parsing;
@@ -35,6 +36,7 @@ mod urial;
 pub use backtranslation::InstructionBacktranslation;
 pub use chat_generation::ChatGeneration;
 pub use clair::Clair;
+pub use embeddings::GenerateEmbeddings;
 pub use evol::{EvolComplexity, EvolInstruct, EvolQuality};
 pub use genstruct::Genstruct;
 pub use pooled::PooledGeneration;

@@ -4,6 +4,7 @@
 //! usage accounting. A provider only says how its requests and answers look (a [`Wire`]).
 
 mod adaptive;
+mod embeddings;
 mod health;
 mod limits;
 
@@ -478,7 +479,6 @@ impl<W: Wire> Client<W> {
         params: &GenerationParams,
     ) -> Result<Generations, LlmError> {
         let core = self.core();
-        let provider = self.wire.provider();
         let http = core.http.as_ref().map_err(|e| LlmError::fatal(e.clone()))?;
         let url = match prompt {
             Prompt::Chat(_) => &http.chat_url,
@@ -486,6 +486,33 @@ impl<W: Wire> Client<W> {
         };
         let body = bytes::Bytes::from(self.wire.body(&self.model, prompt, params)?);
         let estimate = prompt.chars() as u64 / 4 + params.max_new_tokens.unwrap_or(256);
+        let generations = self
+            .exchange(core, http, url, body, estimate, |body| {
+                self.wire.parse(body)
+            })
+            .await?;
+        self.count(
+            core,
+            generations.input_tokens.unwrap_or(0),
+            generations.output_tokens.unwrap_or(0),
+        );
+        Ok(generations)
+    }
+
+    /// Posts `body` to `url` until an answer `parse` reads, or until the retry policy, the
+    /// circuit breaker or a final status says to stop: every request of the client (a
+    /// generation, a batch of embeddings) goes through here. `estimate` is the request's
+    /// tokens for the rate limiter.
+    async fn exchange<T>(
+        &self,
+        core: &Core,
+        http: &Http,
+        url: &reqwest::Url,
+        body: bytes::Bytes,
+        estimate: u64,
+        parse: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, LlmError> {
+        let provider = self.wire.provider();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -509,14 +536,12 @@ impl<W: Wire> Client<W> {
                     let delay = retry_after(headers.get("retry-after").map(HeaderValue::as_bytes));
                     if (200..300).contains(&status) {
                         let parsed = body.and_then(|body| {
-                            self.wire
-                                .parse(&body)
-                                .map_err(|e| format!("malformed answer: {}", self.scrub(e)))
+                            parse(&body).map_err(|e| format!("malformed answer: {}", self.scrub(e)))
                         });
                         match parsed {
-                            Ok(generations) => {
+                            Ok(answer) => {
                                 ticket.success();
-                                return Ok(self.count(core, generations));
+                                return Ok(answer);
                             }
                             Err(message) => (format!("HTTP {status}, {message}"), None),
                         }
@@ -618,14 +643,12 @@ impl<W: Wire> Client<W> {
             .map(str::to_owned)
     }
 
-    fn count(&self, core: &Core, generations: Generations) -> Generations {
-        let input = generations.input_tokens.unwrap_or(0);
-        let output = generations.output_tokens.unwrap_or(0);
+    /// Counts an answered request and its tokens.
+    fn count(&self, core: &Core, input: u64, output: u64) {
         core.requests.fetch_add(1, Ordering::Relaxed);
         core.input_tokens.fetch_add(input, Ordering::Relaxed);
         core.output_tokens.fetch_add(output, Ordering::Relaxed);
         core.limiter.used(0, input + output);
-        generations
     }
 
     /// The error for a final non-success answer: a rejected key, a missing model or a proxy

@@ -12,7 +12,7 @@ pub use mistral::{Mistral, MistralWire};
 pub use openai::{OpenAi, OpenAiWire, Preset};
 
 use crate::Secret;
-use crate::llm::{GenerationParams, Generations, LlmError, Prompt};
+use crate::llm::{Embedded, GenerationParams, Generations, LlmError, Prompt};
 
 /// How a provider speaks HTTP: where a prompt goes, how the key is sent, and the JSON of the
 /// request and of the answer. Implement it to add a provider to [`Client`](super::Client).
@@ -43,6 +43,19 @@ pub trait Wire: Clone + Send + Sync + 'static {
     fn supports_n(&self) -> bool {
         false
     }
+}
+
+/// A wire whose API also turns texts into vectors: [`Client`](super::Client) then implements
+/// [`Embeddings`](super::Embeddings).
+pub trait EmbeddingsWire: Wire {
+    /// The URL texts are posted to.
+    fn embeddings_url(&self, base_url: &str, model: &str) -> String;
+
+    /// The request body for `texts`. An error fails the texts' rows.
+    fn embeddings_body(&self, model: &str, texts: &[String]) -> Result<Vec<u8>, LlmError>;
+
+    /// Reads a successful answer: one vector per text, in the texts' order.
+    fn parse_embeddings(&self, body: &[u8]) -> Result<Embedded, String>;
 }
 
 /// An answer's JSON; the error quotes the start of what came instead.
