@@ -16,7 +16,9 @@ use axum::{Json, Router};
 use distil::llm::{Embeddings, GenerationParams, Llm, LlmPool, Mistral, OpenAi, Prompt};
 use distil::prelude::*;
 use distil::steps::{EmbeddingDedup, LoadDataFromDicts};
-use distil::tasks::{Clair, GenerateEmbeddings, PooledGeneration, TextClassification, Urial};
+use distil::tasks::{
+    Clair, EvolInstructGenerator, GenerateEmbeddings, PooledGeneration, TextClassification, Urial,
+};
 use serde_json::json;
 
 type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
@@ -544,4 +546,38 @@ async fn embedding_errors_are_read_from_their_shapes() {
     assert_eq!(embedded.vectors, [letters("ab"), letters("zz")]);
     assert_eq!(embedded.input_tokens, Some(2));
     assert_eq!(seen.lock().unwrap().len(), 4);
+}
+
+/// A generator task feeds a task: instructions written and evolved over HTTP, then answered.
+#[tokio::test]
+async fn evolved_instructions_are_generated_then_answered() {
+    let url = scripted_server(|user| {
+        if user.contains("#The Given Prompt#") {
+            "#Rewritten Prompt#:\nExplain tides to a sailor, in three steps.".to_owned()
+        } else if user.contains("these words") {
+            "#Instruction#: Explain tides.".to_owned()
+        } else {
+            format!("Answer to: {user}")
+        }
+    })
+    .await;
+    let llm = || OpenAi::new("writer").base_url(&url).no_proxy();
+    let mut pipeline = Pipeline::new("evol-generator");
+    pipeline.add(
+        "instructions",
+        EvolInstructGenerator::new(llm())
+            .num_instructions(5)
+            .num_evolutions(1),
+    );
+    pipeline.add("answer", distil::tasks::TextGeneration::new(llm()));
+    pipeline.connect("instructions", "answer");
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(
+        cells(&distiset, "instruction"),
+        vec![json!("Explain tides to a sailor, in three steps."); 5]
+    );
+    assert_eq!(
+        cells(&distiset, "generation"),
+        vec![json!("Answer to: Explain tides to a sailor, in three steps."); 5]
+    );
 }
