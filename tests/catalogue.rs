@@ -13,11 +13,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use distil::llm::{Embeddings, GenerationParams, Llm, LlmPool, Mistral, OpenAi, Prompt};
+use distil::llm::{
+    ChatTemplate, Embeddings, GenerationParams, Llm, LlmPool, Mistral, OpenAi, Prompt,
+};
 use distil::prelude::*;
 use distil::steps::{EmbeddingDedup, LoadDataFromDicts};
 use distil::tasks::{
-    Clair, EvolInstructGenerator, GenerateEmbeddings, PooledGeneration, TextClassification, Urial,
+    Clair, EvolInstructGenerator, GenerateEmbeddings, Magpie, MagpieGenerator, PooledGeneration,
+    TextClassification, Urial,
 };
 use serde_json::json;
 
@@ -580,4 +583,163 @@ async fn evolved_instructions_are_generated_then_answered() {
         cells(&distiset, "generation"),
         vec![json!("Answer to: Explain tides to a sailor, in three steps."); 5]
     );
+}
+
+/// A raw-completions server for a Llama 3 model: a prompt ending in a user turn's start gets
+/// a query, one ending in the assistant's a response (both with the end-of-turn token a
+/// server may leave in), a query about `empty` an empty response; it records the bodies.
+async fn llama_completions_server() -> (String, Requests) {
+    let seen: Requests = Arc::default();
+    let app = Router::new()
+        .route(
+            "/v1/completions",
+            post(
+                |State(seen): State<Requests>, Json(body): Json<Value>| async move {
+                    seen.lock().unwrap().push((None, body.clone()));
+                    let prompt = body["prompt"].as_str().unwrap_or_default();
+                    let turns = prompt.matches("<|start_header_id|>user").count();
+                    let text = if prompt.ends_with("user<|end_header_id|>\n\n") {
+                        if prompt.contains("Only empty answers") {
+                            "Say nothing.<|eot_id|>".to_owned()
+                        } else {
+                            format!("Question {turns}?<|eot_id|>")
+                        }
+                    } else if prompt.contains("Say nothing.") {
+                        "<|eot_id|>".to_owned()
+                    } else {
+                        format!(" Answer {turns}.")
+                    };
+                    Json(json!({
+                        "id": "c", "object": "text_completion", "model": body["model"],
+                        "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 20, "completion_tokens": 4}
+                    }))
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), seen)
+}
+
+fn llama(url: &str) -> OpenAi {
+    OpenAi::new("llama-3-8b-instruct")
+        .base_url(url)
+        .no_proxy()
+        .chat_template(ChatTemplate::llama3())
+}
+
+#[derive(Row, Clone)]
+struct Persona {
+    system_prompt: Option<String>,
+}
+
+/// Magpie writes both sides of a conversation from the start of a user turn, in the model's
+/// own format, over raw completions; an empty turn fails only its row.
+#[tokio::test]
+async fn magpie_writes_queries_and_answers_from_the_chat_template() {
+    let (url, seen) = llama_completions_server().await;
+    let personas = vec![
+        Persona {
+            system_prompt: Some("You are a math tutor.".into()),
+        },
+        Persona {
+            system_prompt: None,
+        },
+        Persona {
+            system_prompt: Some("Only empty answers.".into()),
+        },
+    ];
+    let mut pipeline = Pipeline::new("magpie");
+    pipeline.add("load", LoadDataFromDicts::new(personas));
+    pipeline.add("magpie", Magpie::new(llama(&url)).temperature(1.0));
+    pipeline.connect("load", "magpie");
+    let distiset = pipeline.run().await.unwrap();
+    assert_eq!(
+        cells(&distiset, "instruction"),
+        [json!("Question 1?"), json!("Question 1?"), Value::Null]
+    );
+    assert_eq!(
+        cells(&distiset, "response"),
+        [json!("Answer 1."), json!("Answer 1."), Value::Null]
+    );
+    let meta = metadata(&distiset);
+    assert_eq!(
+        meta[2]["errors"][0]["message"],
+        "the model wrote an empty response"
+    );
+    assert_eq!(meta[2]["raw_output_magpie"], "<|eot_id|>");
+
+    let bodies: Vec<Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b.clone())
+        .collect();
+    let prompts: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["prompt"].as_str().unwrap())
+        .collect();
+    assert!(prompts.contains(&"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a math tutor.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"), "{prompts:?}");
+    assert!(
+        prompts.contains(&"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"),
+        "{prompts:?}"
+    );
+    assert!(prompts.contains(&"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nQuestion 1?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"), "{prompts:?}");
+    assert!(bodies.iter().all(
+        |b| b["stop"] == json!(["<|eot_id|>", "<|start_header_id|>"]) && b["temperature"] == 1.0
+    ));
+}
+
+#[tokio::test]
+async fn magpie_generator_writes_multi_turn_conversations() {
+    let (url, _) = llama_completions_server().await;
+    let mut pipeline = Pipeline::new("magpie-generator");
+    pipeline.add(
+        "magpie",
+        MagpieGenerator::new(llama(&url)).num_rows(3).n_turns(2),
+    );
+    let distiset = pipeline.run().await.unwrap();
+    let conversations = cells(&distiset, "conversation");
+    assert_eq!(conversations.len(), 3);
+    assert_eq!(
+        conversations[0],
+        json!([
+            {"role": "user", "content": "Question 1?"},
+            {"role": "assistant", "content": "Answer 1."},
+            {"role": "user", "content": "Question 2?"},
+            {"role": "assistant", "content": "Answer 2."},
+        ])
+    );
+    assert_eq!(cells(&distiset, "model_name")[2], "llama-3-8b-instruct");
+}
+
+#[tokio::test]
+async fn magpie_needs_a_chat_template_and_chat_prompts_use_it_on_raw_servers() {
+    let (url, seen) = llama_completions_server().await;
+    let plain = OpenAi::new("llama-3-8b-instruct").base_url(&url).no_proxy();
+    let mut pipeline = Pipeline::new("magpie-untemplated");
+    pipeline.add("magpie", MagpieGenerator::new(plain).num_rows(1));
+    let error = pipeline.run().await.unwrap_err().to_string();
+    assert!(error.contains("has no chat template"), "{error}");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "no request before the check"
+    );
+
+    // A chat prompt to a templated client is rendered and sent to /completions.
+    let generations = llama(&url)
+        .generate(&Prompt::from("Hi"), &GenerationParams::default())
+        .await
+        .unwrap();
+    assert_eq!(generations.choices[0].text.as_deref(), Some(" Answer 1."));
+    let body = seen.lock().unwrap()[0].1.clone();
+    assert_eq!(
+        body["prompt"],
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    );
+    assert_eq!(body["stop"], json!(["<|eot_id|>", "<|start_header_id|>"]));
+    assert!(body.get("messages").is_none());
 }

@@ -15,6 +15,7 @@
 //! ```
 
 mod cached;
+mod chat_template;
 mod embeddings;
 mod error;
 mod generation;
@@ -33,6 +34,7 @@ mod client;
 mod providers;
 
 pub(crate) use cached::{CacheCounts, CachedLlm};
+pub use chat_template::ChatTemplate;
 pub use embeddings::{Embedded, Embeddings};
 pub use error::LlmError;
 pub use generation::{Generation, Generations, Usage};
@@ -135,6 +137,12 @@ pub trait Llm: Send + Sync + 'static {
     fn describe(&self) -> Value {
         serde_json::json!({ "provider": self.provider(), "model": self.model_name() })
     }
+
+    /// The chat template the LLM's raw-text prompts follow, when it has one: tasks that write
+    /// raw text in the model's own format (Magpie) need it. `None` by default.
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        None
+    }
 }
 
 impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
@@ -171,5 +179,8 @@ impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
     }
     fn describe(&self) -> Value {
         (**self).describe()
+    }
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        (**self).chat_template()
     }
 }

@@ -86,10 +86,14 @@ impl Task for Urial {
     fn spec(&self) -> StepSpec {
         let mut spec = StepSpec::new("URIAL", StepKind::Normal);
         spec.inputs = vec![
-            ColumnSpec::optional("instruction", DataType::String),
+            // Either may be null on a row that has the other.
+            ColumnSpec::optional(
+                "instruction",
+                DataType::Optional(Box::new(DataType::String)),
+            ),
             ColumnSpec::optional(
                 "conversation",
-                <Vec<ChatMessage> as ColumnValue>::data_type(),
+                DataType::Optional(Box::new(<Vec<ChatMessage> as ColumnValue>::data_type())),
             ),
         ];
         spec.outputs = vec![ColumnSpec::optional("generation", DataType::String)];

@@ -21,7 +21,7 @@ use limits::Limiter;
 pub use limits::RateLimits;
 
 use super::providers::Wire;
-use super::{GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
+use super::{ChatTemplate, GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
 use crate::Secret;
 use crate::http::retry::{RetryPolicy, is_retryable_status};
 use crate::http::{error_message, is_local_resource_error, retry_after, transport_message};
@@ -58,6 +58,8 @@ pub struct Client<W: Wire> {
     retry: RetryPolicy,
     limits: RateLimits,
     params: GenerationParams,
+    /// Renders chat prompts to raw text for servers that only complete raw text.
+    chat_template: Option<ChatTemplate>,
     shared: Arc<OnceLock<Core>>,
 }
 
@@ -79,6 +81,7 @@ impl<W: Wire> Clone for Client<W> {
             retry: self.retry,
             limits: self.limits,
             params: self.params.clone(),
+            chat_template: self.chat_template.clone(),
             shared: self.shared.clone(),
         }
     }
@@ -187,6 +190,7 @@ impl<W: Wire> Client<W> {
             },
             limits: RateLimits::default(),
             params: GenerationParams::default(),
+            chat_template: None,
             shared: Arc::new(OnceLock::new()),
         }
     }
@@ -301,6 +305,24 @@ impl<W: Wire> Client<W> {
     /// Nucleus sampling.
     pub fn top_p(mut self, top_p: f64) -> Self {
         self.params.top_p = Some(top_p);
+        self
+    }
+
+    /// Renders chat prompts with `template` and sends them as raw text (to `/completions` on
+    /// an OpenAI-compatible server), for servers that apply no chat template of their own or
+    /// models served without one; requests with no `stop` stop at the template's
+    /// [stop strings](ChatTemplate::stop). Tasks that need the model's format (Magpie) read it
+    /// from here.
+    ///
+    /// ```no_run
+    /// use distil::llm::{ChatTemplate, OpenAi};
+    ///
+    /// let base = OpenAi::new("meta-llama/Llama-3.1-8B-Instruct")
+    ///     .base_url("http://localhost:8000/v1")
+    ///     .chat_template(ChatTemplate::llama3());
+    /// ```
+    pub fn chat_template(mut self, template: ChatTemplate) -> Self {
+        self.chat_template = Some(template);
         self
     }
 
@@ -480,6 +502,24 @@ impl<W: Wire> Client<W> {
     ) -> Result<Generations, LlmError> {
         let core = self.core();
         let http = core.http.as_ref().map_err(|e| LlmError::fatal(e.clone()))?;
+        let rendered;
+        let (prompt, params) = match (prompt, &self.chat_template) {
+            (Prompt::Chat(messages), Some(template)) => {
+                rendered = (
+                    Prompt::Text(template.render(messages, true).map_err(LlmError::row)?),
+                    GenerationParams {
+                        stop: params
+                            .stop
+                            .clone()
+                            .or_else(|| Some(template.stop_sequences().to_vec()))
+                            .filter(|stop| !stop.is_empty()),
+                        ..params.clone()
+                    },
+                );
+                (&rendered.0, &rendered.1)
+            }
+            _ => (prompt, params),
+        };
         let url = match prompt {
             Prompt::Chat(_) => &http.chat_url,
             Prompt::Text(_) => &http.text_url,
@@ -742,7 +782,7 @@ impl<W: Wire> Llm for Client<W> {
     }
 
     fn describe(&self) -> crate::Value {
-        serde_json::json!({
+        let mut described = serde_json::json!({
             "provider": self.wire.provider(),
             "model": self.model,
             "base_url": self.base_url,
@@ -753,6 +793,15 @@ impl<W: Wire> Llm for Client<W> {
             "requests_per_minute": self.limits.requests_per_minute,
             "tokens_per_minute": self.limits.tokens_per_minute,
             "generation": self.params,
-        })
+        });
+        // Part of the response cache's key: another template is another prompt.
+        if let Some(template) = &self.chat_template {
+            described["chat_template"] = template.source().into();
+        }
+        described
+    }
+
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat_template.as_ref()
     }
 }
