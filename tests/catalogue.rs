@@ -743,3 +743,262 @@ async fn magpie_needs_a_chat_template_and_chat_prompts_use_it_on_raw_servers() {
     assert_eq!(body["stop"], json!(["<|eot_id|>", "<|start_header_id|>"]));
     assert!(body.get("messages").is_none());
 }
+
+/// What a Google-like server was sent: path, headers of interest, body.
+type GoogleSeen = Arc<Mutex<Vec<(String, Option<String>, Option<String>, Value)>>>;
+
+/// A server speaking `generateContent` under any path: it answers `(status, body)` from
+/// `answer(request body)` and records each request.
+async fn google_server(answer: fn(&Value) -> (StatusCode, Value)) -> (String, GoogleSeen) {
+    let seen: GoogleSeen = Arc::default();
+    let app = Router::new()
+        .fallback(
+            move |State(seen): State<GoogleSeen>,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap,
+                  Json(body): Json<Value>| async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(ToOwned::to_owned)
+                };
+                seen.lock().unwrap().push((
+                    uri.path().to_owned(),
+                    header("x-goog-api-key"),
+                    header("authorization"),
+                    body.clone(),
+                ));
+                let (status, reply) = answer(&body);
+                (status, Json(reply))
+            },
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+fn gemini_answer(body: &Value) -> (StatusCode, Value) {
+    let last = body["contents"]
+        .as_array()
+        .and_then(|c| c.last())
+        .and_then(|c| c["parts"][0]["text"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    match last.as_str() {
+        "bad key" => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}),
+        ),
+        "bad temperature" => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"code": 400, "message": "Unable to submit request because temperature must be in [0, 2]", "status": "INVALID_ARGUMENT"}}),
+        ),
+        "busy" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}}),
+        ),
+        "expired" => (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}),
+        ),
+        "blocked" => (
+            StatusCode::OK,
+            json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 3}}),
+        ),
+        _ => (
+            StatusCode::OK,
+            json!({
+                "candidates": [{
+                    "content": {"role": "model", "parts": [
+                        {"text": "Thinking about it.", "thought": true},
+                        {"text": "Bonjour"}, {"text": " !"}
+                    ]},
+                    "finishReason": "STOP", "index": 0
+                }],
+                "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 3, "thoughtsTokenCount": 5, "totalTokenCount": 20},
+                "modelVersion": "gemini-2.5-flash"
+            }),
+        ),
+    }
+}
+
+fn fast(llm: distil::llm::Gemini) -> distil::llm::Gemini {
+    llm.no_proxy().retry(distil::llm::RetryPolicy {
+        max_attempts: 2,
+        initial_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(1),
+    })
+}
+
+#[tokio::test]
+async fn gemini_sends_generate_content_and_reads_candidates() {
+    let (url, seen) = google_server(gemini_answer).await;
+    let gemini = fast(
+        distil::llm::Gemini::new("gemini-2.5-flash")
+            .base_url(format!("{url}/v1beta"))
+            .api_key("gem-secret"),
+    );
+    let prompt = Prompt::Chat(vec![
+        ChatMessage::system("Answer in French."),
+        ChatMessage::user("Hello"),
+        ChatMessage::assistant("Salut"),
+        ChatMessage::user("Say hello"),
+    ]);
+    let params = GenerationParams {
+        temperature: Some(0.4),
+        max_new_tokens: Some(64),
+        stop: Some(vec!["END".into()]),
+        seed: Some(3),
+        response_format: Some(json!({"name": "Greeting", "schema": {"type": "object"}})),
+        ..Default::default()
+    };
+    let generations = gemini.generate(&prompt, &params).await.unwrap();
+    assert_eq!(generations.choices[0].text.as_deref(), Some("Bonjour !"));
+    assert_eq!(
+        generations.choices[0].finish_reason.as_deref(),
+        Some("STOP")
+    );
+    assert_eq!(
+        (generations.input_tokens, generations.output_tokens),
+        (Some(12), Some(8))
+    );
+    let (path, key, auth, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(key.as_deref(), Some("gem-secret"));
+    assert_eq!(auth, None);
+    assert_eq!(
+        body,
+        json!({
+            "contents": [
+                {"role": "user", "parts": [{"text": "Hello"}]},
+                {"role": "model", "parts": [{"text": "Salut"}]},
+                {"role": "user", "parts": [{"text": "Say hello"}]},
+            ],
+            "systemInstruction": {"parts": [{"text": "Answer in French."}]},
+            "generationConfig": {
+                "temperature": 0.4, "maxOutputTokens": 64, "stopSequences": ["END"], "seed": 3,
+                "responseMimeType": "application/json", "responseJsonSchema": {"type": "object"}
+            }
+        })
+    );
+
+    // Through a task: one request asks for both generations (`candidateCount`).
+    let mut pipeline = Pipeline::new("gemini");
+    pipeline.add(
+        "load",
+        LoadDataFromDicts::new(vec![Ask {
+            instruction: "Say hello".into(),
+        }]),
+    );
+    pipeline.add(
+        "generate",
+        distil::tasks::TextGeneration::new(gemini.clone()).num_generations(2),
+    );
+    pipeline.connect("load", "generate");
+    let distiset = pipeline.run().await.unwrap();
+    let generations = cells(&distiset, "generation");
+    assert_eq!(generations.len(), 2);
+    let last = seen.lock().unwrap().last().unwrap().3.clone();
+    assert_eq!(last["generationConfig"]["candidateCount"], 2);
+}
+
+#[tokio::test]
+async fn gemini_errors_are_read_from_their_shapes() {
+    let (url, seen) = google_server(gemini_answer).await;
+    let gemini = fast(
+        distil::llm::Gemini::new("gemini-2.5-flash")
+            .base_url(format!("{url}/v1beta"))
+            .api_key("gem-secret"),
+    );
+    let ask = |text: &str| {
+        let gemini = gemini.clone();
+        let prompt = Prompt::from(text);
+        async move { gemini.generate(&prompt, &GenerationParams::default()).await }
+    };
+    // An invalid key is a 400 at Gemini, and stops the run all the same.
+    let error = ask("bad key").await.unwrap_err();
+    assert!(error.is_fatal(), "{}", error.message());
+    assert!(
+        error
+            .message()
+            .contains("Gemini rejected the request with HTTP 400: API key not valid"),
+        "{}",
+        error.message()
+    );
+    assert!(!error.message().contains("gem-secret"));
+    // Any other 400 fails the row.
+    let error = ask("bad temperature").await.unwrap_err();
+    assert!(!error.is_fatal());
+    assert!(
+        error.message().contains("temperature must be in [0, 2]"),
+        "{}",
+        error.message()
+    );
+    // A 429 is retried, then fails the row.
+    let before = seen.lock().unwrap().len();
+    let error = ask("busy").await.unwrap_err();
+    assert!(!error.is_fatal());
+    assert!(
+        error.message().contains("Resource has been exhausted"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(seen.lock().unwrap().len() - before, 2, "one retry");
+    // A blocked prompt is an answer without text, saying why.
+    let generations = ask("blocked").await.unwrap();
+    assert_eq!(generations.choices[0].text, None);
+    assert_eq!(
+        generations.choices[0].finish_reason.as_deref(),
+        Some("blocked: SAFETY")
+    );
+}
+
+#[tokio::test]
+async fn vertex_ai_takes_a_bearer_token_on_its_project_path() {
+    let default = distil::llm::Gemini::vertex("my-project", "europe-west4", "gemini-2.5-pro");
+    assert_eq!(
+        default.describe()["base_url"],
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-project/locations/europe-west4/publishers/google"
+    );
+    assert_eq!(
+        distil::llm::Gemini::vertex("p", "global", "m").describe()["base_url"],
+        "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google"
+    );
+    let (url, seen) = google_server(gemini_answer).await;
+    let vertex = fast(
+        default
+            .base_url(format!(
+                "{url}/v1/projects/my-project/locations/europe-west4/publishers/google"
+            ))
+            .access_token("ya29.token"),
+    );
+    let generations = vertex
+        .generate(&Prompt::from("Say hello"), &GenerationParams::default())
+        .await
+        .unwrap();
+    assert_eq!(generations.choices[0].text.as_deref(), Some("Bonjour !"));
+    let (path, key, auth, _) = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        path,
+        "/v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent"
+    );
+    assert_eq!((key, auth.as_deref()), (None, Some("Bearer ya29.token")));
+    // An expired token stops the run.
+    let error = vertex
+        .generate(&Prompt::from("expired"), &GenerationParams::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_fatal());
+    assert!(
+        error
+            .message()
+            .contains("Vertex AI rejected the request with HTTP 401"),
+        "{}",
+        error.message()
+    );
+    assert!(!error.message().contains("ya29.token"));
+}

@@ -51,8 +51,8 @@ pub use crate::http::retry::RetryPolicy;
 pub use client::{Client, RateLimits};
 #[cfg(feature = "llm-clients")]
 pub use providers::{
-    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, EmbeddingsWire, HuggingFace, HuggingFaceWire,
-    Mistral, MistralWire, OpenAi, OpenAiWire, Preset, Wire,
+    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, EmbeddingsWire, Gemini, GeminiWire,
+    HuggingFace, HuggingFaceWire, Mistral, MistralWire, OpenAi, OpenAiWire, Preset, Wire,
 };
 
 use crate::Value;

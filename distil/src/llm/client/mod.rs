@@ -593,6 +593,10 @@ impl<W: Wire> Client<W> {
                         if matches!(status, 429 | 503 | 529) {
                             ticket.congestion();
                         }
+                        if self.wire.rejects_key(status, &text) {
+                            core.failed.fetch_add(1, Ordering::Relaxed);
+                            return Err(self.key_error(status, &said));
+                        }
                         if !is_retryable_status(status) {
                             core.failed.fetch_add(1, Ordering::Relaxed);
                             return Err(self.status_error(status, &said));
@@ -691,10 +695,31 @@ impl<W: Wire> Client<W> {
         core.limiter.used(0, input + output);
     }
 
+    /// The error for an answer rejecting the key (or its absence): it stops the run, naming
+    /// where the key comes from.
+    fn key_error(&self, status: u16, said: &str) -> LlmError {
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {said}")
+        };
+        let key = match &self.key {
+            None => format!("no API key was sent; set {}", self.key_source),
+            Some(_) => format!("check the key in {}", self.key_source),
+        };
+        LlmError::fatal(format!(
+            "{} rejected the request with HTTP {status}{said}; {key}",
+            self.wire.provider()
+        ))
+    }
+
     /// The error for a final non-success answer: a rejected key, a missing model or a proxy
     /// refusing stops the run, anything else (an over-long prompt, a bad parameter) fails the
     /// row.
     fn status_error(&self, status: u16, said: &str) -> LlmError {
+        if matches!(status, 401 | 403) {
+            return self.key_error(status, said);
+        }
         let provider = self.wire.provider();
         let said = if said.is_empty() {
             String::new()
@@ -702,15 +727,6 @@ impl<W: Wire> Client<W> {
             format!(": {said}")
         };
         match status {
-            401 | 403 => {
-                let key = match &self.key {
-                    None => format!("no API key was sent; set {}", self.key_source),
-                    Some(_) => format!("check the key in {}", self.key_source),
-                };
-                LlmError::fatal(format!(
-                    "{provider} rejected the request with HTTP {status}{said}; {key}"
-                ))
-            }
             404 => LlmError::fatal(format!(
                 "{provider} answered HTTP 404 for model `{}` at {}{said}; check the model name and the base URL",
                 self.model, self.base_url

@@ -2,11 +2,13 @@
 //! ([`Client`](super::Client)) does the rest.
 
 mod anthropic;
+mod gemini;
 mod hosted;
 mod mistral;
 mod openai;
 
 pub use anthropic::{Anthropic, AnthropicWire};
+pub use gemini::{Gemini, GeminiWire};
 pub use hosted::{AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire};
 pub use mistral::{Mistral, MistralWire};
 pub use openai::{OpenAi, OpenAiWire, Preset};
@@ -41,6 +43,14 @@ pub trait Wire: Clone + Send + Sync + 'static {
     /// Whether one request may ask for several choices with `n` (OpenAI's API does; the
     /// default is no, and tasks then send a request per generation).
     fn supports_n(&self) -> bool {
+        false
+    }
+
+    /// Whether a failed answer says the key is invalid when its status does not (Gemini
+    /// answers a bad API key with a 400): the run then stops as for a 401. `body` is the
+    /// answer's text. The default is no.
+    fn rejects_key(&self, status: u16, body: &str) -> bool {
+        let _ = (status, body);
         false
     }
 }
