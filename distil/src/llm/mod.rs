@@ -1,8 +1,9 @@
-//! LLMs: the [`Llm`] trait every provider implements, the prompt and generation types, and
-//! (feature `llm-clients`, on by default) HTTP clients for OpenAI-compatible servers, Azure
-//! OpenAI, Anthropic and Hugging Face that share one client core: an adaptive concurrency
-//! limit, rate limits, retries with backoff and jitter, a timeout on the server's silence, a
-//! circuit breaker and usage accounting.
+//! LLMs: the [`Llm`] trait every provider implements, the prompt and generation types, the
+//! [`Embeddings`] trait, [`ChatTemplate`], and (feature `llm-clients`, on by default) HTTP
+//! clients for OpenAI-compatible servers, Azure OpenAI, Anthropic, Hugging Face, Mistral and
+//! Gemini (Generative Language API and Vertex AI) that share one client core: an adaptive
+//! concurrency limit, rate limits, retries with backoff and jitter, a timeout on the server's
+//! silence, a circuit breaker and usage accounting.
 //!
 //! ```no_run
 //! use distil::llm::{Llm, OpenAi, Preset};

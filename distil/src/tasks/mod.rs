@@ -9,6 +9,15 @@
 //! Built in: [`TextGeneration`] (a template over columns), [`ChatGeneration`] (a
 //! conversation column) and, with the feature `structured`, `StructuredGeneration` (a template
 //! over columns in, the columns of a typed answer out). Write your own with `#[task]`.
+//!
+//! The catalogue, with distilabel's columns: judges ([`UltraFeedback`], [`PrometheusEval`],
+//! [`QualityScorer`], [`ComplexityScorer`], [`InstructionBacktranslation`]), instruction
+//! writers ([`EvolInstruct`], [`EvolComplexity`], [`EvolQuality`], [`SelfInstruct`],
+//! [`Genstruct`], and the generators [`EvolInstructGenerator`], [`MagpieGenerator`]),
+//! [`Magpie`], [`Urial`] (base models), [`Clair`] (minimal revisions),
+//! [`TextClassification`], [`GenerateSentencePair`], [`PooledGeneration`] (several LLMs) and
+//! [`GenerateEmbeddings`]. Each parser fails only the row it cannot read, keeping the raw
+//! output.
 
 mod backtranslation;
 mod chat_generation;
