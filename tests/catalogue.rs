@@ -1002,3 +1002,42 @@ async fn vertex_ai_takes_a_bearer_token_on_its_project_path() {
     );
     assert!(!error.message().contains("ya29.token"));
 }
+
+#[derive(Row, Clone)]
+struct Prompted {
+    instruction: String,
+    system_prompt: Option<String>,
+}
+
+/// A nullable `system_prompt` column: a row's own system message where it has one, the
+/// task's elsewhere.
+#[tokio::test]
+async fn text_generation_takes_a_nullable_system_prompt_column() {
+    let url = scripted_server(|user| format!("Answer to: {user}")).await;
+    let rows = vec![
+        Prompted {
+            instruction: "Hi".into(),
+            system_prompt: Some("Be loud.".into()),
+        },
+        Prompted {
+            instruction: "Hello".into(),
+            system_prompt: None,
+        },
+    ];
+    let mut pipeline = Pipeline::new("system-prompts");
+    pipeline.add("load", LoadDataFromDicts::new(rows));
+    pipeline.add(
+        "generate",
+        distil::tasks::TextGeneration::new(OpenAi::new("m").base_url(&url).no_proxy())
+            .system_prompt("Be brief."),
+    );
+    pipeline.connect("load", "generate");
+    let distiset = pipeline.run().await.unwrap();
+    let meta = metadata(&distiset);
+    let system = |row: usize| meta[row]["raw_input_generate"][0]["content"].clone();
+    assert_eq!(
+        (system(0), system(1)),
+        (json!("Be loud."), json!("Be brief."))
+    );
+    assert_eq!(cells(&distiset, "generation")[1], "Answer to: Hello");
+}

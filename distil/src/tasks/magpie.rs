@@ -115,7 +115,9 @@ impl Settings {
                         column.push(Value::Null);
                     }
                     output.push_error(row, message);
-                    output.push_metadata(row, "raw_output", Value::from(raw));
+                    if !raw.is_empty() {
+                        output.push_metadata(row, "raw_output", Value::from(raw));
+                    }
                 }
             }
         }

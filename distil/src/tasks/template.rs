@@ -62,7 +62,11 @@ impl RowPrompt {
     pub(crate) fn input_specs<I: Row>() -> Vec<ColumnSpec> {
         let mut inputs = I::columns();
         if !inputs.iter().any(|c| c.name == SYSTEM_PROMPT) {
-            inputs.push(ColumnSpec::optional(SYSTEM_PROMPT, DataType::String));
+            // Absent, or null on rows that use the task's own.
+            inputs.push(ColumnSpec::optional(
+                SYSTEM_PROMPT,
+                DataType::Optional(Box::new(DataType::String)),
+            ));
         }
         inputs
     }
