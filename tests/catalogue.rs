@@ -1041,3 +1041,42 @@ async fn text_generation_takes_a_nullable_system_prompt_column() {
     );
     assert_eq!(cells(&distiset, "generation")[1], "Answer to: Hello");
 }
+
+/// The embeddings are kept in the cache: a rerun with another filter threshold replays them
+/// and sends no request.
+#[tokio::test]
+async fn a_rerun_replays_the_embeddings() {
+    let (url, seen) = embeddings_server().await;
+    let build = |threshold: f64| {
+        let mut pipeline = Pipeline::new("embed-rerun");
+        pipeline.add(
+            "load",
+            docs(&["the cat sat", "act", "cat", "dogs run fast"]),
+        );
+        pipeline.add(
+            "embed",
+            GenerateEmbeddings::new(embedder(&url, "embed-secret")).batch_size(2),
+        );
+        pipeline.add("dedup", EmbeddingDedup::new().threshold(threshold));
+        pipeline.connect("load", "embed");
+        pipeline.connect("embed", "dedup");
+        pipeline
+    };
+    let first = build(0.99).run().await.unwrap();
+    assert_eq!(
+        cells(&first, "keep_row_after_embedding_filtering"),
+        [true, true, false, true].map(Value::Bool)
+    );
+    let requests = seen.lock().unwrap().len();
+    assert_eq!(requests, 2);
+    let second = build(0.1).run().await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        requests,
+        "no request on the rerun"
+    );
+    assert_eq!(
+        cells(&second, "keep_row_after_embedding_filtering"),
+        [true, false, false, false].map(Value::Bool)
+    );
+}

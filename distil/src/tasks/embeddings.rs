@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 
 use super::MODEL_NAME_COLUMN;
 use crate::column::{ColumnSpec, DataType};
@@ -12,8 +12,9 @@ use crate::{Error, Value, step};
 
 /// Embeds each row's `text` with an [`Embeddings`] model: outputs `embedding: Vec<f32>` and
 /// `model_name`. A batch's texts go [`batch_size`](Self::batch_size) to a request (32 by
-/// default, a runtime parameter), all of the batch's requests at once (within the model's
-/// concurrency limit): raise the step's `input_batch_size` for more requests in flight. A request that fails
+/// default, a runtime parameter), the batch's requests at once up to the model's
+/// [`max_concurrency`](Embeddings::max_concurrency): raise the step's `input_batch_size` for
+/// more requests in flight. A request that fails
 /// after its retries records its error on its rows (their embedding null); a null text fails
 /// only its row; a rejected key stops the run. The output is kept in the run's cache, so a
 /// rerun does not pay for the vectors again.
@@ -109,8 +110,8 @@ impl Step for GenerateEmbeddings {
     }
 }
 
-/// Embeds a batch's texts, `batch_size` to a request, all requests at once (the model holds
-/// back what it cannot take yet).
+/// Embeds a batch's texts, `batch_size` to a request, as many requests at once as the model
+/// allows.
 async fn embed_batch(
     model: &dyn Embeddings,
     batch_size: usize,
@@ -134,7 +135,12 @@ async fn embed_batch(
         .chunks(batch_size)
         .map(|chunk| chunk.iter().cloned().unzip())
         .collect();
-    let answers = join_all(chunks.iter().map(|(_, texts)| model.embed(texts))).await;
+    // In order, at most the model's concurrency at once.
+    let requests: Vec<_> = chunks.iter().map(|(_, texts)| model.embed(texts)).collect();
+    let answers: Vec<_> = stream::iter(requests)
+        .buffered(model.max_concurrency().max(1))
+        .collect()
+        .await;
     for ((rows_of_chunk, _), answer) in chunks.iter().zip(answers) {
         match answer {
             Ok(embedded) => {
