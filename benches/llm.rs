@@ -323,6 +323,7 @@ fn raw(url: &str, concurrency: usize) {
             "bench": "raw_reqwest",
             "max_concurrency": concurrency,
             "rows_per_sec": (ROWS as f64 / seconds).round(),
+            "fraction_of_bound": (ROWS as f64 / seconds / (concurrency as f64 / LATENCY.as_secs_f64()) * 1000.0).round() / 1000.0,
             "cpu_us_per_request": (cpu / ROWS as f64 * 1e6).round(),
         })
     );
@@ -415,8 +416,14 @@ fn throughput() {
         "256".to_owned(),
     ]);
     println!("{line}");
-    let raw = support::child(&["raw".to_owned(), server.url.clone(), "256".to_owned()]);
-    println!("{raw}");
+    for concurrency in [256, 1024] {
+        let raw = support::child(&[
+            "raw".to_owned(),
+            server.url.clone(),
+            concurrency.to_string(),
+        ]);
+        println!("{raw}");
+    }
     println!("{}", support::child(&["no_http".to_owned()]));
     server.stop();
 }
