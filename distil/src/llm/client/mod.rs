@@ -493,11 +493,13 @@ impl<W: Wire> Client<W> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            crate::step::request_waiting();
             let ticket = core.gate.enter().await;
             if let Some(down) = core.health.down() {
                 return Err(LlmError::fatal(down));
             }
             core.limiter.acquire(estimate).await;
+            let sent = crate::step::request_sent();
             let outcome = self.attempt(core, http, url, body.clone()).await;
             core.limiter.used(estimate, 0);
             let mut unanswered = true;
@@ -519,6 +521,7 @@ impl<W: Wire> Client<W> {
                         });
                         match parsed {
                             Ok(generations) => {
+                                sent.answered();
                                 ticket.success();
                                 return Ok(self.count(core, generations));
                             }
@@ -573,6 +576,7 @@ impl<W: Wire> Client<W> {
                 }
             };
             drop(ticket);
+            drop(sent);
             if unanswered && let Some(down) = self.unanswered(core, &failure) {
                 core.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(LlmError::fatal(down));
