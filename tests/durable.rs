@@ -166,6 +166,7 @@ async fn stopped_by(name: &str) {
     let child = setup.start(&["--rows", "600"]);
     setup.answered(200).await;
     signal(&child, name);
+    let at_signal = setup.total_requests();
     // How fast it stops is measured by `cargo bench --bench cache`.
     let output = finish(child).await;
     assert_eq!(
@@ -197,6 +198,13 @@ async fn stopped_by(name: &str) {
     let before = setup.total_requests();
     // Every request sent was answered before the run ended: none was left unfinished.
     assert_eq!(setup.server.answered(), before);
+    // Rows still waiting for a place at the limit were not sent after the signal: only
+    // those already on their way (a round at most, while the signal reached the steps).
+    assert!(
+        before <= at_signal + CONCURRENCY,
+        "{} requests sent after the signal",
+        before - at_signal
+    );
 
     let output = setup.run(&["--rows", "600"]).await;
     assert!(output.status.success(), "{}", stderr(&output));

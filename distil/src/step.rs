@@ -17,6 +17,9 @@ use crate::{Error, Value};
 /// A boxed future, as [`Step`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A step's live status for the progress line; see [`Step::status`].
+pub type Status = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What a step declares about itself.
 #[derive(Clone, Debug)]
 pub struct StepSpec {
@@ -124,6 +127,13 @@ pub trait Step: Send + 'static {
     /// A line for `pipeline.log` once the run ends (an LLM task reports its requests and
     /// tokens).
     fn report(&self) -> Option<String> {
+        None
+    }
+
+    /// What the progress line shows after the step's rows while it runs (an LLM task: its
+    /// concurrency limit as it adapts, and its tokens), read a few times a second from another
+    /// thread. Asked for once, before the run starts; `None` (the default): rows alone.
+    fn status(&self) -> Option<Status> {
         None
     }
 
@@ -364,5 +374,81 @@ impl Output {
     /// [`METADATA_COLUMN`](crate::METADATA_COLUMN)), next to what upstream steps put there.
     pub fn push_metadata(&mut self, row: usize, key: impl Into<Cow<'static, str>>, value: Value) {
         self.metadata.push((row as u32, key.into(), value));
+    }
+}
+
+tokio::task_local! {
+    static ROW_REQUESTS: Arc<RowRequests>;
+}
+
+/// Where a row's LLM requests stand, for a run asked to stop: a row that only waits for a
+/// place at its LLM's limit (or in a retry's backoff) is dropped, as nothing of it was paid
+/// for or is worth keeping; a row with a request out, or an answer in hand, is let finish.
+#[derive(Default)]
+pub(crate) struct RowRequests {
+    /// The row's LLM says where its requests stand (it called [`request_waiting`]).
+    known: std::sync::atomic::AtomicBool,
+    in_flight: std::sync::atomic::AtomicUsize,
+    answered: std::sync::atomic::AtomicUsize,
+}
+
+impl RowRequests {
+    /// Runs `work` (the row's processing) so that the LLM calls it makes report here.
+    pub(crate) fn scope<F: Future>(self: Arc<Self>, work: F) -> impl Future<Output = F::Output> {
+        ROW_REQUESTS.scope(self, work)
+    }
+
+    /// Whether the row can be dropped with nothing lost: it only waits.
+    pub(crate) fn only_waiting(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.known.load(Relaxed)
+            && self.in_flight.load(Relaxed) == 0
+            && self.answered.load(Relaxed) == 0
+    }
+}
+
+/// Says that the row being processed waits for a place at its LLM's limit, with no request
+/// out. An [`Llm`](crate::llm::Llm) that queues requests calls this before waiting and
+/// [`request_sent`] as a request goes out, so that a run asked to stop drops the rows that
+/// still wait instead of sending them; one that calls neither has its rows finished.
+/// Outside a run it does nothing.
+pub fn request_waiting() {
+    let _ =
+        ROW_REQUESTS.try_with(|row| row.known.store(true, std::sync::atomic::Ordering::Relaxed));
+}
+
+/// Says that a request of the row being processed goes out; the row counts it in flight
+/// until the guard is dropped, and keeps it as paid work once
+/// [`answered`](RequestSent::answered) is called. See [`request_waiting`].
+pub fn request_sent() -> RequestSent {
+    let row = ROW_REQUESTS.try_with(Arc::clone).ok();
+    if let Some(row) = &row {
+        row.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    RequestSent { row }
+}
+
+/// A request of a row in flight; see [`request_sent`].
+pub struct RequestSent {
+    row: Option<Arc<RowRequests>>,
+}
+
+impl RequestSent {
+    /// The request was answered: the row holds paid work and is let finish.
+    pub fn answered(&self) {
+        if let Some(row) = &self.row {
+            row.answered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for RequestSent {
+    fn drop(&mut self) {
+        if let Some(row) = &self.row {
+            row.in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }

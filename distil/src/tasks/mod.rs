@@ -336,6 +336,9 @@ macro_rules! task_step {
             fn report(&self) -> ::std::option::Option<::std::string::String> {
                 $crate::tasks::__private::report(self)
             }
+            fn status(&self) -> ::std::option::Option<$crate::step::Status> {
+                $crate::tasks::__private::status(self)
+            }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
                 $crate::tasks::describe(self)
             }
@@ -356,7 +359,7 @@ macro_rules! task_step {
 #[doc(hidden)]
 pub mod __private {
     pub use super::runner::{
-        concurrent, describe, params, prepare, process, report, set_param, spec,
+        concurrent, describe, params, prepare, process, report, set_param, spec, status,
     };
 
     /// The response format of `#[task(structured)]`'s output row.
