@@ -54,6 +54,22 @@ pub use providers::{
 use crate::Value;
 use crate::step::BoxFuture;
 
+/// Rebuilds an LLM from what its [`Llm::describe`] recorded in a pipeline file.
+pub(crate) type LlmFn =
+    dyn Fn(&crate::settings::Settings<'_>) -> Result<std::sync::Arc<dyn Llm>, String> + Send + Sync;
+
+/// The constructors of distil's own LLMs, by the provider their `describe` records.
+pub(crate) fn constructors() -> Vec<(&'static str, Box<LlmFn>)> {
+    #[cfg(feature = "llm-clients")]
+    {
+        providers::constructors()
+    }
+    #[cfg(not(feature = "llm-clients"))]
+    {
+        Vec::new()
+    }
+}
+
 /// A language model: turns a [`Prompt`] into [`Generations`].
 ///
 /// The HTTP clients of this module implement it; implement it yourself for another provider or

@@ -21,10 +21,12 @@
 
 mod join;
 mod progress;
+mod registry;
 mod routing;
 mod run;
 mod validate;
 
+pub use registry::{LlmConstructor, Registry, RouterConstructor, StepConstructor};
 pub use routing::{Router, route, sample_n_steps};
 
 use crate::distiset::Distiset;

@@ -367,6 +367,34 @@ pub mod __private {
     }
 }
 
+/// Every built-in task with the constructor that rebuilds it from a pipeline file.
+pub(crate) fn constructors() -> Vec<crate::step::Builtin> {
+    vec![
+        ("TextGeneration", TextGeneration::from_settings),
+        ("ChatGeneration", |s| {
+            Ok(Box::new(ChatGeneration::new(s.llm("llm")?)))
+        }),
+        ("UltraFeedback", |s| {
+            Ok(Box::new(UltraFeedback::new(s.llm("llm")?)))
+        }),
+        ("EvolInstruct", |s| {
+            Ok(Box::new(EvolInstruct::new(s.llm("llm")?)))
+        }),
+        ("EvolComplexity", |s| {
+            Ok(Box::new(EvolComplexity::new(s.llm("llm")?)))
+        }),
+        ("EvolQuality", EvolQuality::from_settings),
+        ("QualityScorer", |s| {
+            Ok(Box::new(QualityScorer::new(s.llm("llm")?)))
+        }),
+        ("ComplexityScorer", |s| {
+            Ok(Box::new(ComplexityScorer::new(s.llm("llm")?)))
+        }),
+        ("SelfInstruct", SelfInstruct::from_settings),
+        ("PrometheusEval", PrometheusEval::from_settings),
+    ]
+}
+
 /// A task's description: its LLM, then its own settings.
 #[doc(hidden)]
 pub fn describe<T: Task>(task: &T) -> Option<Value> {

@@ -123,7 +123,7 @@ crate::__task_builders!(impl [O: Row + DeserializeOwned + JsonSchema, I: Row] St
 impl<O: Row + DeserializeOwned + JsonSchema, I: Row> Task for StructuredGeneration<O, I> {
     fn spec(&self) -> StepSpec {
         let mut spec = StepSpec::new("StructuredGeneration", StepKind::Normal);
-        spec.inputs = RowPrompt::input_specs::<I>();
+        spec.inputs = self.prompt.inputs();
         spec.outputs = O::columns();
         spec
     }
