@@ -456,13 +456,30 @@ impl Pipeline {
     /// Sends one row through every step (each generator yields a single batch of one row) and
     /// returns what came out, to check a pipeline before a long run.
     pub async fn dry_run(&mut self) -> crate::Result<Distiset> {
+        self.dry_run_with(RunOptions::default()).await
+    }
+
+    /// [`dry_run`](Pipeline::dry_run) with runtime parameters and other options: the
+    /// parameters are applied as [`run_with`](Pipeline::run_with) applies them. Nothing goes
+    /// into the cache: no finished batch, no LLM answer is stored or read, and the Distiset is
+    /// written to [`output_dir`](RunOptions::output_dir) when one is given, else to a fresh
+    /// folder under the system's temporary directory.
+    pub async fn dry_run_with(&mut self, options: RunOptions) -> crate::Result<Distiset> {
+        self.apply_params(&options.params)?;
         let saved: Vec<usize> = self.nodes.iter().map(|n| n.options.batch_size).collect();
         for node in &mut self.nodes {
             node.options.batch_size = 1;
         }
+        let output_dir = options
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| dry_run_dir(&self.name));
         let options = RunOptions {
             dry_run: true,
-            ..RunOptions::default()
+            use_cache: false,
+            response_cache: false,
+            output_dir: Some(output_dir),
+            ..options
         };
         let result = match self.prepare().await.and_then(|()| self.check()) {
             Ok(order) => run::execute(self, order, &options).await,
@@ -474,7 +491,7 @@ impl Pipeline {
         result
     }
 
-    fn apply_params(&mut self, params: &[(String, String, Value)]) -> crate::Result<()> {
+    pub(crate) fn apply_params(&mut self, params: &[(String, String, Value)]) -> crate::Result<()> {
         for (step, name, value) in params {
             let Some(at) = self.index_of(step) else {
                 let known: Vec<String> =
@@ -535,4 +552,28 @@ impl Pipeline {
             })
             .collect()
     }
+}
+
+/// A fresh folder for a dry run's Distiset, outside the cache.
+fn dry_run_dir(pipeline: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let name: String = pipeline
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::env::temp_dir().join(format!(
+        "distil-dry-run-{name}-{}-{since_epoch}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ))
 }
