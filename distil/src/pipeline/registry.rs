@@ -223,22 +223,6 @@ impl Registry {
                 .map(|(i, to)| step_index(Some(to), &format!("{key}[{i}]")))
                 .collect()
         };
-        // Routed edges are listed among the connections too; a route adds them.
-        let routing = match body.get("routing") {
-            None | Some(Value::Null) => &[][..],
-            value => list(value, "pipeline.routing")?,
-        };
-        for (index, route) in routing.iter().enumerate() {
-            let at = format!("pipeline.routing[{index}]");
-            let entry = object(Some(route), &at)?;
-            let from = step_index(entry.get("from"), &format!("{at}.from"))?;
-            let router_key = format!("{at}.router");
-            let router =
-                self.build_router(&string(entry.get("router"), &router_key)?, &router_key)?;
-            let to = targets(entry, &at)?;
-            let to_names: Vec<&str> = to.iter().map(|&t| names[t].as_str()).collect();
-            pipeline.route(&names[from], router, to_names);
-        }
         let connections = match body.get("connections") {
             None | Some(Value::Null) => &[][..],
             value => list(value, "pipeline.connections")?,
@@ -252,6 +236,30 @@ impl Registry {
                     pipeline.edges.push((from, to));
                 }
             }
+        }
+        // Routed edges are among the connections; a route missing there adds them.
+        let routing = match body.get("routing") {
+            None | Some(Value::Null) => &[][..],
+            value => list(value, "pipeline.routing")?,
+        };
+        for (index, route) in routing.iter().enumerate() {
+            let at = format!("pipeline.routing[{index}]");
+            let entry = object(Some(route), &at)?;
+            let from = step_index(entry.get("from"), &format!("{at}.from"))?;
+            let router_key = format!("{at}.router");
+            let router =
+                self.build_router(&string(entry.get("router"), &router_key)?, &router_key)?;
+            let to = targets(entry, &at)?;
+            for &target in &to {
+                if !pipeline.edges.contains(&(from, target)) {
+                    pipeline.edges.push((from, target));
+                }
+            }
+            pipeline.routes.push(super::Route {
+                from,
+                router,
+                targets: to,
+            });
         }
         Ok(pipeline)
     }

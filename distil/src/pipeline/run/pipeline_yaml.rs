@@ -58,10 +58,15 @@ pub(crate) fn document(pipeline: &Pipeline) -> Value {
                     step.insert(name.clone(), redacted(name, value));
                 }
             }
-            let params: Map<String, Value> = params
-                .iter()
-                .map(|(name, value)| (name.clone(), redacted(name, value)))
-                .collect();
+            // A task's own parameter comes before a generation parameter of the same name
+            // (EvolInstruct's `seed`), and is the one a file sets.
+            let mut own = Map::new();
+            for (name, value) in &params {
+                if !own.contains_key(name) {
+                    own.insert(name.clone(), redacted(name, value));
+                }
+            }
+            let params = own;
             step.insert("runtime_parameters".into(), Value::Object(params));
             for (label, mappings) in [
                 ("input_mappings", &node.options.input_mappings),
