@@ -526,21 +526,36 @@ async fn a_runs_pipeline_yaml_rebuilds_the_pipeline_and_runs_it_again_the_same()
     assert!(!read(&recorded).contains("sk-test-key"));
 
     let mut loaded = Pipeline::from_yaml(&recorded).unwrap();
-    let second = loaded
+    // The same steps with the same settings: the cache signatures match, so the rebuilt
+    // pipeline replays the first run's answers.
+    let replayed = loaded
         .run_with(
             RunOptions::new()
-                .output_dir(dir.path().join("second"))
-                .response_cache(false)
+                .output_dir(dir.path().join("replayed"))
                 .progress(false),
         )
         .await
         .unwrap();
-    // The rebuilt LLM client sent its own requests to the same server.
+    assert_eq!(server.requests(), 2);
+    // Computed again, the rebuilt LLM client sends its own requests to the same server.
+    let second = loaded
+        .run_with(
+            RunOptions::new()
+                .output_dir(dir.path().join("second"))
+                .use_cache(false)
+                .progress(false),
+        )
+        .await
+        .unwrap();
     assert_eq!(server.requests(), 4);
     let column = |d: &Distiset, name: &str| -> Vec<Value> {
         d.default_config().unwrap().column(name).cloned().collect()
     };
     assert_eq!(column(&second, "generation"), column(&first, "generation"));
+    assert_eq!(
+        column(&replayed, "generation"),
+        column(&first, "generation")
+    );
     assert_eq!(
         column(&second, "generation")[0],
         json!("canned-model answers: Light scatters. Why is the sky blue?")
