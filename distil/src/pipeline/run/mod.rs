@@ -21,6 +21,8 @@ mod wiring;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tracing::instrument::WithSubscriber;
+
 use self::assemble::Assembler;
 use self::node::{Finished, StepRun, run_step};
 use self::resume::Persist;
@@ -191,6 +193,8 @@ pub(crate) async fn execute(
         .handle_signals
         .then(|| SignalWatch::start(stop.clone()));
     let mut handles = Vec::with_capacity(n);
+    // The steps' events go to pipeline.log too.
+    let events = log.dispatch();
     let outputs = std::mem::take(&mut wiring.outputs);
     for (s, output) in outputs.into_iter().enumerate() {
         let node = &mut pipeline.nodes[s];
@@ -218,7 +222,10 @@ pub(crate) async fn execute(
             grace: options.stop_grace,
             persist: persisted[s].take(),
         };
-        handles.push((s, tokio::spawn(run_step(run))));
+        handles.push((
+            s,
+            tokio::spawn(run_step(run).with_subscriber(events.clone())),
+        ));
     }
 
     let mut returned: Vec<(usize, Box<dyn Step>)> = Vec::with_capacity(n);
