@@ -116,3 +116,110 @@ fn without_a_subscriber_pipeline_log_keeps_info_and_above() {
     assert!(!log.contains("noisy debug detail"), "{log}");
     assert!(log.contains("step `noisy` emitted 2 rows"), "{log}");
 }
+
+#[path = "support/canned_llm.rs"]
+mod canned_llm;
+
+#[tokio::test]
+async fn a_run_ends_with_a_summary_of_rows_requests_tokens_and_cache_hits() {
+    use distil::llm::OpenAi;
+    use distil::tasks::TextGeneration;
+
+    let server = canned_llm::CannedLlm::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    // SAFETY: the only test of this binary that reads the cache folder.
+    unsafe { std::env::set_var("DISTIL_CACHE_DIR", cache.path()) };
+    let prompts: Vec<Prompt> = (0..3)
+        .map(|i| Prompt {
+            instruction: format!("question {i}"),
+        })
+        .collect();
+    let mut pipeline = pipeline! {
+        name: "summed-up",
+        load = LoadDataFromDicts::<Prompt>::new(prompts),
+        answer = TextGeneration::new(OpenAi::new("canned").base_url(&server.v1)),
+        load >> answer,
+    };
+    let out = tempfile::tempdir().unwrap();
+    let options = || {
+        RunOptions::new()
+            .output_dir(out.path())
+            .progress(false)
+            .use_cache(true)
+    };
+    pipeline.run_with(options()).await.unwrap();
+    let summary = pipeline.summary().unwrap().clone();
+    assert!(summary.finished);
+    assert_eq!(summary.rows(), 3);
+    assert_eq!(summary.failed_rows(), 0);
+    assert_eq!(summary.dir, out.path());
+    let answer = &summary.steps[1];
+    assert_eq!((answer.name.as_str(), answer.rows), ("answer", 3));
+    let llm = answer.llm.as_ref().unwrap();
+    assert_eq!(
+        (llm.provider.as_str(), llm.model.as_str()),
+        ("OpenAI", "canned")
+    );
+    assert_eq!(llm.usage.requests, 3);
+    assert_eq!(llm.usage.output_tokens, 3 * 8);
+    let text = summary.to_string();
+    assert!(
+        text.starts_with("pipeline `summed-up` finished in ")
+            && text.contains(": 3 rows (0 failed) in ")
+            && text.contains(
+                "step `answer`: 3 rows; OpenAI `canned`: 3 requests (0 failed, 0 retries), "
+            )
+            && text.contains("24 out, 0 answers from the response cache"),
+        "{text}"
+    );
+
+    // Again, the same steps: the LLM task's batches are replayed from the cache.
+    let mut again = pipeline! {
+        name: "summed-up",
+        load = LoadDataFromDicts::<Prompt>::new((0..3).map(|i| Prompt {
+            instruction: format!("question {i}"),
+        })),
+        answer = TextGeneration::new(OpenAi::new("canned").base_url(&server.v1)),
+        load >> answer,
+    };
+    let other = tempfile::tempdir().unwrap();
+    again
+        .run_with(
+            RunOptions::new()
+                .output_dir(other.path())
+                .progress(false)
+                .use_cache(true),
+        )
+        .await
+        .unwrap();
+    let summary = again.summary().unwrap();
+    assert_eq!(summary.rows(), 3);
+    let answer = &summary.steps[1];
+    assert_eq!(server.requests(), 3, "nothing is sent again");
+    assert_eq!(answer.replayed_rows, 3, "{summary}");
+    assert_eq!(answer.llm.as_ref().unwrap().usage.requests, 0, "{summary}");
+    assert!(
+        summary
+            .to_string()
+            .contains("step `answer`: 3 rows, 3 replayed from the cache; "),
+        "{summary}"
+    );
+
+    // Other batches (another input batch size): computed again, the answers come from the
+    // response cache.
+    let third = tempfile::tempdir().unwrap();
+    again
+        .run_with(
+            RunOptions::new()
+                .output_dir(third.path())
+                .progress(false)
+                .param("answer", "input_batch_size", 2),
+        )
+        .await
+        .unwrap();
+    let summary = again.summary().unwrap();
+    let answer = &summary.steps[1];
+    assert_eq!(server.requests(), 3, "nothing is sent again");
+    assert_eq!(answer.replayed_rows, 0, "{summary}");
+    assert_eq!(answer.llm.as_ref().unwrap().usage.cached, 3, "{summary}");
+}

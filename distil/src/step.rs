@@ -127,6 +127,12 @@ pub trait Step: Send + 'static {
         None
     }
 
+    /// What the step's LLM spent in the run (a task reports its LLM's requests and tokens),
+    /// for the run's [summary](crate::pipeline::RunSummary); `None` for steps without one.
+    fn llm_usage(&self) -> Option<crate::llm::LlmUsage> {
+        None
+    }
+
     /// What `pipeline.yaml` records about the step beside its type and runtime parameters, as
     /// an object of named entries (an LLM task records its LLM: provider, model, URL, limits).
     /// Entries named as secrets (`api_key`, `token`, `password`, ..., the whole name) are

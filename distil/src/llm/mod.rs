@@ -54,6 +54,17 @@ pub use providers::{
 use crate::Value;
 use crate::step::BoxFuture;
 
+/// What one LLM spent in a run, for the run's [summary](crate::pipeline::RunSummary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LlmUsage {
+    /// The provider ("OpenAI", "Anthropic", ...).
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Requests, retries, tokens and answers from the response cache.
+    pub usage: Usage,
+}
+
 /// Rebuilds an LLM from what its [`Llm::describe`] recorded in a pipeline file.
 pub(crate) type LlmFn =
     dyn Fn(&crate::settings::Settings<'_>) -> Result<std::sync::Arc<dyn Llm>, String> + Send + Sync;

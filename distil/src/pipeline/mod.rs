@@ -24,10 +24,12 @@ mod progress;
 mod registry;
 mod routing;
 mod run;
+mod summary;
 mod validate;
 
 pub use registry::{LlmConstructor, Registry, RouterConstructor, StepConstructor};
 pub use routing::{Router, route, sample_n_steps};
+pub use summary::{RunSummary, StepSummary};
 
 use crate::distiset::Distiset;
 use crate::step::{Step, StepSpec};
@@ -89,6 +91,8 @@ pub struct Pipeline {
     pub(crate) routes: Vec<Route>,
     /// Builder mistakes (duplicate or unknown names), reported by `validate`.
     pub(crate) build_problems: Vec<String>,
+    /// What the last run did.
+    pub(crate) last_run: Option<RunSummary>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -305,6 +309,7 @@ impl Pipeline {
             edges: Vec::new(),
             routes: Vec::new(),
             build_problems: Vec::new(),
+            last_run: None,
         }
     }
 
@@ -322,6 +327,27 @@ impl Pipeline {
     /// The pipeline's description.
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+
+    /// What the last run (or dry run) did, once it ended, finished or not: rows per config
+    /// and per step, failed rows, rows replayed from the cache, each LLM's requests and
+    /// tokens, the wall time. Print it for a summary of a few lines:
+    ///
+    /// ```
+    /// use distil::prelude::*;
+    /// use distil::steps::LoadDataFromDicts;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> distil::Result<()> {
+    /// let mut pipeline = Pipeline::new("summed-up");
+    /// pipeline.add("load", LoadDataFromDicts::untyped(vec![serde_json::json!({"a": 1})]));
+    /// pipeline.run_with(RunOptions::new().progress(false)).await?;
+    /// let summary = pipeline.summary().unwrap();
+    /// assert_eq!(summary.rows(), 1);
+    /// println!("{summary}");
+    /// # Ok(()) }
+    /// ```
+    pub fn summary(&self) -> Option<&RunSummary> {
+        self.last_run.as_ref()
     }
 
     /// The step names, in the order they were added.
@@ -434,10 +460,35 @@ impl Pipeline {
 
     /// Runs the pipeline with runtime parameters and other options.
     pub async fn run_with(&mut self, options: RunOptions) -> crate::Result<Distiset> {
+        self.last_run = None;
+        let started = std::time::Instant::now();
         self.apply_params(&options.params)?;
         self.prepare().await?;
         let order = self.check()?;
-        run::execute(self, order, &options).await
+        let result = run::execute(self, order, &options).await;
+        if let (Ok(distiset), None) = (&result, &self.last_run) {
+            // A run finished before with the same steps and data: its Distiset, nothing run.
+            let mut summary = RunSummary::new(
+                self,
+                distiset.dir().to_owned(),
+                started.elapsed(),
+                true,
+                distiset
+                    .config_names()
+                    .map(|name| {
+                        let rows = distiset.config(name).map_or(0, |d| d.len() as u64);
+                        (name.to_owned(), rows)
+                    })
+                    .collect(),
+                &[],
+                &Default::default(),
+            );
+            for step in &mut summary.steps {
+                step.llm = None;
+            }
+            self.last_run = Some(summary);
+        }
+        result
     }
 
     /// Lets every step open its data and check it, then reads the specs again: a loader's
@@ -481,6 +532,7 @@ impl Pipeline {
             output_dir: Some(output_dir),
             ..options
         };
+        self.last_run = None;
         let result = match self.prepare().await.and_then(|()| self.check()) {
             Ok(order) => run::execute(self, order, &options).await,
             Err(e) => Err(e),

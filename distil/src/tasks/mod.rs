@@ -309,6 +309,9 @@ macro_rules! task_step {
             fn report(&self) -> ::std::option::Option<::std::string::String> {
                 $crate::tasks::__private::report(self)
             }
+            fn llm_usage(&self) -> ::std::option::Option<$crate::llm::LlmUsage> {
+                $crate::tasks::__private::llm_usage(self)
+            }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
                 $crate::tasks::describe(self)
             }
@@ -329,7 +332,7 @@ macro_rules! task_step {
 #[doc(hidden)]
 pub mod __private {
     pub use super::runner::{
-        concurrent, describe, params, prepare, process, report, set_param, spec,
+        concurrent, describe, llm_usage, params, prepare, process, report, set_param, spec,
     };
 
     /// The response format of `#[task(structured)]`'s output row.

@@ -232,6 +232,7 @@ pub(crate) async fn execute(
     let mut first_error: Option<Error> = None;
     let mut sinks: HashMap<usize, LeafSink> = HashMap::new();
     let mut rows_out: Vec<u64> = vec![0; n];
+    let mut replayed_rows: Vec<u64> = vec![0; n];
     for (s, handle) in handles {
         match handle.await {
             Ok(Finished {
@@ -242,6 +243,7 @@ pub(crate) async fn execute(
                 sink,
             }) => {
                 if let Some(persist) = persist.filter(|p| p.replayed > 0) {
+                    replayed_rows[s] = persist.replayed_rows;
                     log.info(format!(
                         "step `{}`: {} batch(es), {} row(s), replayed from the cache {}",
                         names[s],
@@ -335,6 +337,22 @@ pub(crate) async fn execute(
     }
     crate::distiset::write_atomic(&dir.join(PIPELINE_YAML), description.as_bytes())?;
     crate::distiset::write_atomic(&dir.join(PIPELINE_LOG), log.text().as_bytes())?;
+    pipeline.last_run = Some(super::summary::RunSummary::new(
+        pipeline,
+        dir.clone(),
+        log.elapsed(),
+        first_error.is_none() && interrupted.is_none(),
+        configs
+            .iter()
+            .map(|(name, rows)| (name.clone(), rows.len() as u64))
+            .collect(),
+        &rows_out
+            .iter()
+            .copied()
+            .zip(replayed_rows.iter().copied())
+            .collect::<Vec<_>>(),
+        &errors,
+    ));
     if let Some(e) = first_error {
         return Err(e);
     }

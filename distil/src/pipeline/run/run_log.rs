@@ -66,6 +66,11 @@ impl RunLog {
         }
     }
 
+    /// Since the run started.
+    pub(crate) fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// Row errors per step so far.
     pub(crate) fn row_errors(&self) -> BTreeMap<String, u64> {
         self.lock().row_errors.clone()
