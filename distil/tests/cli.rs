@@ -265,7 +265,9 @@ async fn run_runs_a_pipeline_file_against_a_loopback_llm() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(
-        text.contains("run of pipeline `cli-run`: 3 rows") && text.contains("default: 3 rows"),
+        text.starts_with("pipeline `cli-run` finished in ")
+            && text.contains(": 3 rows (0 failed) in ")
+            && text.contains("step `answer`: 3 rows; OpenAI `canned`: 3 requests"),
         "{text}"
     );
     assert_eq!(server.requests(), 3);
@@ -291,7 +293,8 @@ async fn run_runs_a_pipeline_file_against_a_loopback_llm() {
     let output = distil_blocking(args(&["run", &file, "--dry-run"]), cache.clone()).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("dry run of pipeline `cli-run`: 1 rows"),
+        stdout(&output).starts_with("dry run: pipeline `cli-run` finished in ")
+            && stdout(&output).contains(": 1 rows (0 failed) in "),
         "{}",
         stdout(&output)
     );

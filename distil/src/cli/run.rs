@@ -36,7 +36,6 @@ pub(crate) fn run(request: &RunRequest<'_>, out: &mut impl std::io::Write) -> Re
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
-    let started = std::time::Instant::now();
     let result = runtime.block_on(async {
         if request.dry_run {
             pipeline.dry_run_with(options).await
@@ -45,18 +44,21 @@ pub(crate) fn run(request: &RunRequest<'_>, out: &mut impl std::io::Write) -> Re
         }
     });
     let distiset = result.map_err(invalid)?;
-    let _ = writeln!(
-        out,
-        "{} of pipeline `{}`: {} rows in {:.1} s, Distiset in {}",
-        if request.dry_run { "dry run" } else { "run" },
-        pipeline.name(),
-        distiset.total_rows(),
-        started.elapsed().as_secs_f64(),
-        distiset.dir().display()
-    );
-    for name in distiset.config_names() {
-        let rows = distiset.config(name).map_or(0, |d| d.len());
-        let _ = writeln!(out, "  {name}: {rows} rows");
+    if request.dry_run {
+        let _ = write!(out, "dry run: ");
+    }
+    match pipeline.summary() {
+        Some(summary) => {
+            let _ = write!(out, "{summary}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{} rows in {}",
+                distiset.total_rows(),
+                distiset.dir().display()
+            );
+        }
     }
     Ok(())
 }
