@@ -9,7 +9,11 @@ mod canned_llm;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use distil::llm::{Anthropic, AzureOpenAi, HuggingFace, Mistral, OpenAi, Preset};
+use std::sync::Arc;
+
+use distil::llm::{
+    Anthropic, AzureOpenAi, HuggingFace, Llm, LlmPool, Mistral, OpenAi, PoolStrategy, Preset,
+};
 use distil::pipeline::Registry;
 use distil::prelude::*;
 use distil::step::{BoxFuture, Input, Output, StepSpec};
@@ -21,7 +25,8 @@ use distil::steps::{
 };
 use distil::tasks::{
     Aspect, ChatGeneration, ComplexityScorer, EvolComplexity, EvolInstruct, EvolQuality,
-    PrometheusEval, PrometheusMode, QualityScorer, SelfInstruct, TextGeneration, UltraFeedback,
+    PooledGeneration, PrometheusEval, PrometheusMode, QualityScorer, SelfInstruct, TextGeneration,
+    UltraFeedback,
 };
 use serde_json::json;
 
@@ -152,6 +157,15 @@ fn every_builtin() -> Pipeline {
         "hf",
         ChatGeneration::new(HuggingFace::new("meta/llama").max_concurrency(3)),
     );
+    let members: Vec<Arc<dyn Llm>> = vec![
+        Arc::new(llm()),
+        Arc::new(OpenAi::preset(Preset::Vllm, "qwen").max_concurrency(5)),
+    ];
+    p.add(
+        "pooled",
+        PooledGeneration::new(LlmPool::new(members).strategy(PoolStrategy::Random))
+            .system_prompt("Answer in French."),
+    );
     p.add(
         "mistral",
         ChatGeneration::new(Mistral::new("mistral-small")),
@@ -189,6 +203,7 @@ fn every_builtin() -> Pipeline {
         "complexity",
         "self_instruct",
         "judge",
+        "pooled",
         "mistral",
         "groq",
         "azure",
@@ -288,6 +303,8 @@ fn every_builtin_step_and_task_round_trips_through_yaml_and_json() {
         "use_cache: false",
         r#""answer""#,
         "router: \"sample_n_steps(1)\"",
+        r#""strategy":"Random""#,
+        r#""system_prompt": "Answer in French.""#,
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }

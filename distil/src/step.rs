@@ -242,6 +242,15 @@ impl<'a> StepSettings<'a> {
         let nested = self.settings.nested(key)?;
         (self.llms)(&nested)
     }
+
+    /// The LLM recorded by `settings` (an object naming its `provider`, found anywhere in the
+    /// step's settings, as a pool's members are).
+    pub fn llm_from(
+        &self,
+        settings: &crate::settings::Settings<'_>,
+    ) -> Result<Arc<dyn crate::llm::Llm>, String> {
+        (self.llms)(settings)
+    }
 }
 
 impl<'a> std::ops::Deref for StepSettings<'a> {

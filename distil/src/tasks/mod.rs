@@ -395,6 +395,7 @@ pub(crate) fn constructors() -> Vec<crate::step::Builtin> {
         }),
         ("SelfInstruct", SelfInstruct::from_settings),
         ("PrometheusEval", PrometheusEval::from_settings),
+        ("PooledGeneration", PooledGeneration::from_settings),
     ]
 }
 
