@@ -127,9 +127,9 @@ pub trait Step: Send + 'static {
         None
     }
 
-    /// What the step's LLM spent in the run (a task reports its LLM's requests and tokens),
-    /// for the run's [summary](crate::pipeline::RunSummary); `None` for steps without one.
-    fn llm_usage(&self) -> Option<crate::llm::LlmUsage> {
+    /// The LLM the step calls (a task's), whose usage the progress display and the run's
+    /// [summary](crate::pipeline::RunSummary) show; `None` for steps without one.
+    fn llm_in_use(&self) -> Option<Arc<dyn crate::llm::Llm>> {
         None
     }
 

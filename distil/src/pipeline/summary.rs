@@ -65,7 +65,15 @@ impl RunSummary {
                 rows: emitted.get(s).map_or(0, |e| e.0),
                 failed_rows: failed.get(&node.name).copied().unwrap_or(0),
                 replayed_rows: emitted.get(s).map_or(0, |e| e.1),
-                llm: node.step.as_ref().and_then(|step| step.llm_usage()),
+                llm: node
+                    .step
+                    .as_ref()
+                    .and_then(|step| step.llm_in_use())
+                    .map(|llm| LlmUsage {
+                        provider: llm.provider().to_owned(),
+                        model: llm.model_name().to_owned(),
+                        usage: llm.usage(),
+                    }),
             })
             .collect();
         RunSummary {

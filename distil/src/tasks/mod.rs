@@ -309,8 +309,10 @@ macro_rules! task_step {
             fn report(&self) -> ::std::option::Option<::std::string::String> {
                 $crate::tasks::__private::report(self)
             }
-            fn llm_usage(&self) -> ::std::option::Option<$crate::llm::LlmUsage> {
-                $crate::tasks::__private::llm_usage(self)
+            fn llm_in_use(
+                &self,
+            ) -> ::std::option::Option<::std::sync::Arc<dyn $crate::llm::Llm>> {
+                ::std::option::Option::Some($crate::tasks::Task::llm(self).llm().clone())
             }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
                 $crate::tasks::describe(self)
@@ -332,7 +334,7 @@ macro_rules! task_step {
 #[doc(hidden)]
 pub mod __private {
     pub use super::runner::{
-        concurrent, describe, llm_usage, params, prepare, process, report, set_param, spec,
+        concurrent, describe, params, prepare, process, report, set_param, spec,
     };
 
     /// The response format of `#[task(structured)]`'s output row.

@@ -97,16 +97,6 @@ pub fn report<T: Task>(task: &T) -> Option<String> {
     ))
 }
 
-/// The LLM's usage, for the run's summary.
-pub fn llm_usage<T: Task>(task: &T) -> Option<crate::llm::LlmUsage> {
-    let llm = task.llm().llm();
-    Some(crate::llm::LlmUsage {
-        provider: llm.provider().to_owned(),
-        model: llm.model_name().to_owned(),
-        usage: llm.usage(),
-    })
-}
-
 /// The task's own parameters, then `num_generations`, then the generation parameters.
 pub fn params<T: Task>(task: &T) -> Vec<(String, Value)> {
     let mut params = task.task_params();
