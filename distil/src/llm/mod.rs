@@ -71,14 +71,13 @@ pub(crate) type LlmFn =
 
 /// The constructors of distil's own LLMs, by the provider their `describe` records.
 pub(crate) fn constructors() -> Vec<(&'static str, Box<LlmFn>)> {
+    #[allow(unused_mut)]
+    let mut constructors: Vec<(&'static str, Box<LlmFn>)> = Vec::new();
     #[cfg(feature = "llm-clients")]
-    {
-        providers::constructors()
-    }
-    #[cfg(not(feature = "llm-clients"))]
-    {
-        Vec::new()
-    }
+    constructors.extend(providers::constructors());
+    #[cfg(feature = "local")]
+    constructors.push(("local", Box::new(local::from_settings)));
+    constructors
 }
 
 /// A language model: turns a [`Prompt`] into [`Generations`].
