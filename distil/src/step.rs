@@ -17,6 +17,9 @@ use crate::{Error, Value};
 /// A boxed future, as [`Step`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A step's live status for the progress line; see [`Step::status`].
+pub type Status = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What a step declares about itself.
 #[derive(Clone, Debug)]
 pub struct StepSpec {
@@ -127,9 +130,16 @@ pub trait Step: Send + 'static {
         None
     }
 
-    /// The LLM the step calls (a task's), whose usage the progress display and the run's
-    /// [summary](crate::pipeline::RunSummary) show; `None` for steps without one.
+    /// The LLM the step calls (a task's), whose usage the run's
+    /// [summary](crate::pipeline::RunSummary) shows; `None` for steps without one.
     fn llm_in_use(&self) -> Option<Arc<dyn crate::llm::Llm>> {
+        None
+    }
+
+    /// What the progress line shows after the step's rows while it runs (an LLM task: its
+    /// concurrency limit as it adapts, and its tokens), read a few times a second from another
+    /// thread. Asked for once, before the run starts; `None` (the default): rows alone.
+    fn status(&self) -> Option<Status> {
         None
     }
 

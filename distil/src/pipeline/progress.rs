@@ -1,6 +1,5 @@
 //! The progress line of a run: one line per running step on stderr, redrawn a few times a
-//! second, e.g. `generate  [=====>     ]  1,234/5,000 rows  412 rows/s  3 errors  ETA 9s`,
-//! and under a running LLM task a line of its LLM's requests and tokens so far.
+//! second, e.g. `generate  [=====>     ]  1,234/5,000 rows  412 rows/s  3 errors  ETA 9s`.
 //!
 //! The executor counts rows per batch into an atomic counter per step ([`StepCounter`]); a
 //! ticker thread reads the counters and redraws, so a row costs nothing and a busy runtime
@@ -134,14 +133,14 @@ mod enabled {
     struct Line {
         name: String,
         counts: Arc<Counts>,
-        /// The LLM the step calls, whose requests and tokens get a line of their own.
-        llm: Option<Arc<dyn crate::llm::Llm>>,
         /// Steps whose rows make this step's total (none for a generator).
         predecessors: Vec<usize>,
         /// A router picks which batches reach this step: no total.
         routed: bool,
         /// `(when, rows)` samples over the last [`RATE_WINDOW`].
         samples: VecDeque<(Instant, u64)>,
+        /// The step's own live status, shown after its rows.
+        status: Option<crate::step::Status>,
     }
 
     impl Progress {
@@ -191,10 +190,6 @@ mod enabled {
                 .map(|&s| Line {
                     name: pipeline.nodes[s].name.clone(),
                     counts: counts[s].clone(),
-                    llm: pipeline.nodes[s]
-                        .step
-                        .as_ref()
-                        .and_then(|step| step.llm_in_use()),
                     predecessors: if pipeline.nodes[s].spec.kind == StepKind::Generator {
                         Vec::new()
                     } else {
@@ -207,6 +202,10 @@ mod enabled {
                     },
                     routed: routed.contains(&s),
                     samples: VecDeque::new(),
+                    status: pipeline.nodes[s]
+                        .step
+                        .as_ref()
+                        .and_then(|step| step.status()),
                 })
                 .collect();
             let (stop, stopped) = mpsc::channel();
@@ -322,14 +321,12 @@ mod enabled {
                     (span >= 0.5).then(|| (count - first) as f64 / span)
                 });
                 let failed = errors.get(&line.name).copied().unwrap_or(0);
-                out.push(format_line(
-                    &line.name, self.width, count, total, rate, failed,
-                ));
-                if let Some(llm) = &line.llm
-                    && out.len() < MAX_LINES
-                {
-                    out.push(format_llm_line(self.width, llm.as_ref()));
+                let mut text = format_line(&line.name, self.width, count, total, rate, failed);
+                if let Some(status) = &line.status {
+                    text.push_str("  ");
+                    text.push_str(&status());
                 }
+                out.push(text);
             }
             if hidden > 0 {
                 out.push(format!(
@@ -385,38 +382,6 @@ mod enabled {
         {
             let left = (total - rows) as f64 / rate;
             line.push_str(&format!("  ETA {}", format_eta(left)));
-        }
-        line
-    }
-
-    /// `  OpenAI gpt-4o-mini  120 requests  2 failed  14 retries  45,120 tokens in  9,876 out  limit 48/64`
-    fn format_llm_line(width: usize, llm: &dyn crate::llm::Llm) -> String {
-        let usage = llm.usage();
-        let mut line = format!(
-            "{:width$}  {} {}  {} request{}",
-            "",
-            llm.provider(),
-            llm.model_name(),
-            thousands(usage.requests),
-            plural(usage.requests)
-        );
-        if usage.failed > 0 {
-            line.push_str(&format!("  {} failed", thousands(usage.failed)));
-        }
-        if usage.retries > 0 {
-            line.push_str(&format!(
-                "  {} retr{}",
-                thousands(usage.retries),
-                if usage.retries == 1 { "y" } else { "ies" }
-            ));
-        }
-        line.push_str(&format!(
-            "  {} tokens in  {} out",
-            thousands(usage.input_tokens),
-            thousands(usage.output_tokens)
-        ));
-        if let Some(limit) = llm.current_limit() {
-            line.push_str(&format!("  limit {limit}/{}", llm.max_concurrency()));
         }
         line
     }

@@ -314,6 +314,9 @@ macro_rules! task_step {
             ) -> ::std::option::Option<::std::sync::Arc<dyn $crate::llm::Llm>> {
                 ::std::option::Option::Some($crate::tasks::Task::llm(self).llm().clone())
             }
+            fn status(&self) -> ::std::option::Option<$crate::step::Status> {
+                $crate::tasks::__private::status(self)
+            }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
                 $crate::tasks::describe(self)
             }
@@ -334,7 +337,7 @@ macro_rules! task_step {
 #[doc(hidden)]
 pub mod __private {
     pub use super::runner::{
-        concurrent, describe, params, prepare, process, report, set_param, spec,
+        concurrent, describe, params, prepare, process, report, set_param, spec, status,
     };
 
     /// The response format of `#[task(structured)]`'s output row.
