@@ -223,3 +223,50 @@ async fn a_run_ends_with_a_summary_of_rows_requests_tokens_and_cache_hits() {
     assert_eq!(answer.replayed_rows, 0, "{summary}");
     assert_eq!(answer.llm.as_ref().unwrap().usage.cached, 3, "{summary}");
 }
+
+#[step]
+fn picky(instruction: &str) -> Result<Length, String> {
+    match instruction.len() {
+        0 => Err("the instruction is empty".to_owned()),
+        1..=5 => Ok(Length {
+            length: instruction.len() as u64,
+        }),
+        _ => Err("the instruction is too long".to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn the_summary_counts_failed_rows_by_step_and_reason() {
+    let rows = ["", "ok", "far too long", "also too long", "fine"]
+        .into_iter()
+        .map(|text| Prompt {
+            instruction: text.into(),
+        });
+    let mut pipeline = pipeline! {
+        name: "picky",
+        load = LoadDataFromDicts::<Prompt>::new(rows),
+        picky = Picky::new(),
+        load >> picky,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    pipeline
+        .run_with(RunOptions::new().output_dir(dir.path()).progress(false))
+        .await
+        .unwrap();
+    let summary = pipeline.summary().unwrap();
+    assert_eq!(summary.failed_rows(), 3);
+    let picky = &summary.steps[1];
+    assert_eq!(picky.failed_rows, 3);
+    assert_eq!(
+        picky.failures,
+        [
+            ("the instruction is too long".to_owned(), 2),
+            ("the instruction is empty".to_owned(), 1),
+        ]
+    );
+    let text = summary.to_string();
+    assert!(
+        text.contains("step `picky`: 5 rows, 3 failed\n    2 failed: the instruction is too long\n    1 failed: the instruction is empty\n"),
+        "{text}"
+    );
+}

@@ -38,6 +38,9 @@ pub struct StepSummary {
     pub rows: u64,
     /// Rows it recorded an error on.
     pub failed_rows: u64,
+    /// Why they failed: each reason (the start of the error message) with its rows, most
+    /// frequent first.
+    pub failures: Vec<(String, u64)>,
     /// Rows replayed from its cached batches instead of being computed.
     pub replayed_rows: u64,
     /// What its LLM spent, for a task.
@@ -46,7 +49,7 @@ pub struct StepSummary {
 
 impl RunSummary {
     /// `emitted` holds each step's rows emitted and rows replayed from the cache, by step
-    /// index; `failed` the rows with an error by step name.
+    /// index; `failed` the rows with an error by step name and reason.
     pub(crate) fn new(
         pipeline: &Pipeline,
         dir: PathBuf,
@@ -54,7 +57,7 @@ impl RunSummary {
         finished: bool,
         configs: Vec<(String, u64)>,
         emitted: &[(u64, u64)],
-        failed: &BTreeMap<String, u64>,
+        failed: &BTreeMap<String, BTreeMap<String, u64>>,
     ) -> Self {
         let steps = pipeline
             .nodes
@@ -63,7 +66,13 @@ impl RunSummary {
             .map(|(s, node)| StepSummary {
                 name: node.name.clone(),
                 rows: emitted.get(s).map_or(0, |e| e.0),
-                failed_rows: failed.get(&node.name).copied().unwrap_or(0),
+                failed_rows: failed.get(&node.name).map_or(0, |r| r.values().sum()),
+                failures: failed.get(&node.name).map_or_else(Vec::new, |reasons| {
+                    let mut reasons: Vec<(String, u64)> =
+                        reasons.iter().map(|(r, n)| (r.clone(), *n)).collect();
+                    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                    reasons
+                }),
                 replayed_rows: emitted.get(s).map_or(0, |e| e.1),
                 llm: node
                     .step
@@ -139,6 +148,9 @@ impl fmt::Display for RunSummary {
                 )?;
             }
             writeln!(f)?;
+            for (reason, rows) in &step.failures {
+                writeln!(f, "    {rows} failed: {reason}")?;
+            }
         }
         Ok(())
     }

@@ -351,7 +351,7 @@ pub(crate) async fn execute(
             .copied()
             .zip(replayed_rows.iter().copied())
             .collect::<Vec<_>>(),
-        &errors,
+        &log.row_error_reasons(),
     ));
     if let Some(e) = first_error {
         return Err(e);

@@ -16,11 +16,19 @@ use tracing::{Dispatch, Event, Metadata, Subscriber};
 
 /// Row errors written one per line; past this only their count per step is kept.
 const ROW_ERROR_LINES: usize = 1000;
+/// Distinct reasons counted per step; the errors beyond are counted as [`OTHER_REASONS`].
+const REASONS_PER_STEP: usize = 10;
+/// The reason under which the errors past [`REASONS_PER_STEP`] are counted.
+pub(crate) const OTHER_REASONS: &str = "other reasons";
+/// Characters of a message that make its reason.
+const REASON_CHARS: usize = 120;
 
 #[derive(Default)]
 struct State {
     text: String,
     row_errors: BTreeMap<String, u64>,
+    /// Per step: each reason (a message's start) and how many rows failed with it.
+    reasons: BTreeMap<String, BTreeMap<String, u64>>,
     lines_of_row_errors: usize,
 }
 
@@ -56,6 +64,15 @@ impl RunLog {
         tracing::warn!("step `{step}` failed on row {row}: {message}");
         let mut state = self.lock();
         *state.row_errors.entry(step.to_owned()).or_default() += 1;
+        let reasons = state.reasons.entry(step.to_owned()).or_default();
+        let mut reason: String = message.chars().take(REASON_CHARS).collect();
+        if reason.len() < message.len() {
+            reason.push_str("...");
+        }
+        if !reasons.contains_key(&reason) && reasons.len() >= REASONS_PER_STEP {
+            reason = OTHER_REASONS.to_owned();
+        }
+        *reasons.entry(reason).or_default() += 1;
         if state.lines_of_row_errors < ROW_ERROR_LINES {
             state.lines_of_row_errors += 1;
             drop(state);
@@ -69,6 +86,11 @@ impl RunLog {
     /// Since the run started.
     pub(crate) fn elapsed(&self) -> std::time::Duration {
         self.started.elapsed()
+    }
+
+    /// Per step, the reasons rows failed and how many failed with each.
+    pub(crate) fn row_error_reasons(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        self.lock().reasons.clone()
     }
 
     /// Row errors per step so far.
