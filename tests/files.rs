@@ -615,3 +615,51 @@ async fn a_dry_run_takes_parameters_and_writes_nothing_into_the_cache() {
             .contains(&("times".to_owned(), json!(3)))
     );
 }
+
+/// A typed answer: StructuredGeneration's output row is a Rust type, registered by the program.
+#[derive(Row, serde::Deserialize, distil::llm::structured::JsonSchema)]
+#[schemars(crate = "distil::llm::structured::schemars")]
+struct Verdict {
+    verdict: String,
+    score: u8,
+}
+
+#[test]
+fn structured_generation_round_trips_once_its_output_type_is_registered() {
+    use distil::tasks::StructuredGeneration;
+
+    let mut pipeline = Pipeline::new("structured-file");
+    pipeline.add(
+        "load",
+        LoadDataFromDicts::<Question>::new(vec![Question {
+            question: "Is it?".into(),
+            context: "It is.".into(),
+        }]),
+    );
+    pipeline.add(
+        "judge",
+        StructuredGeneration::<Verdict, Question>::with_input(OpenAi::new("m").base_url(LLM_URL))
+            .template("{{ context }} {{ question }}")
+            .system_prompt("Judge."),
+    );
+    pipeline.connect("load", "judge");
+    let dir = temp_dir("structured");
+    let file = dir.path().join("structured.json");
+    pipeline.save(&file).unwrap();
+
+    let error = Pipeline::from_json(&file).unwrap_err().to_string();
+    assert!(
+        error.contains("no step type `StructuredGeneration`"),
+        "{error}"
+    );
+    let mut registry = Registry::new();
+    registry.step(
+        "StructuredGeneration",
+        StructuredGeneration::<Verdict>::from_settings,
+    );
+    let loaded = registry.load(&file).unwrap();
+    let again = dir.path().join("again.json");
+    loaded.save(&again).unwrap();
+    assert_eq!(read(&again), read(&file));
+    assert_eq!(loaded.params(), pipeline.params());
+}
