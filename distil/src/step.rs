@@ -149,7 +149,9 @@ pub trait Step: Send + 'static {
     /// written as null. It is also what a [`Registry`](crate::pipeline::Registry) constructor
     /// rebuilds the step from when a saved pipeline is loaded
     /// ([`Pipeline::from_yaml`](crate::Pipeline::from_yaml)): record every setting the
-    /// constructor needs that is no runtime parameter.
+    /// constructor needs that is no runtime parameter. Entries named as the file's own keys
+    /// (`name`, `type_name`, `runtime_parameters`, `input_mappings`, `output_mappings`,
+    /// `use_cache`) are left out.
     fn describe(&self) -> Option<Value> {
         None
     }

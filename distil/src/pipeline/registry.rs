@@ -541,7 +541,7 @@ fn to_json(yaml: yaml_rust2::Yaml, at: &str) -> Result<Value, String> {
                     Yaml::String(s) | Yaml::Real(s) => s,
                     Yaml::Integer(i) => i.to_string(),
                     Yaml::Boolean(b) => b.to_string(),
-                    other => return Err(format!("`{at}`: a key must be a string, not {other:?}")),
+                    _ => return Err(format!("`{at}`: a key must be a string or a number")),
                 };
                 let path = if at.is_empty() {
                     key.clone()
