@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::run::pipeline_yaml::{self, FIXED_KEYS};
+use super::run::pipeline_yaml::{self, STEP_KEYS};
 use super::{Pipeline, Router, sample_n_steps};
 use crate::Error;
 use crate::llm::Llm;
@@ -284,7 +284,7 @@ impl Registry {
         };
         let own: Map<String, Value> = entry
             .iter()
-            .filter(|(key, _)| !FIXED_KEYS.contains(&key.as_str()))
+            .filter(|(key, _)| !STEP_KEYS.contains(&key.as_str()))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         let settings = StepSettings::new(Settings::new(at, &own), llms);

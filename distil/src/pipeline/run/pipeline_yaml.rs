@@ -52,7 +52,7 @@ pub(crate) fn document(pipeline: &Pipeline) -> Value {
             );
             if let Some(Value::Object(entries)) = node.step.as_ref().and_then(|s| s.describe()) {
                 for (name, value) in &entries {
-                    if FIXED_KEYS.contains(&name.as_str()) {
+                    if STEP_KEYS.contains(&name.as_str()) {
                         continue;
                     }
                     step.insert(name.clone(), redacted(name, value));
@@ -160,7 +160,7 @@ fn write_entries(out: &mut String, entries: &Map<String, Value>) {
     for (index, (name, value)) in entries.iter().enumerate() {
         let lead = if index == 0 { "  - " } else { "    " };
         // The fixed keys of the format are written bare, a step's own settings quoted.
-        let key = if FIXED_KEYS.contains(&name.as_str()) {
+        let key = if STEP_KEYS.contains(&name.as_str()) || EDGE_KEYS.contains(&name.as_str()) {
             name.clone()
         } else {
             quoted(name)
@@ -188,18 +188,18 @@ fn write_entries(out: &mut String, entries: &Map<String, Value>) {
     }
 }
 
-/// Keys of the format itself, beside which a step records its own settings.
-pub(crate) const FIXED_KEYS: &[&str] = &[
+/// Keys of a step's entry in the format itself, beside which a step records its own settings.
+pub(crate) const STEP_KEYS: &[&str] = &[
     "name",
     "type_name",
     "runtime_parameters",
     "input_mappings",
     "output_mappings",
     "use_cache",
-    "from",
-    "to",
-    "router",
 ];
+
+/// Keys of a connection's or a route's entry.
+const EDGE_KEYS: &[&str] = &["from", "to", "router"];
 
 /// The objects written one entry per line.
 const BLOCK_KEYS: &[&str] = &["runtime_parameters", "input_mappings", "output_mappings"];
