@@ -5,9 +5,9 @@
 //! 529 (or lets them time out), while a server with transient faults rejects a share of
 //! requests whatever their number. So the limit drops only when congestion answers are more
 //! than half of a round of answers (the limit's worth, at least [`MIN_WINDOW`]), and then to
-//! what the server was seen to serve: the requests that succeeded in flight at once on
-//! average (Little's law: their time in flight over the wall time), or half the limit before
-//! any succeeded. It then holds for [`HOLD_ROUNDS`] rounds and grows again by one per round,
+//! what the server was seen to serve without congestion: the requests that succeeded in
+//! flight at once on average (Little's law: their time in flight over the wall time), or half
+//! the limit before that is known. It then holds for [`HOLD_ROUNDS`] rounds and grows again by one per round,
 //! so it probes above a known capacity rarely, and each probe costs a few rejections. Random
 //! rejections, however many, never lower it: they are retried, and the slot is used again at
 //! once. The limit stays within [1, max]. Requests beyond it wait on the semaphore, in arrival
@@ -54,54 +54,80 @@ struct State {
     served: Served,
 }
 
-/// Successful requests' time in flight over two consecutive periods, for the average number
-/// the server served at once.
+/// What the server served: successful requests' time in flight, period by period (a typical
+/// latency each), and the average number served at once in the best period that met no
+/// congestion since the last decrease. That one, not the last round, says what the server
+/// takes: while a limit above it is probed, rejected requests crowd out served ones.
+#[derive(Default)]
 struct Served {
-    previous_start: Instant,
-    current_start: Instant,
-    previous_busy: Duration,
-    current_busy: Duration,
+    /// `None` before the first success.
+    periods: Option<(Period, Period)>,
     /// A typical success's time in flight (moving average), to size the periods.
     latency: Option<Duration>,
+    /// Requests served at once on average in the best clean period since the last decrease
+    /// (the limit only grows in between).
+    clean: Option<f64>,
 }
 
-impl Served {
-    fn new(now: Instant) -> Self {
-        Served {
-            previous_start: now,
-            current_start: now,
-            previous_busy: Duration::ZERO,
-            current_busy: Duration::ZERO,
-            latency: None,
+/// One period's successes and congestion.
+#[derive(Clone, Copy)]
+struct Period {
+    start: Instant,
+    busy: Duration,
+    successes: usize,
+    congested: usize,
+}
+
+impl Period {
+    fn new(start: Instant) -> Self {
+        Period {
+            start,
+            busy: Duration::ZERO,
+            successes: 0,
+            congested: 0,
         }
     }
+}
 
+/// Successes a period needs for its average to count.
+const MIN_SERVED_SAMPLES: usize = 2;
+
+impl Served {
     fn record(&mut self, entered: Instant, now: Instant) {
         let latency = now - entered;
-        self.latency = Some(match self.latency {
+        let mean = match self.latency {
             Some(mean) => mean.mul_f64(0.9) + latency.mul_f64(0.1),
             None => latency,
-        });
-        let period = (self.latency.unwrap_or_default() * 4).max(Duration::from_secs(1));
-        if now - self.current_start >= period {
-            self.previous_start = self.current_start;
-            self.previous_busy = self.current_busy;
-            self.current_start = now;
-            self.current_busy = Duration::ZERO;
+        };
+        self.latency = Some(mean);
+        let (previous, current) = self
+            .periods
+            .get_or_insert((Period::new(entered), Period::new(entered)));
+        if now - current.start >= mean.max(Duration::from_millis(5)) {
+            // The previous period is complete: its requests in flight have ended since.
+            let span = current.start - previous.start;
+            if previous.congested == 0
+                && previous.successes >= MIN_SERVED_SAMPLES
+                && !span.is_zero()
+            {
+                let served = previous.busy.as_secs_f64() / span.as_secs_f64();
+                self.clean = Some(self.clean.map_or(served, |clean| clean.max(served)));
+            }
+            *previous = *current;
+            *current = Period::new(now);
         }
         let overlap = |from: Instant, to: Instant| to.saturating_duration_since(entered.max(from));
-        self.current_busy += overlap(self.current_start, now);
-        if self.current_start > self.previous_start {
-            self.previous_busy += overlap(self.previous_start, self.current_start.min(now));
+        current.busy += overlap(current.start, now);
+        current.successes += 1;
+        if current.start > previous.start {
+            previous.busy += overlap(previous.start, current.start);
         }
     }
 
-    /// Successful requests in flight at once on average, once a success's time has passed.
-    fn concurrency(&self, now: Instant) -> Option<f64> {
-        let span = now - self.previous_start;
-        let latency = self.latency?;
-        (span >= latency && !span.is_zero())
-            .then(|| (self.previous_busy + self.current_busy).as_secs_f64() / span.as_secs_f64())
+    fn congestion(&mut self) {
+        if let Some((_, current)) = &mut self.periods {
+            current.congested += 1;
+        }
     }
 }
 
@@ -129,7 +155,7 @@ impl Gate {
                 answers: 0,
                 congested: 0,
                 hold: 0.0,
-                served: Served::new(Instant::now()),
+                served: Served::default(),
             }),
         }
     }
@@ -233,6 +259,7 @@ impl Ticket<'_> {
             return;
         }
         let mut state = gate.state.lock().expect("not poisoned");
+        state.served.congestion();
         if self.epoch != state.epoch {
             return;
         }
@@ -240,11 +267,17 @@ impl Ticket<'_> {
         if state.congested * 2 <= state.window() {
             return;
         }
-        let served = state.served.concurrency(Instant::now());
-        let limit = match served {
+        let limit = match state.served.clean {
             Some(served) if served < state.limit => served.round().min(state.limit - 1.0),
             _ => state.limit * BLIND_DECREASE,
         };
+        tracing::debug!(
+            from = state.limit,
+            to = limit,
+            served = state.served.clean,
+            "adaptive concurrency: the server is overloaded"
+        );
+        state.served.clean = None;
         state.epoch += 1;
         state.answers = 0;
         state.congested = 0;
