@@ -663,3 +663,59 @@ fn structured_generation_round_trips_once_its_output_type_is_registered() {
     assert_eq!(read(&again), read(&file));
     assert_eq!(loaded.params(), pipeline.params());
 }
+
+#[derive(Row, Clone, Debug)]
+struct Listed {
+    id: String,
+    instruction: String,
+    category: String,
+}
+
+/// The pipeline `examples/pipelines/instructions.yaml` holds, as code.
+fn instructions_pipeline() -> Pipeline {
+    pipeline! {
+        name: "instructions",
+        description: "The bundled instructions, by category: a pipeline file `distil run` runs.",
+        load = LoadDataFromFileSystem::<Listed>::new("examples/data/instructions.jsonl"),
+            batch_size: 16,
+        keep = KeepColumns::new(["category", "instruction"]),
+        load >> keep,
+    }
+}
+
+#[tokio::test]
+async fn the_example_pipeline_file_is_what_save_writes_and_it_runs() {
+    let committed = Path::new("examples/pipelines/instructions.yaml");
+    let dir = temp_dir("example-file");
+    let saved = dir.path().join("instructions.yaml");
+    instructions_pipeline().save(&saved).unwrap();
+    // The distil version aside (the file was written by some version).
+    let without_version = |text: String| -> String {
+        text.lines()
+            .filter(|line| !line.starts_with("  version: "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        without_version(read(committed)),
+        without_version(read(&saved)),
+        "examples/pipelines/instructions.yaml is what Pipeline::save writes"
+    );
+    let mut loaded = Pipeline::from_yaml(committed).unwrap();
+    let distiset = loaded
+        .run_with(
+            RunOptions::new()
+                .output_dir(dir.path().join("run"))
+                .progress(false),
+        )
+        .await
+        .unwrap();
+    let rows = distiset.default_config().unwrap();
+    assert_eq!(rows.column_names(), ["category", "instruction"]);
+    assert_eq!(
+        rows.len(),
+        include_str!("../examples/data/instructions.jsonl")
+            .lines()
+            .count()
+    );
+}
