@@ -244,9 +244,12 @@ async fn sigkill_at_any_point_resumes_exactly_once() {
         assert!(output.status.success(), "{}", stderr(&output));
         assert_answers(&setup.distiset(), 600);
         let twice = setup.requests().values().filter(|&&n| n > 1).count();
+        // In flight (one round), and answered within the writer's group-commit window and
+        // the commit itself (another round or two at this latency on a busy machine).
         assert!(
-            twice <= 2 * CONCURRENCY,
-            "killed after {kill_at}: {twice} prompts asked twice, more than were in flight"
+            twice <= 3 * CONCURRENCY,
+            "killed after {kill_at}: {twice} prompts asked twice, more than were in flight \
+             or waiting for their commit"
         );
         let total = setup.total_requests();
         // Unchanged, the next run sends nothing: the finished Distiset comes from the cache.

@@ -74,6 +74,39 @@ impl fmt::Display for DataType {
     }
 }
 
+impl DataType {
+    /// The type its [`Display`](fmt::Display) form names (`Vec<Option<String>>`); a struct's
+    /// name reads as [`Json`](DataType::Json), which accepts any column, so a pipeline file
+    /// keeps its column checks as far as names and types allow.
+    pub(crate) fn parse(text: &str) -> Option<DataType> {
+        let text = text.trim();
+        let inner = |prefix: &str| {
+            text.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix('>'))
+                .and_then(DataType::parse)
+                .map(Box::new)
+        };
+        let bits = |prefix: char| text.strip_prefix(prefix).and_then(|b| b.parse::<u8>().ok());
+        Some(match text {
+            "bool" => DataType::Bool,
+            "String" => DataType::String,
+            "Value" => DataType::Json,
+            _ if text.starts_with("Vec<") => DataType::List(inner("Vec<")?),
+            _ if text.starts_with("Option<") => DataType::Optional(inner("Option<")?),
+            _ if text.starts_with("BTreeMap<String, ") => {
+                DataType::Map(inner("BTreeMap<String, ")?)
+            }
+            _ if bits('i').is_some() => DataType::Int(bits('i')?),
+            _ if bits('u').is_some() => DataType::UInt(bits('u')?),
+            _ if bits('f').is_some() => DataType::Float(bits('f')?),
+            _ if !text.is_empty() && text.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                DataType::Json
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// A named, typed column.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ColumnSpec {
@@ -86,6 +119,59 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
+    /// The columns as a pipeline file records them: `{"name", "type", "required"}` each.
+    pub(crate) fn to_settings(columns: &[ColumnSpec]) -> Value {
+        Value::Array(
+            columns
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "name": c.name,
+                        "type": c.data_type.to_string(),
+                        "required": c.required,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The columns recorded at entry `key` by [`to_settings`](Self::to_settings).
+    pub(crate) fn from_settings(
+        settings: &crate::settings::Settings<'_>,
+        key: &str,
+    ) -> Result<Vec<ColumnSpec>, String> {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            name: String,
+            #[serde(rename = "type")]
+            data_type: String,
+            #[serde(default = "required")]
+            required: bool,
+        }
+        fn required() -> bool {
+            true
+        }
+        let recorded: Vec<Recorded> = settings.get(key)?;
+        recorded
+            .into_iter()
+            .map(|c| {
+                let data_type = DataType::parse(&c.data_type).ok_or_else(|| {
+                    format!(
+                        "`{}`: column `{}` has type `{}`, which is no column type",
+                        settings.key_path(key),
+                        c.name,
+                        c.data_type
+                    )
+                })?;
+                Ok(ColumnSpec {
+                    name: c.name,
+                    data_type,
+                    required: c.required,
+                })
+            })
+            .collect()
+    }
+
     /// A required column.
     pub fn new(name: impl Into<String>, data_type: DataType) -> Self {
         ColumnSpec {

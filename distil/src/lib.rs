@@ -70,6 +70,7 @@ pub mod pipeline;
 pub mod prelude;
 pub mod row;
 mod secret;
+pub mod settings;
 pub mod step;
 pub mod steps;
 pub mod tasks;

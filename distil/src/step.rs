@@ -130,6 +130,12 @@ pub trait Step: Send + 'static {
         None
     }
 
+    /// The LLM the step calls (a task's), whose usage the run's
+    /// [summary](crate::pipeline::RunSummary) shows; `None` for steps without one.
+    fn llm_in_use(&self) -> Option<Arc<dyn crate::llm::Llm>> {
+        None
+    }
+
     /// What the progress line shows after the step's rows while it runs (an LLM task: its
     /// concurrency limit as it adapts, and its tokens), read a few times a second from another
     /// thread. Asked for once, before the run starts; `None` (the default): rows alone.
@@ -140,7 +146,12 @@ pub trait Step: Send + 'static {
     /// What `pipeline.yaml` records about the step beside its type and runtime parameters, as
     /// an object of named entries (an LLM task records its LLM: provider, model, URL, limits).
     /// Entries named as secrets (`api_key`, `token`, `password`, ..., the whole name) are
-    /// written as null.
+    /// written as null. It is also what a [`Registry`](crate::pipeline::Registry) constructor
+    /// rebuilds the step from when a saved pipeline is loaded
+    /// ([`Pipeline::from_yaml`](crate::Pipeline::from_yaml)): record every setting the
+    /// constructor needs that is no runtime parameter. Entries named as the file's own keys
+    /// (`name`, `type_name`, `runtime_parameters`, `input_mappings`, `output_mappings`,
+    /// `use_cache`) are left out.
     fn describe(&self) -> Option<Value> {
         None
     }
@@ -183,6 +194,82 @@ pub trait Step: Send + 'static {
         let known: Vec<(String, Value)> = self.params();
         let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
         Err(crate::__private::unknown_param(name, &known))
+    }
+}
+
+/// What a registered constructor rebuilds a step from: the settings its
+/// [`describe`](Step::describe) recorded, read key by key, and the LLMs they name.
+///
+/// ```
+/// use distil::prelude::*;
+/// use distil::pipeline::Registry;
+/// use distil::step::{BoxFuture, Input, Output, StepSpec};
+///
+/// struct Shout { column: String }
+///
+/// #[step(dynamic)]
+/// impl Step for Shout {
+///     fn spec(&self) -> StepSpec {
+///         let mut spec = StepSpec::new("Shout", StepKind::Normal);
+///         spec.inputs.push(ColumnSpec::new(&self.column, DataType::String));
+///         spec
+///     }
+///     fn process<'a>(&'a mut self, _input: Input<'a>) -> BoxFuture<'a, distil::Result<Output>> {
+///         Box::pin(async { Ok(Output::same_rows()) })
+///     }
+///     // What the pipeline file records, and the constructor below reads back.
+///     fn describe(&self) -> Option<Value> {
+///         Some(serde_json::json!({ "column": self.column }))
+///     }
+/// }
+///
+/// let mut registry = Registry::new();
+/// registry.step("Shout", |settings| Ok(Box::new(Shout { column: settings.get("column")? })));
+/// ```
+pub struct StepSettings<'a> {
+    settings: crate::settings::Settings<'a>,
+    llms: &'a LlmBuilder<'a>,
+}
+
+/// A built-in step type's name and constructor, as the [`Registry`](crate::pipeline::Registry)
+/// lists them.
+pub(crate) type Builtin = (
+    &'static str,
+    fn(&StepSettings<'_>) -> Result<Box<dyn Step>, String>,
+);
+
+/// Builds the LLM recorded at some settings (by its `provider`).
+pub(crate) type LlmBuilder<'a> =
+    dyn Fn(&crate::settings::Settings<'_>) -> Result<Arc<dyn crate::llm::Llm>, String> + 'a;
+
+impl<'a> StepSettings<'a> {
+    pub(crate) fn new(settings: crate::settings::Settings<'a>, llms: &'a LlmBuilder<'a>) -> Self {
+        StepSettings { settings, llms }
+    }
+
+    /// The LLM recorded at entry `key` (an object naming its `provider`), rebuilt by the
+    /// registry's LLM constructor for that provider; its API key comes from the environment,
+    /// as when it was first made.
+    pub fn llm(&self, key: &str) -> Result<Arc<dyn crate::llm::Llm>, String> {
+        let nested = self.settings.nested(key)?;
+        (self.llms)(&nested)
+    }
+
+    /// The LLM recorded by `settings` (an object naming its `provider`, found anywhere in the
+    /// step's settings, as a pool's members are).
+    pub fn llm_from(
+        &self,
+        settings: &crate::settings::Settings<'_>,
+    ) -> Result<Arc<dyn crate::llm::Llm>, String> {
+        (self.llms)(settings)
+    }
+}
+
+impl<'a> std::ops::Deref for StepSettings<'a> {
+    type Target = crate::settings::Settings<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.settings
     }
 }
 

@@ -166,6 +166,32 @@ impl ChatTemplate {
         Ok(text[..at].to_owned())
     }
 
+    /// The template as a pipeline file (and the response cache's key) records it: `source`,
+    /// `bos_token`, `eos_token`, `stop`.
+    pub(crate) fn settings(&self) -> crate::Value {
+        serde_json::json!({
+            "source": &*self.source,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            "stop": self.stop,
+        })
+    }
+
+    /// The template [`settings`](Self::settings) recorded.
+    pub(crate) fn from_settings(settings: &crate::Value) -> Result<Self, String> {
+        let text = |key: &str| settings.get(key).and_then(crate::Value::as_str);
+        let source = text("source").ok_or("the chat template has no `source` text")?;
+        let stop: Vec<String> = match settings.get("stop") {
+            None | Some(crate::Value::Null) => Vec::new(),
+            Some(stop) => serde_json::from_value(stop.clone())
+                .map_err(|_| "the chat template's `stop` is no list of texts".to_owned())?,
+        };
+        Ok(Self::new(source)?
+            .bos_token(text("bos_token").unwrap_or_default())
+            .eos_token(text("eos_token").unwrap_or_default())
+            .stop(stop))
+    }
+
     /// A model's turn without a trailing stop string and surrounding space.
     pub fn trim_turn<'t>(&self, text: &'t str) -> &'t str {
         let mut text = text.trim();
@@ -207,6 +233,23 @@ mod tests {
         assert_eq!(
             template.trim_turn(" What is 2+2?<|eot_id|><|start_header_id|>"),
             "What is 2+2?"
+        );
+    }
+
+    #[test]
+    fn settings_restore_the_template() {
+        let template = ChatTemplate::llama3();
+        let restored = ChatTemplate::from_settings(&template.settings()).unwrap();
+        assert_eq!(restored.settings(), template.settings());
+        let messages = [ChatMessage::user("Hi")];
+        assert_eq!(
+            restored.render(&messages, true).unwrap(),
+            template.render(&messages, true).unwrap()
+        );
+        assert!(
+            ChatTemplate::from_settings(&serde_json::json!({"stop": []}))
+                .unwrap_err()
+                .contains("no `source`")
         );
     }
 

@@ -336,6 +336,11 @@ macro_rules! task_step {
             fn report(&self) -> ::std::option::Option<::std::string::String> {
                 $crate::tasks::__private::report(self)
             }
+            fn llm_in_use(
+                &self,
+            ) -> ::std::option::Option<::std::sync::Arc<dyn $crate::llm::Llm>> {
+                ::std::option::Option::Some($crate::tasks::Task::llm(self).llm().clone())
+            }
             fn status(&self) -> ::std::option::Option<$crate::step::Status> {
                 $crate::tasks::__private::status(self)
             }
@@ -395,6 +400,35 @@ pub mod __private {
     pub trait StructuredOutput {
         fn response_format() -> crate::Value;
     }
+}
+
+/// Every built-in task with the constructor that rebuilds it from a pipeline file.
+pub(crate) fn constructors() -> Vec<crate::step::Builtin> {
+    vec![
+        ("TextGeneration", TextGeneration::from_settings),
+        ("ChatGeneration", |s| {
+            Ok(Box::new(ChatGeneration::new(s.llm("llm")?)))
+        }),
+        ("UltraFeedback", |s| {
+            Ok(Box::new(UltraFeedback::new(s.llm("llm")?)))
+        }),
+        ("EvolInstruct", |s| {
+            Ok(Box::new(EvolInstruct::new(s.llm("llm")?)))
+        }),
+        ("EvolComplexity", |s| {
+            Ok(Box::new(EvolComplexity::new(s.llm("llm")?)))
+        }),
+        ("EvolQuality", EvolQuality::from_settings),
+        ("QualityScorer", |s| {
+            Ok(Box::new(QualityScorer::new(s.llm("llm")?)))
+        }),
+        ("ComplexityScorer", |s| {
+            Ok(Box::new(ComplexityScorer::new(s.llm("llm")?)))
+        }),
+        ("SelfInstruct", SelfInstruct::from_settings),
+        ("PrometheusEval", PrometheusEval::from_settings),
+        ("PooledGeneration", PooledGeneration::from_settings),
+    ]
 }
 
 /// A task's description: its LLM, then its own settings.

@@ -330,6 +330,55 @@ impl<W: Wire> Client<W> {
         self
     }
 
+    /// `self` (made for its provider, its key from the environment) with the settings its
+    /// [`describe`](Llm::describe) recorded in a pipeline file.
+    pub(crate) fn restored(
+        mut self,
+        settings: &crate::settings::Settings<'_>,
+    ) -> Result<Self, String> {
+        if let Some(url) = settings.optional::<String>("base_url")?
+            && url.trim_end_matches('/') != self.base_url
+        {
+            self = self.base_url(url);
+        }
+        if let Some(requests) = settings.optional("max_concurrency")? {
+            self = self.max_concurrency(requests);
+        }
+        if let Some(adaptive) = settings.optional("adaptive_concurrency")? {
+            self = self.adaptive_concurrency(adaptive);
+        }
+        let seconds = |key: &str| -> Result<Option<Duration>, String> {
+            match settings.optional::<f64>(key)? {
+                Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+                Some(s) => Err(format!(
+                    "`{}`: {s} is no duration in seconds",
+                    settings.key_path(key)
+                )),
+                None => Ok(None),
+            }
+        };
+        if let Some(timeout) = seconds("timeout_secs")? {
+            self = self.timeout(timeout);
+        }
+        if let Some(timeout) = seconds("connect_timeout_secs")? {
+            self = self.connect_timeout(timeout);
+        }
+        self = self.rate_limits(RateLimits {
+            requests_per_minute: settings.optional("requests_per_minute")?,
+            tokens_per_minute: settings.optional("tokens_per_minute")?,
+        });
+        if let Some(params) = settings.optional("generation")? {
+            self.params = params;
+        }
+        if let Some(template) = settings.optional::<crate::Value>("chat_template")? {
+            self.chat_template = Some(
+                ChatTemplate::from_settings(&template)
+                    .map_err(|e| format!("`{}`: {e}", settings.key_path("chat_template")))?,
+            );
+        }
+        Ok(self)
+    }
+
     /// The limit on requests in flight now (it adapts between 1 and `max_concurrency`).
     pub fn current_limit(&self) -> usize {
         self.shared
@@ -823,9 +872,14 @@ impl<W: Wire> Llm for Client<W> {
             "tokens_per_minute": self.limits.tokens_per_minute,
             "generation": self.params,
         });
-        // Part of the response cache's key: another template is another prompt.
+        if let crate::Value::Object(entries) = &mut described {
+            for (name, value) in self.wire.settings() {
+                entries.insert(name.to_owned(), value);
+            }
+        }
+        // Part of the response cache's key too: another template is another prompt.
         if let Some(template) = &self.chat_template {
-            described["chat_template"] = template.source().into();
+            described["chat_template"] = template.settings();
         }
         described
     }

@@ -25,6 +25,8 @@ enum Auth {
 pub struct GeminiWire {
     provider: &'static str,
     auth: Auth,
+    /// Vertex AI's project and location, which its URL holds, for pipeline files.
+    vertex: Option<(String, String)>,
 }
 
 /// Gemini on the Generative Language API (`GEMINI_API_KEY`, `GEMINI_BASE_URL` when set), or on
@@ -55,6 +57,7 @@ impl Client<GeminiWire> {
         let wire = GeminiWire {
             provider: "Gemini",
             auth: Auth::ApiKey,
+            vertex: None,
         };
         Client::with_wire(wire, model, url, Some("GEMINI_API_KEY"), true)
     }
@@ -80,6 +83,7 @@ impl Client<GeminiWire> {
         let wire = GeminiWire {
             provider: "Vertex AI",
             auth: Auth::Bearer,
+            vertex: Some((project.to_owned(), location.to_owned())),
         };
         Client::with_wire(wire, model, url, Some("GOOGLE_ACCESS_TOKEN"), true)
     }
@@ -247,6 +251,16 @@ impl Wire for GeminiWire {
 
     fn supports_n(&self) -> bool {
         true
+    }
+
+    fn settings(&self) -> Vec<(&'static str, crate::Value)> {
+        match &self.vertex {
+            Some((project, location)) => vec![
+                ("project", project.as_str().into()),
+                ("location", location.as_str().into()),
+            ],
+            None => Vec::new(),
+        }
     }
 
     fn rejects_key(&self, status: u16, body: &str) -> bool {

@@ -79,8 +79,24 @@ impl GroupColumns {
     }
 }
 
+impl GroupColumns {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let mut step = GroupColumns::new(settings.get::<Vec<String>>("columns")?);
+        if let Some(names) = settings.optional::<Vec<String>>("output_columns")? {
+            step = step.output_columns(names);
+        }
+        Ok(Box::new(step))
+    }
+}
+
 #[step(dynamic)]
 impl Step for GroupColumns {
+    fn describe(&self) -> Option<crate::Value> {
+        Some(serde_json::json!({"columns": self.columns, "output_columns": self.output_columns}))
+    }
+
     fn spec(&self) -> StepSpec {
         StepSpec {
             inputs: super::any_type(&self.columns),
