@@ -1080,3 +1080,55 @@ async fn a_rerun_replays_the_embeddings() {
         [true, false, false, false].map(Value::Bool)
     );
 }
+
+/// A pipeline file keeps Gemini's and Vertex AI's clients and a client's chat template.
+#[test]
+fn pipeline_files_keep_gemini_vertex_and_chat_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::new("providers-file");
+    pipeline.add(
+        "load",
+        LoadDataFromDicts::new(vec![Ask {
+            instruction: "Hi".into(),
+        }]),
+    );
+    pipeline.add(
+        "gemini",
+        distil::tasks::TextGeneration::new(
+            distil::llm::Gemini::new("gemini-2.5-flash").max_concurrency(3),
+        ),
+    );
+    pipeline.add(
+        "vertex",
+        distil::tasks::TextGeneration::new(distil::llm::Gemini::vertex(
+            "my-project",
+            "europe-west4",
+            "gemini-2.5-pro",
+        )),
+    );
+    pipeline.add(
+        "templated",
+        distil::tasks::TextGeneration::new(
+            OpenAi::new("base").chat_template(ChatTemplate::llama3()),
+        ),
+    );
+    for step in ["gemini", "vertex", "templated"] {
+        pipeline.connect("load", step);
+    }
+    let file = dir.path().join("pipeline.yaml");
+    pipeline.save(&file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    for expected in [
+        r#""provider":"Vertex AI""#,
+        r#""project":"my-project""#,
+        r#""location":"europe-west4""#,
+        r#""provider":"Gemini""#,
+        r#""eos_token":"<|eot_id|>""#,
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    let loaded = Pipeline::from_yaml(&file).unwrap();
+    let again = dir.path().join("again.yaml");
+    loaded.save(&again).unwrap();
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+}
