@@ -786,6 +786,10 @@ pub struct Resolution {
     pub column: String,
     /// Where the column the consumer reads for that input comes from.
     pub origin: Origin,
+    /// Where it comes from on each branch joining at the consumer, one per distinct producer in
+    /// the order the branches were connected (`origin` among them): a row may carry any of
+    /// them, so each is type-checked. Just `origin` when one producer writes it.
+    pub branches: Vec<Origin>,
 }
 
 /// The outcome of [`check`].
@@ -988,22 +992,31 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
                         });
                     }
                     Some(origin) => {
-                        if let Some(ok) = compatible
-                            && !ok(s, &input.name, origin)
-                        {
-                            report.problems.push(Problem::TypeMismatch {
-                                step: step.name.clone(),
-                                column: source.to_owned(),
-                                expected: input.ty.clone(),
-                                found: origin.ty.clone(),
-                                producer: graph.steps[origin.producer].name.clone(),
-                                site: Site::Step(s),
-                            });
+                        let mut branches: Vec<Origin> = Vec::new();
+                        for &p in &preds[s] {
+                            if let Some(o) = leaving[p].get(source)
+                                && !branches.iter().any(|b| b.producer == o.producer)
+                            {
+                                branches.push(o.clone());
+                            }
+                        }
+                        if let Some(ok) = compatible {
+                            for origin in branches.iter().filter(|o| !ok(s, &input.name, o)) {
+                                report.problems.push(Problem::TypeMismatch {
+                                    step: step.name.clone(),
+                                    column: source.to_owned(),
+                                    expected: input.ty.clone(),
+                                    found: origin.ty.clone(),
+                                    producer: graph.steps[origin.producer].name.clone(),
+                                    site: Site::Step(s),
+                                });
+                            }
                         }
                         report.resolutions.push(Resolution {
                             consumer: s,
                             column: input.name.clone(),
                             origin: origin.clone(),
+                            branches,
                         });
                     }
                     None if !input.required => {
@@ -1213,11 +1226,12 @@ fn check_routers(graph: &Graph, report: &mut Report) {
 
 /// An upstream column to offer for a missing input: a near name, else the one column of its type.
 fn suggest(wanted: &str, ty: &str, available: &[Available]) -> Option<String> {
-    let by_name = near_name(wanted, available.iter().map(|a| a.column.as_str()));
-    by_name.or_else(|| {
-        let same_type: Vec<&Available> = available.iter().filter(|a| a.ty == ty).collect();
-        (same_type.len() == 1).then(|| same_type[0].column.clone())
-    })
+    // A mapping that would fail again on the type is no fix: a near name of the right type
+    // first, then the only column of that type, then a near name of any type.
+    let same_type: Vec<&Available> = available.iter().filter(|a| a.ty == ty).collect();
+    near_name(wanted, same_type.iter().map(|a| a.column.as_str()))
+        .or_else(|| (same_type.len() == 1).then(|| same_type[0].column.clone()))
+        .or_else(|| near_name(wanted, available.iter().map(|a| a.column.as_str())))
 }
 
 /// The column a wrong mapping was probably meant for: a near name, else the only candidate.

@@ -199,6 +199,7 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
 
         impl #impl_generics ::distil::ColumnValue for #ident #ty_generics #where_clause {
             type Expect = Self;
+            type Nullable = ::std::option::Option<Self>;
             fn data_type() -> ::distil::DataType {
                 #data_type
             }

@@ -1,6 +1,7 @@
 //! What the macros expand into. Not public API: names and signatures change without notice.
 
 use std::fmt::Display;
+use std::marker::PhantomData;
 
 pub use distil_graph::column_id;
 pub use serde_json;
@@ -31,34 +32,40 @@ pub trait OutCol<const ID: u64> {
 /// What a `serde_json::Value` input accepts: any column type.
 pub struct AnyColumn;
 
-/// The compile-time type check `pipeline!` emits for each column a step reads.
-#[diagnostic::on_unimplemented(
-    message = "column `{Column}` has type `{Self}` as step `{Producer}` writes it, but step `{Step}` expects `{Expected}`",
-    label = "column type mismatch for this step",
-    note = "make `{Producer}` write `{Expected}`, read the column in `{Step}` as `Option<_>` or `&Value`, or add a step between them that converts it"
-)]
-pub trait ColumnTypeIs<Expected, Column, Step, Producer> {}
+/// Whether a column of type `Self` satisfies a step input expecting `Expected`: the compile-time
+/// type check `pipeline!` emits for each column a step reads, behind a trait of its own that
+/// carries the message naming the column, the steps and the fix.
+pub trait ColumnTypeIs<Expected> {}
 
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S, P> ColumnTypeIs<T, C, S, P> for T {}
+impl<T: ColumnValue> ColumnTypeIs<T> for T {}
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S, P> ColumnTypeIs<Option<T>, C, S, P> for T {}
+impl<T: ColumnValue> ColumnTypeIs<Option<T>> for T {}
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S, P> ColumnTypeIs<AnyColumn, C, S, P> for T {}
+impl<T: ColumnValue> ColumnTypeIs<AnyColumn> for T {}
 /// A list input whose items are optional accepts a list of plain items, as at run time.
 #[diagnostic::do_not_recommend]
-impl<T: ColumnValue, C, S, P> ColumnTypeIs<Vec<Option<T>>, C, S, P> for Vec<T> {}
+impl<T: ColumnValue> ColumnTypeIs<Vec<Option<T>>> for Vec<T> {}
 
-/// Asserts that `producer`'s output column `OUT` satisfies `consumer`'s input column `IN`.
+/// A grouped column's type: one value of `T` per branch or generation, null where it failed.
+pub type Grouped<T> = Vec<<T as ColumnValue>::Nullable>;
+
+/// The type of `producer`'s output column `ID`, for steps whose type the pipeline does not name.
 #[inline(always)]
-pub fn check_column<const OUT: u64, const IN: u64, Column, Step, Producer, P, Q>(
-    _producer: &P,
-    _consumer: &Q,
-) where
-    P: OutCol<OUT>,
-    Q: InCol<IN>,
-    <P as OutCol<OUT>>::Ty: ColumnTypeIs<<Q as InCol<IN>>::Ty, Column, Step, Producer>,
-{
+pub fn out_col<const ID: u64, P: OutCol<ID>>(_producer: &P) -> PhantomData<P::Ty> {
+    PhantomData
+}
+
+/// The type of `consumer`'s input column `ID`, for steps whose type the pipeline does not name.
+#[inline(always)]
+pub fn in_col<const ID: u64, Q: InCol<ID>>(_consumer: &Q) -> PhantomData<Q::Ty> {
+    PhantomData
+}
+
+/// The grouped form of a column type.
+#[inline(always)]
+pub fn grouped<T: ColumnValue>(_column: PhantomData<T>) -> PhantomData<Grouped<T>> {
+    PhantomData
 }
 
 /// The spec of a macro-generated step.

@@ -156,6 +156,11 @@ pub trait ColumnValue: Sized + Send + 'static {
     /// [`AnyColumn`](crate::__private::AnyColumn) for `serde_json::Value`.
     #[doc(hidden)]
     type Expect;
+    /// The type with null allowed: `Option<Self>`, or `Self` when it holds null already
+    /// (`Option<T>`, `Value`). A grouped column is a `Vec` of it (a branch that failed on a row
+    /// gives null).
+    #[doc(hidden)]
+    type Nullable: ColumnValue;
     /// The column type.
     fn data_type() -> DataType;
     /// Moves the value into a cell.
@@ -166,6 +171,7 @@ pub trait ColumnValue: Sized + Send + 'static {
 
 impl ColumnValue for String {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::String
     }
@@ -182,6 +188,7 @@ impl ColumnValue for String {
 
 impl ColumnValue for bool {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Bool
     }
@@ -200,6 +207,7 @@ macro_rules! integer_columns {
     ($($ty:ty => $variant:ident($bits:literal) via $as:ident),* $(,)?) => {$(
         impl ColumnValue for $ty {
             type Expect = Self;
+            type Nullable = Option<Self>;
             fn data_type() -> DataType {
                 DataType::$variant($bits)
             }
@@ -223,6 +231,7 @@ integer_columns! {
 
 impl ColumnValue for usize {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::UInt(64)
     }
@@ -239,6 +248,7 @@ impl ColumnValue for usize {
 
 impl ColumnValue for f64 {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Float(64)
     }
@@ -254,6 +264,7 @@ impl ColumnValue for f64 {
 
 impl ColumnValue for f32 {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Float(32)
     }
@@ -267,6 +278,7 @@ impl ColumnValue for f32 {
 
 impl ColumnValue for Value {
     type Expect = crate::__private::AnyColumn;
+    type Nullable = Self;
     fn data_type() -> DataType {
         DataType::Json
     }
@@ -280,6 +292,7 @@ impl ColumnValue for Value {
 
 impl<T: ColumnValue> ColumnValue for Option<T> {
     type Expect = Self;
+    type Nullable = Self;
     const NULLABLE: bool = true;
     fn data_type() -> DataType {
         DataType::Optional(Box::new(T::data_type()))
@@ -297,6 +310,7 @@ impl<T: ColumnValue> ColumnValue for Option<T> {
 
 impl<T: ColumnValue> ColumnValue for Vec<T> {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::List(Box::new(T::data_type()))
     }
@@ -316,6 +330,7 @@ impl<T: ColumnValue> ColumnValue for Vec<T> {
 
 impl<T: ColumnValue> ColumnValue for BTreeMap<String, T> {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Map(Box::new(T::data_type()))
     }

@@ -26,10 +26,12 @@ pub(crate) struct Attr {
     pub(crate) outputs: Option<Type>,
     /// `keeps = N`: the step keeps the columns its constructor's argument `N` lists.
     pub(crate) keeps: Option<usize>,
+    /// `groups = N`: the step groups the columns its constructor's argument `N` lists.
+    pub(crate) groups: Option<usize>,
 }
 
 /// The options of `#[step(..)]`, as the user writes them.
-pub(crate) const OPTIONS: [&str; 7] = [
+pub(crate) const OPTIONS: [&str; 8] = [
     "batch",
     "global",
     "generator",
@@ -37,6 +39,7 @@ pub(crate) const OPTIONS: [&str; 7] = [
     "name = Type",
     "outputs = RowParam",
     "keeps = ArgIndex",
+    "groups = ArgIndex",
 ];
 
 pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
@@ -64,6 +67,8 @@ pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
             out.outputs = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("keeps") {
             out.keeps = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
+        } else if meta.path.is_ident("groups") {
+            out.groups = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
         } else {
             return Err(unknown_option(&meta, "step", &OPTIONS));
         }

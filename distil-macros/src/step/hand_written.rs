@@ -53,6 +53,7 @@ pub(crate) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Tok
     let desc = StepDesc {
         row_param,
         keeps_arg: attr.keeps,
+        groups_arg: attr.groups,
         ..StepDesc::new(ident.to_string(), desc_kind(form), row_param.is_none())
     }
     .to_tokens();

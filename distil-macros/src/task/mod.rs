@@ -14,7 +14,7 @@ mod hand_written;
 mod header;
 mod model;
 
-pub(crate) use header::TaskHeader;
+pub(crate) use header::{MODEL_NAME, TaskHeader};
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};

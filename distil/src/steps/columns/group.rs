@@ -79,7 +79,7 @@ impl GroupColumns {
     }
 }
 
-#[step(dynamic)]
+#[step(dynamic, groups = 0)]
 impl Step for GroupColumns {
     fn spec(&self) -> StepSpec {
         StepSpec {
