@@ -113,6 +113,8 @@ pub struct StepDesc {
 pub struct RowDesc {
     pub type_name: String,
     pub columns: Vec<ColumnDesc>,
+    /// Whether the row struct is `pub`; a private row cannot be a public step's output.
+    pub public: bool,
 }
 
 /// One description in the state.
@@ -129,6 +131,7 @@ const DYNAMIC: &str = "dynamic";
 const INPUTS: &str = "inputs";
 const OUTPUTS: &str = "outputs";
 const COLUMNS: &str = "columns";
+const PUBLIC: &str = "public";
 const ROW_PARAM: &str = "row_param";
 const KEEPS_ARG: &str = "keeps_arg";
 const GROUPS_ARG: &str = "groups_arg";
@@ -202,7 +205,8 @@ impl RowDesc {
     pub fn to_tokens(&self) -> TokenStream {
         let type_name = &self.type_name;
         let columns = columns_tokens(&self.columns);
-        quote!(row { type_name = #type_name, columns = #columns })
+        let public = self.public;
+        quote!(row { type_name = #type_name, columns = #columns, public = #public })
     }
 }
 
@@ -253,6 +257,7 @@ impl Parse for Desc {
         let mut kind = None;
         let mut step = StepDesc::new("", Kind::Normal, false);
         let mut columns = Vec::new();
+        let mut public = true;
         while !content.is_empty() {
             let key: Ident = content.parse()?;
             content.parse::<Token![=]>()?;
@@ -262,6 +267,7 @@ impl Parse for Desc {
             match (row, key.to_string().as_str()) {
                 (_, TYPE_NAME) => type_name = Some(content.parse()?),
                 (true, COLUMNS) => columns = parse_columns(&content)?,
+                (true, PUBLIC) => public = content.parse::<LitBool>()?.value,
                 (false, KIND) => {
                     let word: Ident = content.parse()?;
                     kind = Some(match word.to_string().as_str() {
@@ -310,6 +316,7 @@ impl Parse for Desc {
             return Ok(Desc::Row(RowDesc {
                 type_name: type_name.value(),
                 columns,
+                public,
             }));
         }
         let Some(kind) = kind else {
@@ -448,13 +455,13 @@ mod tests {
     #[test]
     fn a_description_with_an_unknown_key_or_kind_is_rejected() {
         let unknown_key = quote!(step { type_name = "Upper", kind = normal, outputs_param = 0 });
-        let error = syn::parse2::<Desc>(unknown_key).err().expect("rejected");
+        let error = syn::parse2::<Desc>(unknown_key).expect_err("rejected");
         assert!(
             error.to_string().contains("unknown key `outputs_param`"),
             "{error}"
         );
         let unknown_kind = quote!(step { type_name = "Upper", kind = batch });
-        let error = syn::parse2::<Desc>(unknown_kind).err().expect("rejected");
+        let error = syn::parse2::<Desc>(unknown_kind).expect_err("rejected");
         assert!(
             error.to_string().contains("unknown step kind `batch`"),
             "{error}"

@@ -122,6 +122,7 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
                 typed: true,
             })
             .collect(),
+        public: matches!(model.input.vis, syn::Visibility::Public(_)),
     }
     .to_tokens();
     let callback = callback_macro(

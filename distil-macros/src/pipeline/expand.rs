@@ -168,9 +168,11 @@ impl Checks<'_> {
         };
         let step = &self.resolved.graph.steps[c];
         let source = step.input_source(&r.column);
-        let through = (source != r.column)
-            .then(|| format!(" (read through `inputs {{ {} => {source} }}`)", r.column))
-            .unwrap_or_default();
+        let through = if source == r.column {
+            String::new()
+        } else {
+            format!(" (read through `inputs {{ {} => {source} }}`)", r.column)
+        };
         let branches = if r.branches.is_empty() {
             std::slice::from_ref(&r.origin)
         } else {
@@ -207,14 +209,14 @@ impl Checks<'_> {
         let p = origin.producer;
         let step = &self.resolved.graph.steps[p];
         let written_as = step.output_name(&origin.produced_as);
-        let renamed = (written_as != origin.produced_as)
-            .then(|| {
-                format!(
-                    " (its `{}`, renamed by `outputs {{ {} => {written_as} }}`)",
-                    origin.produced_as, origin.produced_as
-                )
-            })
-            .unwrap_or_default();
+        let renamed = if written_as == origin.produced_as {
+            String::new()
+        } else {
+            format!(
+                " (its `{}`, renamed by `outputs {{ {} => {written_as} }}`)",
+                origin.produced_as, origin.produced_as
+            )
+        };
         match &self.resolved.outputs[p] {
             Outputs::Unknown => Vec::new(),
             Outputs::GroupedGenerations if origin.produced_as != MODEL_NAME => {

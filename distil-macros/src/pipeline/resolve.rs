@@ -64,15 +64,20 @@ pub(super) fn resolve(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> O
     let mut wrong = false;
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, b) in model.bindings.iter().enumerate() {
-        let name = b.ident.to_string();
-        if index.contains_key(&name) {
-            wrong = true;
-            cx.error(
-                &b.ident,
-                format!("step `{name}` is defined twice; give each step its own name"),
-            );
-        } else {
-            index.insert(name, i);
+        match index.entry(b.ident.to_string()) {
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                wrong = true;
+                cx.error(
+                    &b.ident,
+                    format!(
+                        "step `{}` is defined twice; give each step its own name",
+                        entry.key()
+                    ),
+                );
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(i);
+            }
         }
     }
     let links = links(model, cx, &mut wrong);

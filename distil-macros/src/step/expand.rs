@@ -180,18 +180,22 @@ pub(crate) fn expand(model: &StepModel) -> TokenStream {
             }
         }
     };
-    let chain = define_chain(model, &step_impl);
-    quote! {
-        #item
-        #struct_def
-        #row_check
-        #(#in_cols)*
+    // Emitted once the row has told whether it is as visible as the step.
+    let step_impl = quote! {
+        #step_impl
         impl<const ID: u64> ::distil::__private::OutCol<ID> for #ident
         where
             #output: ::distil::__private::Col<ID>,
         {
             type Ty = <#output as ::distil::__private::Col<ID>>::Ty;
         }
+    };
+    let chain = define_chain(model, &step_impl);
+    quote! {
+        #item
+        #struct_def
+        #row_check
+        #(#in_cols)*
         #chain
     }
 }
@@ -321,11 +325,21 @@ pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
     let vis = &model.vis;
     let ident = &model.ident;
     let suffix = unique_suffix(&model.item);
-    let header = quote!(define { (#vis) #ident #suffix { #step_impl } });
+    let kind = kind_tokens(model.form);
+    let output = &model.output;
+    let header = quote!(define { (#vis) #ident #suffix { #step_impl } step { (#output) #kind } });
     match &model.output {
-        Type::Tuple(t) if t.elems.is_empty() => quote! {
-            ::distil::__private::define_step! { [] { #header #desc row { "()" [] } } }
-        },
+        Type::Tuple(t) if t.elems.is_empty() => {
+            let no_columns = crate::desc::RowDesc {
+                type_name: "()".to_owned(),
+                columns: Vec::new(),
+                public: true,
+            }
+            .to_tokens();
+            quote! {
+                ::distil::__private::define_step! { [] { #header #desc #no_columns } }
+            }
+        }
         Type::Path(p) => {
             let (path, span) = row_macro_path(p);
             quote_spanned! {span=>

@@ -176,6 +176,21 @@ pub(crate) fn parse_args<'a>(
             }
         });
         let ty = (*typed.ty).clone();
+        if let Some(imp) = impl_trait(&ty) {
+            let what = if param.is_some() {
+                "a runtime parameter is kept between batches and set by name"
+            } else {
+                "an argument is a column, read from each row"
+            };
+            cx.error(
+                imp,
+                format!(
+                    "`{}` in a step's arguments: {what}, so its type is fixed; take a concrete type (`&str`, `String`, `u64`, `Vec<T>`, `Option<T>`, a #[derive(Row)] type, `Value`)",
+                    crate::desc::display_type(&Type::ImplTrait(imp.clone()))
+                ),
+            );
+            continue;
+        }
         if let Some(default) = param {
             if matches!(ty, Type::Reference(_)) {
                 cx.error(
@@ -220,6 +235,27 @@ pub(crate) fn parse_args<'a>(
         args.push(Arg::Input(Input { ident, column, ty }));
     }
     args
+}
+
+/// The first `impl Trait` in a type (`impl AsRef<str>`, `&impl Display`, `Vec<impl ..>`).
+fn impl_trait(ty: &Type) -> Option<&syn::TypeImplTrait> {
+    match ty {
+        Type::ImplTrait(imp) => Some(imp),
+        Type::Reference(r) => impl_trait(&r.elem),
+        Type::Paren(p) => impl_trait(&p.elem),
+        Type::Group(g) => impl_trait(&g.elem),
+        Type::Slice(s) => impl_trait(&s.elem),
+        Type::Array(a) => impl_trait(&a.elem),
+        Type::Tuple(t) => t.elems.iter().find_map(impl_trait),
+        Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
+            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                syn::GenericArgument::Type(t) => impl_trait(t),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }
 }
 
 pub(crate) fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
