@@ -178,9 +178,30 @@ impl Checks<'_> {
         } else {
             &r.branches[..]
         };
-        branches
+        let found: Vec<Found> = branches
             .iter()
             .flat_map(|o| self.found(o, span, 0))
+            .collect();
+        // Branches writing the column with different types: no one type reads them all.
+        let mut types: Vec<String> = Vec::new();
+        for f in &found {
+            let written = format!("`{}` (`{}`)", f.column.text, self.name(f.producer));
+            if !types
+                .iter()
+                .any(|t| t.starts_with(&format!("`{}`", f.column.text)))
+            {
+                types.push(written);
+            }
+        }
+        let mixed = (types.len() > 1).then(|| {
+            format!(
+                "the branches joining at `{}` write `{source}` as {}: make them write one type, or read it as `Value`",
+                self.name(c),
+                types.join(" and ")
+            )
+        });
+        found
+            .into_iter()
             .map(|found| {
                 let (consumer, producer) = (self.name(c), self.name(found.producer));
                 let (have, want) = (&found.column.text, &expected.text);
@@ -190,6 +211,7 @@ impl Checks<'_> {
                 );
                 let label = format!("`{consumer}` reads `{source}` as `{want}`");
                 let note = match &found.grouped {
+                    _ if mixed.is_some() => mixed.clone().unwrap_or_default(),
                     Some(grouped) => format!("read it in `{consumer}` as `{have}`: {grouped}"),
                     None if holds_null(have) && !holds_null(want) => format!(
                         "`{producer}` may leave it null: read it in `{consumer}` as `Option<{want}>`, or make `{producer}` always write `{want}`"
