@@ -325,9 +325,14 @@ pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
     let vis = &model.vis;
     let ident = &model.ident;
     let suffix = unique_suffix(&model.item);
-    let kind = kind_tokens(model.form);
-    let output = &model.output;
-    let header = quote!(define { (#vis) #ident #suffix { #step_impl } step { (#output) #kind } });
+    // A function's visibility is the step struct's; an impl's struct is the user's, whose
+    // visibility the impl does not show.
+    let visible = matches!(model.call, Call::Fn(_)).then(|| {
+        let kind = kind_tokens(model.form);
+        let output = &model.output;
+        quote!(step { (#output) #kind })
+    });
+    let header = quote!(define { (#vis) #ident #suffix { #step_impl } #visible });
     match &model.output {
         Type::Tuple(t) if t.elems.is_empty() => {
             let no_columns = crate::desc::RowDesc {
