@@ -431,4 +431,16 @@ async fn retry_failed_sends_only_the_failed_rows_again() {
     assert_eq!(requests["shape:detail question 3"], 2);
     assert_eq!(requests["shape:detail question 13"], 2);
     assert_eq!(requests["question 4"], 1);
+    // The recomputed batches' other rows were answered by the response cache, and the run's
+    // usage says so.
+    let log = std::fs::read_to_string(setup.out().join("pipeline.log")).unwrap();
+    let cached: u64 = log
+        .lines()
+        .find_map(|line| {
+            let (before, _) = line.split_once(" answered from the response cache")?;
+            before.rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no usage line in {log}"));
+    assert!(cached > 0 && cached < 20, "{log}");
+    assert!(log.contains("0 requests (2 failed"), "{log}");
 }

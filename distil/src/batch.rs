@@ -426,13 +426,7 @@ impl Batch {
         let mut columns: Vec<&Column> = self.columns.iter().collect();
         columns.sort_by(|a, b| a.name.cmp(&b.name));
         for column in columns {
-            hasher.update((column.name.len() as u64).to_le_bytes());
-            hasher.update(column.name.as_bytes());
-            for value in column.values() {
-                let text = value.to_string();
-                hasher.update((text.len() as u64).to_le_bytes());
-                hasher.update(text.as_bytes());
-            }
+            crate::column::hash_cells(&mut hasher, &column.name, column.values());
         }
         hasher.finalize().into()
     }

@@ -424,6 +424,23 @@ macro_rules! optional_borrow {
 
 optional_borrow!(&'a str, &'a Value, &'a [Value]);
 
+/// Feeds a column's name and cells into `hasher`, each length-prefixed so no two columns hash
+/// alike: the one way rows are hashed, for loaders' fingerprints and replayed batches alike.
+pub(crate) fn hash_cells<'a>(
+    hasher: &mut sha2::Sha256,
+    name: &str,
+    cells: impl IntoIterator<Item = &'a Value>,
+) {
+    use sha2::Digest;
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    for cell in cells {
+        let text = cell.to_string();
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

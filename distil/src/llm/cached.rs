@@ -145,7 +145,10 @@ impl Llm for CachedLlm {
     }
 
     fn usage(&self) -> Usage {
-        self.inner.usage()
+        Usage {
+            cached: self.counts.hits.load(Ordering::Relaxed),
+            ..self.inner.usage()
+        }
     }
 
     fn describe(&self) -> Value {

@@ -84,14 +84,16 @@ pub fn report<T: Task>(task: &T) -> Option<String> {
         None => String::new(),
     };
     Some(format!(
-        "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens{limit}",
+        "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens, \
+         {} answered from the response cache{limit}",
         llm.provider(),
         llm.model_name(),
         usage.requests,
         usage.failed,
         usage.retries,
         usage.input_tokens,
-        usage.output_tokens
+        usage.output_tokens,
+        usage.cached
     ))
 }
 

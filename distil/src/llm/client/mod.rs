@@ -714,6 +714,7 @@ impl<W: Wire> Llm for Client<W> {
             retries: core.retries.load(Ordering::Relaxed),
             input_tokens: core.input_tokens.load(Ordering::Relaxed),
             output_tokens: core.output_tokens.load(Ordering::Relaxed),
+            cached: 0,
         }
     }
 

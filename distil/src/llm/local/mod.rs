@@ -326,6 +326,7 @@ impl Llm for LocalLlm {
             retries: 0,
             input_tokens: u.input_tokens.load(Ordering::Relaxed),
             output_tokens: u.output_tokens.load(Ordering::Relaxed),
+            cached: 0,
         }
     }
 

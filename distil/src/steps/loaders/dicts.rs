@@ -121,12 +121,7 @@ impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
         let mut hasher = sha2::Sha256::new();
         hasher.update((self.len as u64).to_le_bytes());
         for (spec, column) in self.columns.iter().zip(&self.data) {
-            hasher.update(spec.name.as_bytes());
-            for value in column.iter() {
-                let text = value.to_string();
-                hasher.update((text.len() as u64).to_le_bytes());
-                hasher.update(text.as_bytes());
-            }
+            crate::column::hash_cells(&mut hasher, &spec.name, column.iter());
         }
         let digest = crate::cache::signature::Signature(hasher.finalize().into());
         Some(Value::String(digest.hex()))
