@@ -9,6 +9,7 @@ mod desc;
 mod pipeline;
 mod row;
 mod step;
+mod symbol;
 mod task;
 
 use proc_macro::TokenStream;

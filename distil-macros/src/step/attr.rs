@@ -4,6 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::{Ident, Type, spanned::Spanned};
 
 use crate::ctxt::{Ctxt, unknown_option};
+use crate::symbol::*;
 
 /// How the step sees rows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,26 +31,14 @@ pub(crate) struct Attr {
     pub(crate) groups: Option<usize>,
 }
 
-/// The options of `#[step(..)]`, as the user writes them.
-pub(crate) const OPTIONS: [&str; 8] = [
-    "batch",
-    "global",
-    "generator",
-    "dynamic",
-    "name = Type",
-    "outputs = RowParam",
-    "keeps = ArgIndex",
-    "groups = ArgIndex",
-];
-
 pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
     let mut out = Attr::default();
     let parser = syn::meta::parser(|meta| {
-        let form = if meta.path.is_ident("batch") {
+        let form = if meta.path == BATCH {
             Some(Form::Batch)
-        } else if meta.path.is_ident("global") {
+        } else if meta.path == GLOBAL {
             Some(Form::Global)
-        } else if meta.path.is_ident("generator") {
+        } else if meta.path == GENERATOR {
             Some(Form::Generator)
         } else {
             None
@@ -59,18 +48,18 @@ pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
                 return Err(meta.error("a step has one form: `batch`, `global` or `generator`"));
             }
             out.form = Some((form, meta.path.span()));
-        } else if meta.path.is_ident("dynamic") {
+        } else if meta.path == DYNAMIC {
             out.dynamic = true;
-        } else if meta.path.is_ident("name") {
+        } else if meta.path == NAME {
             out.name = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("outputs") {
+        } else if meta.path == STEP_OUTPUTS {
             out.outputs = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("keeps") {
+        } else if meta.path == KEEPS {
             out.keeps = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
-        } else if meta.path.is_ident("groups") {
+        } else if meta.path == GROUPS {
             out.groups = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
         } else {
-            return Err(unknown_option(&meta, "step", &OPTIONS));
+            return Err(unknown_option(&meta, "step", STEP_OPTIONS));
         }
         Ok(())
     });
