@@ -109,7 +109,7 @@ pub(super) fn expand(model: &TaskModel) -> TokenStream {
     // the return type of `format_output`.
     let response_format = model.structured.then(|| {
         let span = output.span();
-        let format = quote_spanned!(span=> ::distil::tasks::__private::response_format::<#output>());
+        let format = quote_spanned!(span=> ::distil::__private::tasks::response_format::<#output>());
         quote! {
             fn response_format(&self) -> ::std::option::Option<::distil::Value> {
                 static __DISTIL_FORMAT: ::std::sync::OnceLock<::distil::Value> = ::std::sync::OnceLock::new();

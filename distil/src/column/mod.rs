@@ -1,5 +1,8 @@
 //! Column types: how a Rust type maps to a cell [`Value`] and back, and how it is described.
 
+pub(crate) mod cells;
+pub(crate) mod typing;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -153,7 +156,7 @@ pub trait ColumnValue: Sized + Send + 'static {
     /// `true` for `Option<T>`: as a step argument, the column is an optional input.
     const NULLABLE: bool = false;
     /// What a step input of this type accepts at compile time: `Self`, or
-    /// [`AnyColumn`](crate::__private::AnyColumn) for `serde_json::Value`.
+    /// `AnyColumn` (any type) for `serde_json::Value`.
     #[doc(hidden)]
     type Expect;
     /// The type with null allowed: `Option<Self>`, or `Self` when it holds null already
@@ -277,7 +280,7 @@ impl ColumnValue for f32 {
 }
 
 impl ColumnValue for Value {
-    type Expect = crate::__private::AnyColumn;
+    type Expect = crate::column::typing::AnyColumn;
     type Nullable = Self;
     fn data_type() -> DataType {
         DataType::Json
@@ -388,7 +391,7 @@ impl<'a> Arg<'a> for &'a str {
 
 impl<'a> Arg<'a> for &'a Value {
     type Column = Value;
-    type Expect = crate::__private::AnyColumn;
+    type Expect = crate::column::typing::AnyColumn;
     fn from_cell(value: Option<&'a Value>) -> Result<Self, CellError> {
         value.ok_or_else(|| CellError::new("a value", None))
     }
