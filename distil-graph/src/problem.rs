@@ -334,7 +334,7 @@ impl fmt::Display for Problem {
                 ..
             } => write!(
                 f,
-                "column `{column}` has type `{found}` (from `{producer}`), but step `{step}` expects `{expected}`"
+                "column `{column}` has type `{found}` as step `{producer}` writes it, but step `{step}` expects `{expected}`"
             ),
             Problem::UnknownInputMapping {
                 step,
