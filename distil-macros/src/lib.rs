@@ -3,13 +3,14 @@
 //!
 //! Each macro parses its input into a model, validates it (collecting every error), then
 //! generates code; on error it still emits stubs so the user sees one error, not twenty.
+//! `internals/` is the model layer they share (as serde_derive's): the error collector, the
+//! attribute words, the protocol between the macros, type analysis and step arguments; `row`,
+//! `step/`, `task/` and `pipeline/` each parse, validate and expand their own macro.
 
-mod ctxt;
-mod desc;
+mod internals;
 mod pipeline;
 mod row;
 mod step;
-mod symbol;
 mod task;
 
 use proc_macro::TokenStream;

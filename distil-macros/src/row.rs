@@ -5,8 +5,10 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Data, DeriveInput, Fields, LitStr};
 
-use crate::ctxt::Ctxt;
-use crate::desc::{ColumnDesc, RowDesc, callback_macro, display_type, unique_suffix};
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{
+    ColumnDesc, RowDesc, callback_macro, display_type, unique_suffix,
+};
 
 struct Field {
     ident: syn::Ident,

@@ -7,8 +7,8 @@ use syn::{Ident, Token, Type, braced};
 
 use super::parse::{PipelineInput, step_type};
 use super::{chain, stub};
-use crate::ctxt::Ctxt;
-use crate::desc::{ColumnDesc, Desc, Kind, StepDesc, state_body};
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{ColumnDesc, Desc, Kind, StepDesc, state_body};
 
 /// The state `__collect` receives: the user's tokens and the descriptions gathered so far.
 pub(super) struct State {

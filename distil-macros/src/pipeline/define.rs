@@ -6,7 +6,7 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, braced};
 
-use crate::desc::{Desc, RowDesc, StepDesc, state_body};
+use crate::internals::protocol::{Desc, RowDesc, StepDesc, state_body};
 use crate::task::TaskHeader;
 
 /// Entry point of `__define_step`: the step's output row has told its columns.
@@ -133,7 +133,11 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
         },
     };
     let step_impl = &d.step_impl;
-    let callback =
-        crate::desc::callback_macro(&d.vis, &d.ident, &d.suffix.value(), d.step.to_tokens());
+    let callback = crate::internals::protocol::callback_macro(
+        &d.vis,
+        &d.ident,
+        &d.suffix.value(),
+        d.step.to_tokens(),
+    );
     quote!(#step_impl #impls #callback)
 }

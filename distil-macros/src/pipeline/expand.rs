@@ -7,8 +7,7 @@ use syn::Ident;
 
 use super::parse::{PipelineInput, binding_type};
 use super::resolve::{Outputs, Resolved};
-use crate::desc::{StepDesc, grouped_type, holds_null};
-use crate::task::MODEL_NAME;
+use crate::internals::protocol::{MODEL_NAME, StepDesc, grouped_type, holds_null};
 use distil_graph::{Origin, Report, Resolution};
 
 pub(super) fn expand(

@@ -16,7 +16,7 @@ pub use define::define_step;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
-use crate::ctxt::Ctxt;
+use crate::internals::ctxt::Ctxt;
 use parse::{PipelineInput, step_type};
 
 /// Entry point of `pipeline!`: starts the callback chain over the bindings' step types.

@@ -219,10 +219,10 @@ fn parse_item(input: ParseStream, out: &mut PipelineInput) -> syn::Result<()> {
             || (fork.peek(Token![:])
                 && !fork.peek(Token![::])
                 && !has_assignment(&fork)
-                && crate::ctxt::did_you_mean(&word, CLAUSES.iter().copied()).is_some()))
+                && crate::internals::ctxt::did_you_mean(&word, CLAUSES.iter().copied()).is_some()))
     {
         // `output { .. }` or `batch_sise: 8`: a clause misspelt.
-        let hint = crate::ctxt::did_you_mean(&word, CLAUSES.iter().copied())
+        let hint = crate::internals::ctxt::did_you_mean(&word, CLAUSES.iter().copied())
             .map(|near| format!("did you mean `{near}`? After"))
             .unwrap_or_else(|| "after".to_owned());
         return Err(syn::Error::new(

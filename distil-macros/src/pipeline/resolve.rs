@@ -11,9 +11,8 @@ use super::parse::{
     Element, Grouping, PipelineInput, groups_generations, literal_columns, literal_strings,
     method_call,
 };
-use crate::ctxt::{Ctxt, did_you_mean};
-use crate::desc::{ColumnDesc, Kind, StepDesc, grouped_type};
-use crate::task::MODEL_NAME;
+use crate::internals::ctxt::{Ctxt, did_you_mean};
+use crate::internals::protocol::{ColumnDesc, Kind, MODEL_NAME, StepDesc, grouped_type};
 use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, RouteDecl, StepDecl, StepKind};
 
 /// A router written in a chain: `from >> sample_n_steps(2) >> [targets]`.

@@ -3,8 +3,8 @@
 
 use super::parse::PipelineInput;
 use super::resolve::{Outputs, Resolved, decls};
-use crate::ctxt::Ctxt;
-use crate::desc::{StepDesc, grouped_type};
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{StepDesc, grouped_type};
 use distil_graph::{Problem, Report, Site};
 
 /// Checks the graph and reports its problems; the report's resolutions are what the

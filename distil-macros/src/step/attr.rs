@@ -3,21 +3,9 @@
 use proc_macro2::{Span, TokenStream};
 use syn::{Ident, Type, spanned::Spanned};
 
-use crate::ctxt::{Ctxt, unknown_option};
-use crate::symbol::*;
-
-/// How the step sees rows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Form {
-    /// One call per row.
-    Row,
-    /// One call per batch, columns as `Vec`s.
-    Batch,
-    /// One call over all rows, columns as `Vec`s.
-    Global,
-    /// Produces rows.
-    Generator,
-}
+use crate::internals::args::Form;
+use crate::internals::ctxt::{Ctxt, unknown_option};
+use crate::internals::symbol::*;
 
 #[derive(Default)]
 pub(crate) struct Attr {

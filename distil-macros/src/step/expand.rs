@@ -2,11 +2,12 @@
 //! callback chain that tells `pipeline!` its columns.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::{Ident, PathArguments, Type, spanned::Spanned};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Ident, Type, spanned::Spanned};
 
-use super::{attr::*, model::*, types::*};
-use crate::desc::{ColumnDesc, Kind, StepDesc, unique_suffix};
+use super::model::*;
+use crate::internals::args::*;
+use crate::internals::protocol::{Kind, StepDesc, unique_suffix};
 
 pub(crate) fn kind_tokens(form: Form) -> TokenStream {
     match form {
@@ -267,53 +268,6 @@ pub(crate) fn declare_struct(model: &StepModel, with_rows: bool) -> TokenStream 
     }
 }
 
-/// The description of an input column.
-pub(crate) fn input_desc(form: Form, input: &Input) -> ColumnDesc {
-    ColumnDesc {
-        name: input.column.clone(),
-        ty: input_display(form, &input.ty),
-        required: !is_optional(&input.ty),
-        typed: true,
-    }
-}
-
-/// `impl InCol<ID> for Step`: the type `pipeline!` expects for an input column.
-pub(crate) fn in_col_impl(ident: &Ident, form: Form, input: &Input) -> TokenStream {
-    let id = distil_graph::column_id(&input.column);
-    let ty = static_type(&input.ty);
-    // Spanned from the argument type's first token to its last: a type that is no column
-    // type is reported there, underlined whole.
-    let first = input.ty.span();
-    let last = input
-        .ty
-        .to_token_stream()
-        .into_iter()
-        .last()
-        .map_or(first, |t| t.span());
-    let (open, close) = match form {
-        Form::Row => (
-            quote_spanned!(first=> <#ty as ::distil::Arg<'static>),
-            quote_spanned!(last=> >::Expect),
-        ),
-        _ => (
-            quote_spanned!(first=> <#ty as ::distil::ColumnValue),
-            quote_spanned!(last=> >::Expect),
-        ),
-    };
-    let expect = quote!(#open #close);
-    quote!(impl ::distil::__private::InCol<#id> for #ident { type Ty = #expect; })
-}
-
-/// The path of a row type's callback macro (its path without generic arguments), spanned at
-/// the type.
-pub(crate) fn row_macro_path(ty: &syn::TypePath) -> (syn::Path, proc_macro2::Span) {
-    let mut path = ty.path.clone();
-    for segment in &mut path.segments {
-        segment.arguments = PathArguments::None;
-    }
-    (path, ty.span())
-}
-
 /// Asks the output row's callback for its columns, then `__define_step` emits the step's own
 /// callback with them.
 pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenStream {
@@ -335,7 +289,7 @@ pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
     let header = quote!(define { (#vis) #ident #suffix { #step_impl } #visible });
     match &model.output {
         Type::Tuple(t) if t.elems.is_empty() => {
-            let no_columns = crate::desc::RowDesc {
+            let no_columns = crate::internals::protocol::RowDesc {
                 type_name: "()".to_owned(),
                 columns: Vec::new(),
                 public: true,

@@ -5,8 +5,9 @@ use quote::{ToTokens, quote};
 use syn::{GenericArgument, ItemImpl, PathArguments, Type, parse_quote};
 
 use super::{attr::*, expand::*};
-use crate::ctxt::Ctxt;
-use crate::desc::{StepDesc, callback_macro, unique_suffix};
+use crate::internals::args::Form;
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{StepDesc, callback_macro, unique_suffix};
 
 /// `#[step(dynamic)] impl Step for X` or `#[step(generator, outputs = R)] impl<R> Step for X<R>`.
 pub(crate) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> TokenStream {

@@ -3,8 +3,8 @@
 use proc_macro2::{Span, TokenStream};
 use syn::{Token, Type, parenthesized, punctuated::Punctuated, spanned::Spanned};
 
-use crate::ctxt::{Ctxt, unknown_option};
-use crate::symbol::*;
+use crate::internals::ctxt::{Ctxt, unknown_option};
+use crate::internals::symbol::*;
 
 #[derive(Default)]
 pub(super) struct Attr {

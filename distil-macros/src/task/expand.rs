@@ -8,9 +8,9 @@ use syn::{Ident, Type, parse_quote, spanned::Spanned};
 
 use super::header::{Role, TaskHeader};
 use super::model::{Method, TaskModel};
-use crate::desc::{Kind, StepDesc, unique_suffix};
-use crate::step::attr::Form;
-use crate::step::expand::{in_col_impl, input_desc};
+use crate::internals::args::Form;
+use crate::internals::args::{in_col_impl, input_desc};
+use crate::internals::protocol::{Kind, StepDesc, unique_suffix};
 use crate::step::fallback::Fallback;
 
 /// `let __distil_arg_x: T = arg::<T>(..)?;` for each input of `method`, and the locals to pass.

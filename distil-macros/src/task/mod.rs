@@ -14,14 +14,14 @@ mod hand_written;
 mod header;
 mod model;
 
-pub(crate) use header::{MODEL_NAME, TaskHeader};
+pub(crate) use header::TaskHeader;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Item, Type};
 
 use self::{attr::*, expand::*, hand_written::*, model::*};
-use crate::ctxt::Ctxt;
+use crate::internals::ctxt::Ctxt;
 
 /// Entry point of `#[task]`.
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -124,6 +124,9 @@ pub enum Desc {
     Row(RowDesc),
 }
 
+/// The column every task adds (`distil::tasks::MODEL_NAME_COLUMN`), a list in none of them.
+pub const MODEL_NAME: &str = "model_name";
+
 // The keys of a description, each written once.
 const TYPE_NAME: &str = "type_name";
 const KIND: &str = "kind";

@@ -57,7 +57,7 @@ impl Drop for Ctxt {
 pub fn unknown_option(
     meta: &syn::meta::ParseNestedMeta,
     what: &str,
-    options: &[crate::symbol::Symbol],
+    options: &[crate::internals::symbol::Symbol],
 ) -> syn::Error {
     let wrong = meta.path.to_token_stream().to_string();
     let hint = did_you_mean(&wrong, options.iter().map(|o| o.word))
