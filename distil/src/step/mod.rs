@@ -20,6 +20,9 @@ use crate::{Error, Value};
 /// A boxed future, as [`Step`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A step's live status for the progress line; see [`Step::status`].
+pub type Status = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What a step declares about itself.
 #[derive(Clone, Debug)]
 pub struct StepSpec {
@@ -127,6 +130,13 @@ pub trait Step: Send + 'static {
     /// A line for `pipeline.log` once the run ends (an LLM task reports its requests and
     /// tokens).
     fn report(&self) -> Option<String> {
+        None
+    }
+
+    /// What the progress line shows after the step's rows while it runs (an LLM task: its
+    /// concurrency limit as it adapts, and its tokens), read a few times a second from another
+    /// thread. Asked for once, before the run starts; `None` (the default): rows alone.
+    fn status(&self) -> Option<Status> {
         None
     }
 

@@ -1,6 +1,8 @@
 //! What `#[task]` and `task_step!` expand into (through `distil::__private0::tasks`).
 
-pub use super::runner::{concurrent, describe, params, prepare, process, report, set_param, spec};
+pub use super::runner::{
+    concurrent, describe, params, prepare, process, report, set_param, spec, status,
+};
 
 /// The response format of `#[task(structured)]`'s output row.
 pub fn response_format<T: StructuredOutput>() -> crate::Value {

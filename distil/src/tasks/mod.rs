@@ -310,6 +310,9 @@ macro_rules! task_step {
             fn report(&self) -> ::std::option::Option<::std::string::String> {
                 $crate::__private0::tasks::report(self)
             }
+            fn status(&self) -> ::std::option::Option<$crate::step::Status> {
+                $crate::__private0::tasks::status(self)
+            }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
                 $crate::tasks::describe(self)
             }

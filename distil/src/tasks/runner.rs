@@ -97,6 +97,25 @@ pub fn report<T: Task>(task: &T) -> Option<String> {
     ))
 }
 
+/// The task's live status: the concurrency limit when it has adapted below the maximum, and
+/// the tokens so far.
+pub fn status<T: Task>(task: &T) -> Option<crate::step::Status> {
+    let llm = task.llm().llm().clone();
+    Some(Arc::new(move || {
+        let usage = llm.usage();
+        let limit = match llm.current_limit() {
+            Some(limit) if limit < llm.max_concurrency() => {
+                format!("limit {limit}/{}  ", llm.max_concurrency())
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{limit}{} tokens in, {} out",
+            usage.input_tokens, usage.output_tokens
+        )
+    }))
+}
+
 /// The task's own parameters, then `num_generations`, then the generation parameters.
 pub fn params<T: Task>(task: &T) -> Vec<(String, Value)> {
     let mut params = task.task_params();

@@ -267,7 +267,11 @@ impl<W: Wire> Client<W> {
 
     /// Retries of a request after 408, 409, 429, 5xx, a 2xx answer cut short or malformed, a
     /// connection error or a timeout (default: 6 attempts, from 0.5 s doubling up to 60 s,
-    /// with jitter).
+    /// with jitter). The wait is the server's `Retry-After` when it gives one. A request that
+    /// an endpoint in good health failed alone is retried at once, through the concurrency
+    /// limit like any request: it takes a slot another row would take, so the load never
+    /// rises above the limit. The backoff applies when the endpoint is unreachable or silent,
+    /// when it was found overloaded lately, and always with `adaptive_concurrency(false)`.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -576,10 +580,15 @@ impl<W: Wire> Client<W> {
             match self.retry.delay_after(attempt, server_delay) {
                 Some(delay) => {
                     core.retries.fetch_add(1, Ordering::Relaxed);
-                    // Jitter spreads the retries of many rows that failed together.
                     let delay = if server_delay.is_some() {
                         delay
+                    } else if !unanswered && core.gate.retries_at_once() {
+                        // A server that answers, and is not overloaded, failed this request
+                        // alone: the retry goes at once, through the gate like any request,
+                        // so it never raises the load above the limit.
+                        Duration::ZERO
                     } else {
+                        // Jitter spreads the retries of many rows that failed together.
                         delay.mul_f64(rand::rng().random_range(0.5..1.0))
                     };
                     tracing::debug!(provider, attempt, ?delay, %failure, "retrying LLM request");
