@@ -206,7 +206,7 @@ impl Step for EmbeddingDedup {
                     .ok_or_else(|| format!("`drop_duplicates` takes true or false, not {value}"))?;
             }
             _ => {
-                return Err(crate::__private::unknown_param(
+                return Err(crate::step::params::unknown_param(
                     name,
                     &["threshold", "drop_duplicates"],
                 ));

@@ -82,7 +82,7 @@ impl Step for GenerateEmbeddings {
 
     fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
         if name != "batch_size" {
-            return Err(crate::__private::unknown_param(name, &["batch_size"]));
+            return Err(crate::step::params::unknown_param(name, &["batch_size"]));
         }
         let texts = value
             .as_u64()

@@ -361,7 +361,7 @@ impl Step for EvolInstructGenerator {
             _ => {
                 let known = self.params();
                 let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-                return Err(crate::__private::unknown_param(name, &known));
+                return Err(crate::step::params::unknown_param(name, &known));
             }
         }
         Ok(())

@@ -387,7 +387,7 @@ impl Step for Magpie {
             e.unwrap_or_else(|| {
                 let known = self.settings.params();
                 let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-                crate::__private::unknown_param(name, &known)
+                crate::step::params::unknown_param(name, &known)
             })
         })
     }
@@ -495,7 +495,7 @@ impl Step for MagpieGenerator {
             e.unwrap_or_else(|| {
                 let known = self.params();
                 let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-                crate::__private::unknown_param(name, &known)
+                crate::step::params::unknown_param(name, &known)
             })
         })
     }

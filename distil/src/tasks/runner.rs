@@ -160,7 +160,7 @@ pub fn set_param<T: Task>(task: &mut T, name: &str, value: Value) -> Result<(), 
         _ => {
             let known = params(task);
             let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(crate::__private::unknown_param(name, &known));
+            return Err(crate::step::params::unknown_param(name, &known));
         }
     }
     Ok(())

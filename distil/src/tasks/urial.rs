@@ -68,7 +68,8 @@ crate::__task_builders!(Urial);
 fn turns(input: &Input<'_>, row: usize) -> Result<Vec<ChatMessage>, String> {
     let present = |name: &str| input.column(name).filter(|c| !c[row].is_null());
     if let Some(column) = present("conversation") {
-        let messages: Vec<ChatMessage> = crate::__private::arg(Some(column), row, "conversation")?;
+        let messages: Vec<ChatMessage> =
+            crate::step::function::arg(Some(column), row, "conversation")?;
         if messages.last().is_none_or(|m| m.role != "user") {
             return Err("the conversation must end with a user turn".to_owned());
         }

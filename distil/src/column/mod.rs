@@ -1,5 +1,8 @@
 //! Column types: how a Rust type maps to a cell [`Value`] and back, and how it is described.
 
+pub(crate) mod cells;
+pub(crate) mod typing;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -239,9 +242,14 @@ pub trait ColumnValue: Sized + Send + 'static {
     /// `true` for `Option<T>`: as a step argument, the column is an optional input.
     const NULLABLE: bool = false;
     /// What a step input of this type accepts at compile time: `Self`, or
-    /// [`AnyColumn`](crate::__private::AnyColumn) for `serde_json::Value`.
+    /// `AnyColumn` (any type) for `serde_json::Value`.
     #[doc(hidden)]
     type Expect;
+    /// The type with null allowed: `Option<Self>`, or `Self` when it holds null already
+    /// (`Option<T>`, `Value`). A grouped column is a `Vec` of it (a branch that failed on a row
+    /// gives null).
+    #[doc(hidden)]
+    type Nullable: ColumnValue;
     /// The column type.
     fn data_type() -> DataType;
     /// Moves the value into a cell.
@@ -252,6 +260,7 @@ pub trait ColumnValue: Sized + Send + 'static {
 
 impl ColumnValue for String {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::String
     }
@@ -268,6 +277,7 @@ impl ColumnValue for String {
 
 impl ColumnValue for bool {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Bool
     }
@@ -286,6 +296,7 @@ macro_rules! integer_columns {
     ($($ty:ty => $variant:ident($bits:literal) via $as:ident),* $(,)?) => {$(
         impl ColumnValue for $ty {
             type Expect = Self;
+            type Nullable = Option<Self>;
             fn data_type() -> DataType {
                 DataType::$variant($bits)
             }
@@ -309,6 +320,7 @@ integer_columns! {
 
 impl ColumnValue for usize {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::UInt(64)
     }
@@ -325,6 +337,7 @@ impl ColumnValue for usize {
 
 impl ColumnValue for f64 {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Float(64)
     }
@@ -340,6 +353,7 @@ impl ColumnValue for f64 {
 
 impl ColumnValue for f32 {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Float(32)
     }
@@ -352,7 +366,8 @@ impl ColumnValue for f32 {
 }
 
 impl ColumnValue for Value {
-    type Expect = crate::__private::AnyColumn;
+    type Expect = crate::column::typing::AnyColumn;
+    type Nullable = Self;
     fn data_type() -> DataType {
         DataType::Json
     }
@@ -366,6 +381,7 @@ impl ColumnValue for Value {
 
 impl<T: ColumnValue> ColumnValue for Option<T> {
     type Expect = Self;
+    type Nullable = Self;
     const NULLABLE: bool = true;
     fn data_type() -> DataType {
         DataType::Optional(Box::new(T::data_type()))
@@ -383,6 +399,7 @@ impl<T: ColumnValue> ColumnValue for Option<T> {
 
 impl<T: ColumnValue> ColumnValue for Vec<T> {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::List(Box::new(T::data_type()))
     }
@@ -402,6 +419,7 @@ impl<T: ColumnValue> ColumnValue for Vec<T> {
 
 impl<T: ColumnValue> ColumnValue for BTreeMap<String, T> {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Map(Box::new(T::data_type()))
     }
@@ -459,7 +477,7 @@ impl<'a> Arg<'a> for &'a str {
 
 impl<'a> Arg<'a> for &'a Value {
     type Column = Value;
-    type Expect = crate::__private::AnyColumn;
+    type Expect = crate::column::typing::AnyColumn;
     fn from_cell(value: Option<&'a Value>) -> Result<Self, CellError> {
         value.ok_or_else(|| CellError::new("a value", None))
     }

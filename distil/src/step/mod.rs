@@ -1,6 +1,9 @@
 //! The runtime interface of steps: what `#[step]` implements, and what an untyped step
 //! implements by hand.
 
+pub(crate) mod function;
+pub(crate) mod params;
+
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -193,7 +196,7 @@ pub trait Step: Send + 'static {
         let _ = value;
         let known: Vec<(String, Value)> = self.params();
         let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-        Err(crate::__private::unknown_param(name, &known))
+        Err(crate::step::params::unknown_param(name, &known))
     }
 }
 
