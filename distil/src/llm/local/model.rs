@@ -66,9 +66,7 @@ fn metadata<'a>(content: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_f
 }
 
 impl Model {
-    /// Reads the weights. Every matrix becomes Q8_0, whatever its quantization in the file:
-    /// candle has SIMD kernels for Q8_0 (and only a scalar loop for Q4_1), and 8 bits hold
-    /// every 4-bit value's level closely.
+    /// Reads the weights: Q4_1 matrices as they are, others as Q8_0 (see [`QMatrix`]).
     pub fn load<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<Model> {
         let arch = metadata(content, "general.architecture")?
             .to_string()?
@@ -95,26 +93,25 @@ impl Model {
         let head_dim = embedding / heads;
         let device = Device::Cpu;
 
-        let mut tensor = |name: &str| -> Result<Tensor> {
-            content.tensor(reader, name, &device)?.dequantize(&device)
-        };
-        let embeddings = tensor("token_embd.weight")?;
+        let mut tensor = |name: &str| content.tensor(reader, name, &device);
+        let token_embd = tensor("token_embd.weight")?;
+        let embeddings = token_embd.dequantize(&device)?;
         let output = match tensor("output.weight") {
-            Ok(t) => QMatrix::from_stacked(&[t])?,
+            Ok(t) => QMatrix::from_qtensors(&[t])?,
             // Tied embeddings (SmolLM2): the output head is the embedding matrix.
-            Err(_) => QMatrix::from_stacked(std::slice::from_ref(&embeddings))?,
+            Err(_) => QMatrix::from_qtensors(&[token_embd])?,
         };
-        let norm = tensor("output_norm.weight")?;
+        let norm = tensor("output_norm.weight")?.dequantize(&device)?;
         let mut blocks = Vec::with_capacity(layers);
         for i in 0..layers {
             let mut get = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
             blocks.push(Layer {
-                attn_norm: get("attn_norm")?,
-                qkv: QMatrix::from_stacked(&[get("attn_q")?, get("attn_k")?, get("attn_v")?])?,
-                wo: QMatrix::from_stacked(&[get("attn_output")?])?,
-                ffn_norm: get("ffn_norm")?,
-                gate_up: QMatrix::from_stacked(&[get("ffn_gate")?, get("ffn_up")?])?,
-                down: QMatrix::from_stacked(&[get("ffn_down")?])?,
+                attn_norm: get("attn_norm")?.dequantize(&device)?,
+                qkv: QMatrix::from_qtensors(&[get("attn_q")?, get("attn_k")?, get("attn_v")?])?,
+                wo: QMatrix::from_qtensors(&[get("attn_output")?])?,
+                ffn_norm: get("ffn_norm")?.dequantize(&device)?,
+                gate_up: QMatrix::from_qtensors(&[get("ffn_gate")?, get("ffn_up")?])?,
+                down: QMatrix::from_qtensors(&[get("ffn_down")?])?,
             });
         }
         let inv_freq: Vec<f32> = (0..head_dim / 2)
