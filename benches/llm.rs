@@ -136,6 +136,11 @@ impl ServerProcess {
 /// Runs `rows` instructions through TextGeneration with `llm`: rows generated, seconds, and
 /// the process's CPU seconds during the run.
 fn generate_all(llm: impl Llm, rows: usize) -> (usize, f64, f64) {
+    generate_with(llm, rows, RunOptions::new())
+}
+
+/// [`generate_all`] with `options` (an output folder added).
+fn generate_with(llm: impl Llm, rows: usize, options: RunOptions) -> (usize, f64, f64) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -151,7 +156,7 @@ fn generate_all(llm: impl Llm, rows: usize) -> (usize, f64, f64) {
     let cpu_before = cpu_seconds();
     let start = Instant::now();
     let distiset = runtime
-        .block_on(pipeline.run_with(RunOptions::new().output_dir(dir.path())))
+        .block_on(pipeline.run_with(options.output_dir(dir.path())))
         .expect("the benchmark pipeline runs");
     let seconds = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
@@ -164,20 +169,21 @@ fn generate_all(llm: impl Llm, rows: usize) -> (usize, f64, f64) {
     (generated, seconds, cpu)
 }
 
-fn client(url: &str, concurrency: usize) {
+fn client(url: &str, concurrency: usize, response_cache: bool) {
     let llm = OpenAi::new("bench-model")
         .base_url(url)
         .api_key("sk-bench")
         .max_concurrency(concurrency)
         .max_new_tokens(64);
-    let (generated, seconds, cpu) = generate_all(llm, ROWS);
+    let options = RunOptions::new().response_cache(response_cache);
+    let (generated, seconds, cpu) = generate_with(llm, ROWS, options);
     assert_eq!(generated, ROWS, "every row generated");
     let bound = concurrency as f64 / LATENCY.as_secs_f64();
     let rate = ROWS as f64 / seconds;
     println!(
         "{}",
         serde_json::json!({
-            "bench": "text_generation",
+            "bench": if response_cache { "text_generation" } else { "text_generation_without_response_cache" },
             "rows": ROWS,
             "max_concurrency": concurrency,
             "latency_ms": LATENCY.as_millis() as u64,
@@ -317,6 +323,7 @@ fn raw(url: &str, concurrency: usize) {
             "bench": "raw_reqwest",
             "max_concurrency": concurrency,
             "rows_per_sec": (ROWS as f64 / seconds).round(),
+            "fraction_of_bound": (ROWS as f64 / seconds / (concurrency as f64 / LATENCY.as_secs_f64()) * 1000.0).round() / 1000.0,
             "cpu_us_per_request": (cpu / ROWS as f64 * 1e6).round(),
         })
     );
@@ -370,10 +377,28 @@ fn main() {
             "no_http" => no_http(),
             "raw" => raw(&args[1], args[2].parse().unwrap()),
             "faulty" => faulty_client(&args[1], args[2].parse().unwrap()),
-            _ => client(&args[1], args[2].parse().unwrap()),
+            "client_without_cache" => client(&args[1], args[2].parse().unwrap(), false),
+            _ => client(&args[1], args[2].parse().unwrap(), true),
         }
         return;
     }
+    // `cargo bench --bench llm -- faults` runs the fault scenarios alone, `-- throughput` the
+    // others.
+    let only = |part: &str| {
+        let asked: Vec<String> = std::env::args()
+            .filter(|a| a == "faults" || a == "throughput")
+            .collect();
+        asked.is_empty() || asked.iter().any(|a| a == part)
+    };
+    if only("throughput") {
+        throughput();
+    }
+    if only("faults") {
+        faults();
+    }
+}
+
+fn throughput() {
     let server = ServerProcess::start(LATENCY, "0,0", 0);
     for concurrency in [16, 64, 256, 1024] {
         let line = support::child(&[
@@ -383,10 +408,22 @@ fn main() {
         ]);
         println!("{line}");
     }
-    // For comparison: a general HTTP client alone, and the pipeline without HTTP.
-    let raw = support::child(&["raw".to_owned(), server.url.clone(), "256".to_owned()]);
-    println!("{raw}");
+    // For comparison: the response cache's share, a general HTTP client alone, and the
+    // pipeline without HTTP.
+    let line = support::child(&[
+        "client_without_cache".to_owned(),
+        server.url.clone(),
+        "256".to_owned(),
+    ]);
+    println!("{line}");
+    for concurrency in [256, 1024] {
+        let raw = support::child(&[
+            "raw".to_owned(),
+            server.url.clone(),
+            concurrency.to_string(),
+        ]);
+        println!("{raw}");
+    }
     println!("{}", support::child(&["no_http".to_owned()]));
     server.stop();
-    faults();
 }

@@ -268,6 +268,10 @@ async fn main() -> distil::Result<()> {
         .filter(|m| !m.is_null())
         .count();
     println!("rows with a recorded error: {failed}");
+    // Rows, failed rows, cache hits, requests and tokens per LLM, wall time.
+    if let Some(summary) = pipeline.summary() {
+        print!("{summary}");
+    }
     if let Some(first) = rows.rows().next() {
         println!("{}", serde_json::to_string_pretty(&first).expect("JSON"));
     }

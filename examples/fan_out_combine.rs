@@ -88,17 +88,24 @@ pub fn pipeline(llms: Vec<OpenAi>, sample: Option<usize>) -> Pipeline {
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() -> distil::Result<()> {
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
     let args: Vec<String> = std::env::args().collect();
     let sample = args
         .iter()
         .position(|a| a == "--sample")
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok());
-    let distiset = pipeline(llms(), sample).run().await?;
+    let mut pipeline = pipeline(llms(), sample);
+    let distiset = pipeline.run().await?;
     let rows = distiset.default_config().expect("one leaf");
     for row in rows.rows() {
         println!("{} <- {}", row["instruction"], row["model_names"]);
     }
     distiset.save_to_disk("target/fan-out-distiset")?;
+    // Rows, failed rows, cache hits, requests and tokens per LLM, wall time.
+    if let Some(summary) = pipeline.summary() {
+        print!("{summary}");
+    }
     Ok(())
 }

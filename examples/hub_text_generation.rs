@@ -41,11 +41,14 @@ pub fn options(repo_id: &str, split: &str) -> RunOptions {
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() -> distil::Result<()> {
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
     let options = options(
         "distilabel-internal-testing/instruction-dataset-mini",
         "test",
     );
-    let distiset = pipeline(llm()).run_with(options).await?;
+    let mut pipeline = pipeline(llm());
+    let distiset = pipeline.run_with(options).await?;
     let rows = distiset.default_config().expect("one leaf");
     println!(
         "{} rows; columns: {}",
@@ -53,5 +56,9 @@ async fn main() -> distil::Result<()> {
         rows.column_names().join(", ")
     );
     distiset.save_to_disk("target/hub-text-generation-distiset")?;
+    // Rows, failed rows, cache hits, requests and tokens per LLM, wall time.
+    if let Some(summary) = pipeline.summary() {
+        print!("{summary}");
+    }
     Ok(())
 }

@@ -76,8 +76,11 @@ pub fn pipeline(generators: Vec<OpenAi>, judge: OpenAi) -> Pipeline {
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() -> distil::Result<()> {
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
     let (generators, judge) = llms();
-    let distiset = pipeline(generators, judge).run().await?;
+    let mut pipeline = pipeline(generators, judge);
+    let distiset = pipeline.run().await?;
     let rows = distiset.default_config().expect("one leaf");
     println!(
         "{} preference pairs; columns: {}",
@@ -85,5 +88,9 @@ async fn main() -> distil::Result<()> {
         rows.column_names().join(", ")
     );
     distiset.save_to_disk("target/preference-dpo-distiset")?;
+    // Rows, failed rows, cache hits, requests and tokens per LLM, wall time.
+    if let Some(summary) = pipeline.summary() {
+        print!("{summary}");
+    }
     Ok(())
 }

@@ -82,11 +82,18 @@ pub fn pipeline(llm: OpenAi) -> Pipeline {
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() -> distil::Result<()> {
-    let distiset = pipeline(llm()).run().await?;
+    // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
+    distil::logging::init();
+    let mut pipeline = pipeline(llm());
+    let distiset = pipeline.run().await?;
     let rows = distiset.default_config().expect("one leaf");
     for row in rows.rows() {
         println!("{} -> {}", row["instruction"], row["result"]);
     }
     distiset.save_to_disk("target/prometheus-eval-distiset")?;
+    // Rows, failed rows, cache hits, requests and tokens per LLM, wall time.
+    if let Some(summary) = pipeline.summary() {
+        print!("{summary}");
+    }
     Ok(())
 }

@@ -148,6 +148,10 @@ async fn run() -> distil::Result<ExitCode> {
         usage.input_tokens, usage.output_tokens, usage.requests, usage.failed, usage.retries
     );
     println!("columns: {}", rows.column_names().join(", "));
+    // Rows, failed rows, cache hits, requests and tokens per LLM, wall time.
+    if let Some(summary) = pipeline.summary() {
+        print!("{summary}");
+    }
     // Saving copies the run: say where both copies are, and how to drop the cached one.
     println!(
         "saved to {target}; the run's own copy is in {} (`distil cache rm` removes it)",

@@ -247,6 +247,51 @@ async fn files_python_downloaded_are_reused_offline_and_online() {
     assert_eq!(server.count("GET", "/resolve/"), 0);
 }
 
+/// The `hf-hub` crate's cache (as the embedded model and other Rust tools read it) finds,
+/// offline, the files distil downloaded, the Parquet conversion's revision too.
+#[tokio::test]
+async fn the_hf_hub_crate_reads_what_distil_downloaded_offline() {
+    use hf_hub::{Cache, Repo, RepoType};
+
+    let server = server_with_dataset().await;
+    server.add_file(
+        REPO,
+        "refs/convert/parquet",
+        "default/train/0000.parquet",
+        SHARD_1,
+    );
+    let hub = client(&server, Some(TOKEN));
+    let main = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    let converted = hub
+        .download_parquet(&DatasetRequest::new(REPO).revision("refs/convert/parquet"))
+        .await
+        .unwrap();
+    drop(server);
+
+    let cache = Cache::new(hub.config().cache_dir.clone());
+    let at = |revision: &str| {
+        cache.repo(Repo::with_revision(
+            REPO.to_owned(),
+            RepoType::Dataset,
+            revision.to_owned(),
+        ))
+    };
+    let found = at("main")
+        .get("default/train-00000-of-00002.parquet")
+        .expect("hf-hub finds the file");
+    assert_eq!(found, main[0]);
+    assert_eq!(std::fs::read(&found).unwrap(), SHARD_0);
+    let found = at("refs/convert/parquet")
+        .get("default/train/0000.parquet")
+        .expect("hf-hub finds the converted file");
+    assert_eq!(found, converted[0]);
+    assert_eq!(std::fs::read(&found).unwrap(), SHARD_1);
+    assert!(at("main").get("default/missing.parquet").is_none());
+}
+
 #[tokio::test]
 async fn reads_the_data_folder_and_the_parquet_conversion_revision() {
     let server = HubServer::start(TOKEN).await;

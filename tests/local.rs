@@ -229,3 +229,24 @@ fn a_missing_or_broken_model_file_is_named_in_the_error() {
     let e = LocalLlm::from_file(&truncated).unwrap_err();
     assert!(e.message().contains("truncated.gguf"), "{e}");
 }
+
+#[test]
+fn a_pipeline_on_the_embedded_model_round_trips_through_a_file() {
+    let llm = model().clone().max_concurrency(3).temperature(0.0);
+    let mut pipeline = Pipeline::new("local-file");
+    pipeline.add(
+        "load",
+        LoadDataFromDicts::untyped(vec![json!({"instruction": "Say hi"})]),
+    );
+    pipeline.add("generate", TextGeneration::new(llm));
+    pipeline.connect("load", "generate");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipeline.yaml");
+    pipeline.save(&file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(r#""provider":"local""#), "{text}");
+    let loaded = Pipeline::from_yaml(&file).unwrap();
+    let again = dir.path().join("again.yaml");
+    loaded.save(&again).unwrap();
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+}

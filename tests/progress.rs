@@ -139,6 +139,8 @@ async fn a_forced_display_is_drawn_and_leaves_the_output_unchanged() {
     assert!(text.contains("generate  "), "{text:?}");
     assert!(text.contains("/24 rows"), "{text:?}");
     assert!(text.contains(" error"), "{text:?}");
+    // The LLM task's own status follows its rows.
+    assert!(text.contains("0 tokens in, 0 out"), "{text:?}");
     // Cleared when the run ends: the last thing drawn erases the line.
     assert!(text.ends_with("\r\x1b[2K"), "{text:?}");
 }

@@ -238,6 +238,43 @@ fn the_same_column_from_joined_branches_is_reported_unless_grouped_or_exclusive(
     assert_eq!(problems(&exclusive), "");
 }
 
+#[derive(Row)]
+struct WordsText {
+    words: String,
+}
+
+#[step]
+fn words_as_text(instruction: &str) -> WordsText {
+    WordsText {
+        words: instruction.split_whitespace().count().to_string(),
+    }
+}
+
+#[step]
+fn is_long(words: u64) -> Verdict {
+    Verdict {
+        verdict: (words > 3).to_string(),
+    }
+}
+
+#[test]
+fn every_branch_a_column_may_come_from_is_type_checked() {
+    // Each row takes one branch; the one writing `words` as text does not fit the reader.
+    let mut pipeline = with_loader();
+    pipeline.add("count", WordCount::new());
+    pipeline.add("text", WordsAsText::new());
+    pipeline.add("long", IsLong::new());
+    pipeline.route("load", sample_n_steps(1), ["count", "text"]);
+    pipeline.connect("count", "long");
+    pipeline.connect("text", "long");
+    let message = problems(&pipeline);
+    assert!(
+        message.contains("column `words` has type `String` as step `text` writes it, but step `long` expects `u64`"),
+        "{message}"
+    );
+    assert!(!message.contains("step `count` writes it"), "{message}");
+}
+
 #[test]
 fn a_misspelt_optional_input_is_reported() {
     let mut pipeline = with_loader();

@@ -21,11 +21,15 @@ pub fn scenario_args() -> Option<Vec<String>> {
 }
 
 /// Runs this benchmark again with `--scenario <args>` and returns the JSON line it printed.
+/// Each child has a cache folder of its own: no scenario finds answers another one left, and
+/// the user's cache never sees a benchmark.
 pub fn child(args: &[String]) -> serde_json::Value {
     let exe = std::env::current_exe().expect("the benchmark's own path");
+    let cache = tempfile::tempdir().expect("a temporary folder");
     let out = Command::new(exe)
         .arg("--scenario")
         .args(args)
+        .env("DISTIL_CACHE_DIR", cache.path())
         .output()
         .expect("the benchmark runs itself");
     assert!(

@@ -5,8 +5,10 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Data, DeriveInput, Fields, LitStr};
 
-use crate::ctxt::Ctxt;
-use crate::desc::{ColumnDesc, RowDesc, callback_macro, display_type, unique_suffix};
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{
+    ColumnDesc, RowDesc, callback_macro, display_type, unique_suffix,
+};
 
 struct Field {
     ident: syn::Ident,
@@ -122,6 +124,7 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
                 typed: true,
             })
             .collect(),
+        public: matches!(model.input.vis, syn::Visibility::Public(_)),
     }
     .to_tokens();
     let callback = callback_macro(
@@ -199,6 +202,7 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
 
         impl #impl_generics ::distil::ColumnValue for #ident #ty_generics #where_clause {
             type Expect = Self;
+            type Nullable = ::std::option::Option<Self>;
             fn data_type() -> ::distil::DataType {
                 #data_type
             }

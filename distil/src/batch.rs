@@ -340,7 +340,20 @@ impl Batch {
     /// The batch as bytes: ids, watermark and columns (branches are not kept: a step's output
     /// has none).
     pub(crate) fn encode(&self, steps: &[Arc<str>]) -> Vec<u8> {
-        let ids: Vec<Value> = self
+        // Serialized from borrows: a batch's cells are written, never copied first.
+        #[derive(serde::Serialize)]
+        struct Encoded<'a> {
+            through: u64,
+            ids: Vec<Value>,
+            columns: Vec<EncodedColumn<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct EncodedColumn<'a> {
+            name: &'a str,
+            producer: Option<&'a str>,
+            values: &'a [Value],
+        }
+        let ids = self
             .ids
             .iter()
             .map(|id| {
@@ -351,22 +364,20 @@ impl Batch {
                 }
             })
             .collect();
-        let columns: Vec<Value> = self
+        let columns = self
             .columns
             .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "name": &*c.name,
-                    "producer": steps.get(c.producer).map(|s| &**s),
-                    "values": c.values(),
-                })
+            .map(|c| EncodedColumn {
+                name: &c.name,
+                producer: steps.get(c.producer).map(|s| &**s),
+                values: c.values(),
             })
             .collect();
-        serde_json::to_vec(&serde_json::json!({
-            "through": self.through,
-            "ids": ids,
-            "columns": columns,
-        }))
+        serde_json::to_vec(&Encoded {
+            through: self.through,
+            ids,
+            columns,
+        })
         .expect("a batch is JSON")
     }
 
@@ -426,13 +437,7 @@ impl Batch {
         let mut columns: Vec<&Column> = self.columns.iter().collect();
         columns.sort_by(|a, b| a.name.cmp(&b.name));
         for column in columns {
-            hasher.update((column.name.len() as u64).to_le_bytes());
-            hasher.update(column.name.as_bytes());
-            for value in column.values() {
-                let text = value.to_string();
-                hasher.update((text.len() as u64).to_le_bytes());
-                hasher.update(text.as_bytes());
-            }
+            crate::column::hash_cells(&mut hasher, &column.name, column.values());
         }
         hasher.finalize().into()
     }

@@ -86,6 +86,17 @@ pub enum Error {
         /// What is wrong with the parameter.
         message: String,
     },
+    /// A pipeline file ([`Pipeline::from_yaml`](crate::Pipeline::from_yaml),
+    /// [`Pipeline::save`](crate::Pipeline::save)) cannot be read or written, or describes a
+    /// pipeline that cannot be rebuilt or is invalid; the message names the key at fault
+    /// (`pipeline.steps[1].type_name`).
+    #[error("{path}: {message}")]
+    PipelineFile {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the key.
+        message: String,
+    },
     /// A step's batch-level error; the runtime records it on the batch's rows.
     #[error("{0}")]
     Message(String),

@@ -50,8 +50,15 @@
 // Lets the macros' `::distil::` paths resolve inside this crate too.
 extern crate self as distil;
 
+// Versioned by the patch version (`concat!("__private", patch)`, as serde and thiserror do):
+// distil-macros expands to this name, so macros and runtime of two versions fail loudly.
 #[doc(hidden)]
-pub mod __private;
+#[path = "__private.rs"]
+pub mod __private0;
+const _: () = assert!(
+    matches!(env!("CARGO_PKG_VERSION_PATCH").as_bytes(), b"0"),
+    "name the module `__private` after the patch version, as distil-macros expands it"
+);
 mod batch;
 pub mod cache;
 #[cfg(feature = "cli")]
@@ -70,6 +77,7 @@ pub mod pipeline;
 pub mod prelude;
 pub mod row;
 mod secret;
+pub mod settings;
 pub mod step;
 pub mod steps;
 pub mod tasks;

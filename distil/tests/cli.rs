@@ -203,3 +203,144 @@ async fn push_failures_and_usage_errors_have_their_exit_codes() {
         assert!(stdout(&output).contains("Usage: distil"), "{command:?}");
     }
 }
+
+#[path = "../../tests/support/canned_llm.rs"]
+mod canned_llm;
+
+/// Runs `distil` off the async runtime, so that the test's LLM server keeps answering.
+async fn distil_blocking(args: Vec<String>, cache: PathBuf) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        distil(&args, &cache)
+    })
+    .await
+    .unwrap()
+}
+
+fn args(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_runs_a_pipeline_file_against_a_loopback_llm() {
+    use distil::llm::OpenAi;
+    use distil::steps::KeepColumns;
+    use distil::tasks::TextGeneration;
+
+    let server = canned_llm::CannedLlm::start().await;
+    let cache = temp_dir("run");
+    let prompts: Vec<Prompt> = (0..3)
+        .map(|id| Prompt {
+            id,
+            prompt: format!("prompt number {id}"),
+        })
+        .collect();
+    let pipeline = pipeline! {
+        name: "cli-run",
+        load = LoadDataFromDicts::<Prompt>::new(prompts),
+        answer = TextGeneration::<Prompt>::with_input(OpenAi::new("canned").base_url(&server.v1))
+            .template("{{ prompt }} (id {{ id }})"),
+        keep = KeepColumns::new(["id", "generation"]),
+        load >> answer >> keep,
+    };
+    let file = cache.join("pipeline.yaml");
+    pipeline.save(&file).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let out = cache.join("out");
+
+    let output = distil_blocking(
+        args(&[
+            "run",
+            &file,
+            "--param",
+            "answer.system_prompt=Be terse",
+            "--param",
+            "answer.max_new_tokens=64",
+            "--output",
+            out.to_str().unwrap(),
+        ]),
+        cache.clone(),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("pipeline `cli-run` finished in ")
+            && text.contains(": 3 rows (0 failed) in ")
+            && text.contains("step `answer`: 3 rows; OpenAI `canned`: 3 requests"),
+        "{text}"
+    );
+    assert_eq!(server.requests(), 3);
+    let distiset = Distiset::load_from_disk(&out).unwrap();
+    let generations: Vec<Value> = distiset
+        .default_config()
+        .unwrap()
+        .column("generation")
+        .cloned()
+        .collect();
+    assert_eq!(
+        generations[0],
+        serde_json::json!("canned answers: prompt number 0 (id 0)")
+    );
+    let recorded = std::fs::read_to_string(out.join("pipeline.yaml")).unwrap();
+    assert!(
+        recorded.contains(r#""system_prompt": "Be terse""#)
+            && recorded.contains(r#""max_new_tokens": 64"#),
+        "{recorded}"
+    );
+
+    // A dry run: one row through every step; it reads no cache, so its one request is sent.
+    let output = distil_blocking(args(&["run", &file, "--dry-run"]), cache.clone()).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("dry run: pipeline `cli-run` finished in ")
+            && stdout(&output).contains(": 1 rows (0 failed) in "),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(server.requests(), 4);
+
+    // Exit codes: a parameter the pipeline cannot take, a malformed --param, a file naming
+    // what is not registered, a missing file.
+    let output = distil_blocking(
+        args(&["run", &file, "--param", "nope.temperature=1"]),
+        cache.clone(),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`nope`"), "{}", stderr(&output));
+    let output = distil_blocking(args(&["run", &file, "--param", "answer=1"]), cache.clone()).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let broken = cache.join("broken.yaml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("\"KeepColumns\"", "\"KeepColumn\""),
+    )
+    .unwrap();
+    let output = distil_blocking(args(&["run", broken.to_str().unwrap()]), cache.clone()).await;
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("broken.yaml") && message.contains("`pipeline.steps[2].type_name`"),
+        "{message}"
+    );
+    let output = distil_blocking(
+        args(&["run", cache.join("missing.yaml").to_str().unwrap()]),
+        cache.clone(),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let output = distil_blocking(args(&["run", "--help"]), cache.clone()).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("--param <STEP.KEY=VALUE>"));
+    assert!(
+        !cache.join("cli-run").join("runs").exists()
+            || std::fs::read_dir(cache.join("cli-run").join("runs"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "runs with --output and dry runs leave no run folder in the cache"
+    );
+}

@@ -28,6 +28,7 @@ const FAMILIES: &[&str] = &[
     "row_derive",
     "syntax",
     "task",
+    "grouped",
 ];
 
 #[test]

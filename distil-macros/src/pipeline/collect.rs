@@ -5,12 +5,10 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Token, Type, braced};
 
-use super::generate::*;
 use super::parse::{PipelineInput, step_type};
 use super::{chain, stub};
-use crate::ctxt::Ctxt;
-use crate::desc::{ColumnDesc, Desc, Kind, StepDesc, state_body};
-use distil_graph::ColumnDecl;
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{ColumnDesc, Desc, Kind, StepDesc, state_body};
 
 /// The state `__collect` receives: the user's tokens and the descriptions gathered so far.
 pub(super) struct State {
@@ -153,7 +151,13 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
         }
     }
 
-    let output = generate(&model, &descs, &cx);
+    let output = match super::resolve::resolve(&model, &descs, &cx) {
+        Some(mut resolved) => {
+            let report = super::validate::validate(&model, &descs, &mut resolved, &cx);
+            super::expand::expand(&model, &descs, &resolved, &report)
+        }
+        None => TokenStream::new(),
+    };
     match cx.check() {
         Ok(()) => output,
         Err(e) => stub(e.to_compile_error(), Some(&model), &not_steps),
@@ -175,16 +179,4 @@ fn add_inputs(desc: &mut StepDesc, mut columns: Vec<ColumnDesc>) {
         .collect();
     columns.extend(extra);
     desc.inputs = columns;
-}
-
-pub(super) fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {
-    columns
-        .iter()
-        .map(|c| ColumnDecl {
-            name: c.name.clone(),
-            ty: c.ty.clone(),
-            required: c.required,
-            any_type: false,
-        })
-        .collect()
 }

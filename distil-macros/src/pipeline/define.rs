@@ -6,7 +6,7 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, braced};
 
-use crate::desc::{Desc, RowDesc, StepDesc, state_body};
+use crate::internals::protocol::{Desc, RowDesc, StepDesc, state_body};
 use crate::task::TaskHeader;
 
 /// Entry point of `__define_step`: the step's output row has told its columns.
@@ -19,6 +19,8 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
         step_impl: TokenStream,
         /// A task's rows and what they are to it.
         task: Option<TaskHeader>,
+        /// A function-form step's output row as written, and its `StepKind`.
+        output: Option<(syn::Type, TokenStream)>,
         step: StepDesc,
         rows: Vec<RowDesc>,
     }
@@ -36,14 +38,21 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
             let step_impl;
             braced!(step_impl in header);
             let step_impl: TokenStream = step_impl.parse()?;
-            let task = if header.is_empty() {
-                None
-            } else {
-                header.parse::<Ident>()?;
-                let task;
-                braced!(task in header);
-                Some(task.parse()?)
-            };
+            let mut task = None;
+            let mut output = None;
+            if !header.is_empty() {
+                let what: Ident = header.parse()?;
+                let content;
+                braced!(content in header);
+                if what == "task" {
+                    task = Some(content.parse()?);
+                } else {
+                    // A function-form step: its output row as written, and its kind.
+                    let ty;
+                    syn::parenthesized!(ty in content);
+                    output = Some((ty.parse::<syn::Type>()?, content.parse::<TokenStream>()?));
+                }
+            }
             let Desc::Step(step) = body.parse::<Desc>()? else {
                 return Err(body.error("expected the step description"));
             };
@@ -68,6 +77,7 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
                 suffix,
                 step_impl,
                 task,
+                output,
                 step,
                 rows,
             })
@@ -87,18 +97,47 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
                 e.to_compile_error()
             }
         },
-        None => {
-            d.step.outputs = d
-                .rows
-                .into_iter()
-                .next()
-                .map(|r| r.columns)
-                .unwrap_or_default();
-            quote!()
-        }
+        None => match (d.rows.first(), &d.output) {
+            (Some(row), Some((ty, kind)))
+                if !row.public && matches!(d.vis, syn::Visibility::Public(_)) =>
+            {
+                // The step's impls would name the row in a public interface (E0446): the
+                // step stays, processing nothing, so this is the only error.
+                let (ident, type_name) = (&d.ident, d.ident.to_string());
+                d.step_impl = quote! {
+                    impl ::distil::Step for #ident {
+                        fn spec(&self) -> ::distil::step::StepSpec {
+                            ::distil::__private::spec(#type_name, #kind, ::std::vec::Vec::new(), ::std::vec::Vec::new())
+                        }
+                    }
+                };
+                d.step = StepDesc::new(type_name, d.step.kind, true);
+                syn::Error::new_spanned(
+                    ty,
+                    format!(
+                        "step `{}` is `pub`, but its output row `{}` is private; make the row `pub struct {}` (the step's columns are part of its public type)",
+                        d.ident, row.type_name, row.type_name
+                    ),
+                )
+                .to_compile_error()
+            }
+            _ => {
+                d.step.outputs = d
+                    .rows
+                    .into_iter()
+                    .next()
+                    .map(|r| r.columns)
+                    .unwrap_or_default();
+                quote!()
+            }
+        },
     };
     let step_impl = &d.step_impl;
-    let callback =
-        crate::desc::callback_macro(&d.vis, &d.ident, &d.suffix.value(), d.step.to_tokens());
+    let callback = crate::internals::protocol::callback_macro(
+        &d.vis,
+        &d.ident,
+        &d.suffix.value(),
+        d.step.to_tokens(),
+    );
     quote!(#step_impl #impls #callback)
 }

@@ -1,11 +1,14 @@
 //! `pipeline!`: parse the grammar, ask every step (and the rows of generic loaders) for its
-//! columns through their callback macros, then validate the graph with the rules the runtime
-//! shares (`distil_graph`) and generate the builder calls plus compile-time type assertions.
+//! columns through their callback macros (`collect`), then in three stages: `resolve` the
+//! names into a graph, `validate` it with the rules the runtime shares (`distil_graph`), and
+//! `expand` it into the builder calls plus compile-time column type checks.
 
 mod collect;
 mod define;
-mod generate;
+mod expand;
 mod parse;
+mod resolve;
+mod validate;
 
 pub use collect::collect;
 pub use define::define_step;
@@ -13,7 +16,7 @@ pub use define::define_step;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
-use crate::ctxt::Ctxt;
+use crate::internals::ctxt::Ctxt;
 use parse::{PipelineInput, step_type};
 
 /// Entry point of `pipeline!`: starts the callback chain over the bindings' step types.

@@ -219,10 +219,10 @@ fn parse_item(input: ParseStream, out: &mut PipelineInput) -> syn::Result<()> {
             || (fork.peek(Token![:])
                 && !fork.peek(Token![::])
                 && !has_assignment(&fork)
-                && crate::ctxt::did_you_mean(&word, CLAUSES.iter().copied()).is_some()))
+                && crate::internals::ctxt::did_you_mean(&word, CLAUSES.iter().copied()).is_some()))
     {
         // `output { .. }` or `batch_sise: 8`: a clause misspelt.
-        let hint = crate::ctxt::did_you_mean(&word, CLAUSES.iter().copied())
+        let hint = crate::internals::ctxt::did_you_mean(&word, CLAUSES.iter().copied())
             .map(|near| format!("did you mean `{near}`? After"))
             .unwrap_or_else(|| "after".to_owned());
         return Err(syn::Error::new(
@@ -322,27 +322,43 @@ pub fn binding_type(binding: &Binding) -> Option<Type> {
     (!inferred(quote::ToTokens::to_token_stream(&ty))).then_some(ty)
 }
 
-/// Whether the binding's expression calls `.group_generations(..)` (not with a literal `false`):
-/// a task whose output columns then become lists, known only when it runs.
-pub fn groups_generations(binding: &Binding) -> bool {
-    fn calls(expr: &Expr) -> bool {
-        match expr {
-            Expr::MethodCall(m) => {
-                let grouped = m.method == "group_generations"
-                    && !matches!(
-                        m.args.first(),
-                        Some(Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Bool(b),
-                            ..
-                        })) if !b.value
-                    );
-                grouped || calls(&m.receiver)
+/// Whether a task keeps a row's generations in one row, its outputs then lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    /// No `.group_generations(..)` call, or one with a literal `false`.
+    No,
+    /// `.group_generations(true)`: the outputs are typed as lists.
+    Yes,
+    /// `.group_generations(expr)`: known only when it runs.
+    Unknown,
+}
+
+/// What the binding's `.group_generations(..)` call says, the last one winning.
+pub fn groups_generations(binding: &Binding) -> Grouping {
+    match method_call(&binding.expr, "group_generations").and_then(|m| m.args.first()) {
+        None => Grouping::No,
+        Some(Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(b),
+            ..
+        })) => {
+            if b.value {
+                Grouping::Yes
+            } else {
+                Grouping::No
             }
-            Expr::Paren(p) => calls(&p.expr),
-            _ => false,
         }
+        Some(_) => Grouping::Unknown,
     }
-    calls(&binding.expr)
+}
+
+/// The outermost (last written) call of `method` in a builder chain `Type::new(..).a(..).b(..)`.
+pub fn method_call<'a>(expr: &'a Expr, method: &str) -> Option<&'a syn::ExprMethodCall> {
+    match expr {
+        Expr::MethodCall(m) if m.method == method => Some(m),
+        Expr::MethodCall(m) => method_call(&m.receiver, method),
+        Expr::Paren(p) => method_call(&p.expr, method),
+        _ => None,
+    }
 }
 
 /// `Type::ctor(..).method(..)` -> `Type`; `Type { .. }` and `Type` -> `Type`.
@@ -387,28 +403,30 @@ pub fn literal_columns(binding: &Binding, arg: usize) -> Option<Vec<String>> {
             _ => None,
         }
     }
-    fn strings(expr: &Expr) -> Option<Vec<String>> {
-        let literal = |e: &Expr| match e {
-            Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(s),
-                ..
-            }) => Some(s.value()),
-            _ => None,
-        };
-        match expr {
-            Expr::Array(array) => array.elems.iter().map(literal).collect(),
-            Expr::Reference(r) => strings(&r.expr),
-            Expr::Macro(m) if m.mac.path.is_ident("vec") => {
-                let items = m
-                    .mac
-                    .parse_body_with(Punctuated::<LitStr, Token![,]>::parse_terminated)
-                    .ok()?;
-                Some(items.iter().map(LitStr::value).collect())
-            }
-            _ => None,
+    literal_strings(constructor(&binding.expr)?.args.iter().nth(arg)?)
+}
+
+/// The string literals of a list: `["a", "b"]`, `&[..]` or `vec![..]`.
+pub fn literal_strings(expr: &Expr) -> Option<Vec<String>> {
+    let literal = |e: &Expr| match e {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => Some(s.value()),
+        _ => None,
+    };
+    match expr {
+        Expr::Array(array) => array.elems.iter().map(literal).collect(),
+        Expr::Reference(r) => literal_strings(&r.expr),
+        Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+            let items = m
+                .mac
+                .parse_body_with(Punctuated::<LitStr, Token![,]>::parse_terminated)
+                .ok()?;
+            Some(items.iter().map(LitStr::value).collect())
         }
+        _ => None,
     }
-    strings(constructor(&binding.expr)?.args.iter().nth(arg)?)
 }
 
 #[cfg(test)]
@@ -424,18 +442,41 @@ mod tests {
     }
 
     #[test]
-    fn a_task_groups_its_generations_unless_told_false() {
-        assert!(groups_generations(&binding(
-            "TextGeneration::new(llm).group_generations(true).temperature(0.1)"
-        )));
-        assert!(groups_generations(&binding(
-            "(Rate { llm }).group_generations(grouped)"
-        )));
-        assert!(!groups_generations(&binding(
-            "TextGeneration::new(llm).group_generations(false)"
-        )));
-        assert!(!groups_generations(&binding(
-            "TextGeneration::new(llm).num_generations(2)"
-        )));
+    fn a_task_groups_its_generations_when_told_true() {
+        let grouping = |expr: &str| groups_generations(&binding(expr));
+        assert_eq!(
+            grouping("TextGeneration::new(llm).group_generations(true).temperature(0.1)"),
+            Grouping::Yes
+        );
+        assert_eq!(
+            grouping("(Rate { llm }).group_generations(grouped)"),
+            Grouping::Unknown
+        );
+        assert_eq!(
+            grouping("TextGeneration::new(llm).group_generations(false)"),
+            Grouping::No
+        );
+        assert_eq!(
+            grouping("TextGeneration::new(llm).group_generations(true).group_generations(false)"),
+            Grouping::No
+        );
+        assert_eq!(
+            grouping("TextGeneration::new(llm).num_generations(2)"),
+            Grouping::No
+        );
+    }
+
+    #[test]
+    fn output_columns_are_read_from_the_last_call() {
+        let b = binding(r#"GroupColumns::new(["a", "b"]).output_columns(vec!["x", "y"])"#);
+        assert_eq!(
+            literal_columns(&b, 0),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        let call = method_call(&b.expr, "output_columns").expect("a call");
+        assert_eq!(
+            literal_strings(&call.args[0]),
+            Some(vec!["x".to_owned(), "y".to_owned()])
+        );
     }
 }

@@ -3,20 +3,9 @@
 use proc_macro2::{Span, TokenStream};
 use syn::{Ident, Type, spanned::Spanned};
 
-use crate::ctxt::{Ctxt, unknown_option};
-
-/// How the step sees rows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Form {
-    /// One call per row.
-    Row,
-    /// One call per batch, columns as `Vec`s.
-    Batch,
-    /// One call over all rows, columns as `Vec`s.
-    Global,
-    /// Produces rows.
-    Generator,
-}
+use crate::internals::args::Form;
+use crate::internals::ctxt::{Ctxt, unknown_option};
+use crate::internals::symbol::*;
 
 #[derive(Default)]
 pub(crate) struct Attr {
@@ -26,27 +15,18 @@ pub(crate) struct Attr {
     pub(crate) outputs: Option<Type>,
     /// `keeps = N`: the step keeps the columns its constructor's argument `N` lists.
     pub(crate) keeps: Option<usize>,
+    /// `groups = N`: the step groups the columns its constructor's argument `N` lists.
+    pub(crate) groups: Option<usize>,
 }
-
-/// The options of `#[step(..)]`, as the user writes them.
-pub(crate) const OPTIONS: [&str; 7] = [
-    "batch",
-    "global",
-    "generator",
-    "dynamic",
-    "name = Type",
-    "outputs = RowParam",
-    "keeps = ArgIndex",
-];
 
 pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
     let mut out = Attr::default();
     let parser = syn::meta::parser(|meta| {
-        let form = if meta.path.is_ident("batch") {
+        let form = if meta.path == BATCH {
             Some(Form::Batch)
-        } else if meta.path.is_ident("global") {
+        } else if meta.path == GLOBAL {
             Some(Form::Global)
-        } else if meta.path.is_ident("generator") {
+        } else if meta.path == GENERATOR {
             Some(Form::Generator)
         } else {
             None
@@ -56,16 +36,18 @@ pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
                 return Err(meta.error("a step has one form: `batch`, `global` or `generator`"));
             }
             out.form = Some((form, meta.path.span()));
-        } else if meta.path.is_ident("dynamic") {
+        } else if meta.path == DYNAMIC {
             out.dynamic = true;
-        } else if meta.path.is_ident("name") {
+        } else if meta.path == NAME {
             out.name = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("outputs") {
+        } else if meta.path == STEP_OUTPUTS {
             out.outputs = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("keeps") {
+        } else if meta.path == KEEPS {
             out.keeps = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
+        } else if meta.path == GROUPS {
+            out.groups = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
         } else {
-            return Err(unknown_option(&meta, "step", &OPTIONS));
+            return Err(unknown_option(&meta, "step", STEP_OPTIONS));
         }
         Ok(())
     });

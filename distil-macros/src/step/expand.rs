@@ -2,11 +2,12 @@
 //! callback chain that tells `pipeline!` its columns.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::{Ident, PathArguments, Type, spanned::Spanned};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Ident, Type, spanned::Spanned};
 
-use super::{attr::*, model::*, types::*};
-use crate::desc::{ColumnDesc, Kind, StepDesc, unique_suffix};
+use super::model::*;
+use crate::internals::args::*;
+use crate::internals::protocol::{Kind, StepDesc, unique_suffix};
 
 pub(crate) fn kind_tokens(form: Form) -> TokenStream {
     match form {
@@ -180,18 +181,22 @@ pub(crate) fn expand(model: &StepModel) -> TokenStream {
             }
         }
     };
-    let chain = define_chain(model, &step_impl);
-    quote! {
-        #item
-        #struct_def
-        #row_check
-        #(#in_cols)*
+    // Emitted once the row has told whether it is as visible as the step.
+    let step_impl = quote! {
+        #step_impl
         impl<const ID: u64> ::distil::__private::OutCol<ID> for #ident
         where
             #output: ::distil::__private::Col<ID>,
         {
             type Ty = <#output as ::distil::__private::Col<ID>>::Ty;
         }
+    };
+    let chain = define_chain(model, &step_impl);
+    quote! {
+        #item
+        #struct_def
+        #row_check
+        #(#in_cols)*
         #chain
     }
 }
@@ -263,53 +268,6 @@ pub(crate) fn declare_struct(model: &StepModel, with_rows: bool) -> TokenStream 
     }
 }
 
-/// The description of an input column.
-pub(crate) fn input_desc(form: Form, input: &Input) -> ColumnDesc {
-    ColumnDesc {
-        name: input.column.clone(),
-        ty: input_display(form, &input.ty),
-        required: !is_optional(&input.ty),
-        typed: true,
-    }
-}
-
-/// `impl InCol<ID> for Step`: the type `pipeline!` expects for an input column.
-pub(crate) fn in_col_impl(ident: &Ident, form: Form, input: &Input) -> TokenStream {
-    let id = distil_graph::column_id(&input.column);
-    let ty = static_type(&input.ty);
-    // Spanned from the argument type's first token to its last: a type that is no column
-    // type is reported there, underlined whole.
-    let first = input.ty.span();
-    let last = input
-        .ty
-        .to_token_stream()
-        .into_iter()
-        .last()
-        .map_or(first, |t| t.span());
-    let (open, close) = match form {
-        Form::Row => (
-            quote_spanned!(first=> <#ty as ::distil::Arg<'static>),
-            quote_spanned!(last=> >::Expect),
-        ),
-        _ => (
-            quote_spanned!(first=> <#ty as ::distil::ColumnValue),
-            quote_spanned!(last=> >::Expect),
-        ),
-    };
-    let expect = quote!(#open #close);
-    quote!(impl ::distil::__private::InCol<#id> for #ident { type Ty = #expect; })
-}
-
-/// The path of a row type's callback macro (its path without generic arguments), spanned at
-/// the type.
-pub(crate) fn row_macro_path(ty: &syn::TypePath) -> (syn::Path, proc_macro2::Span) {
-    let mut path = ty.path.clone();
-    for segment in &mut path.segments {
-        segment.arguments = PathArguments::None;
-    }
-    (path, ty.span())
-}
-
 /// Asks the output row's callback for its columns, then `__define_step` emits the step's own
 /// callback with them.
 pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenStream {
@@ -321,11 +279,26 @@ pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
     let vis = &model.vis;
     let ident = &model.ident;
     let suffix = unique_suffix(&model.item);
-    let header = quote!(define { (#vis) #ident #suffix { #step_impl } });
+    // A function's visibility is the step struct's; an impl's struct is the user's, whose
+    // visibility the impl does not show.
+    let visible = matches!(model.call, Call::Fn(_)).then(|| {
+        let kind = kind_tokens(model.form);
+        let output = &model.output;
+        quote!(step { (#output) #kind })
+    });
+    let header = quote!(define { (#vis) #ident #suffix { #step_impl } #visible });
     match &model.output {
-        Type::Tuple(t) if t.elems.is_empty() => quote! {
-            ::distil::__private::define_step! { [] { #header #desc row { "()" [] } } }
-        },
+        Type::Tuple(t) if t.elems.is_empty() => {
+            let no_columns = crate::internals::protocol::RowDesc {
+                type_name: "()".to_owned(),
+                columns: Vec::new(),
+                public: true,
+            }
+            .to_tokens();
+            quote! {
+                ::distil::__private::define_step! { [] { #header #desc #no_columns } }
+            }
+        }
         Type::Path(p) => {
             let (path, span) = row_macro_path(p);
             quote_spanned! {span=>

@@ -4,8 +4,10 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Ident, ItemImpl, Type, Visibility, parse_quote};
 
-use super::{attr::*, expand::*, model::*};
-use crate::desc::{StepDesc, callback_macro, unique_suffix};
+use super::attr::Attr;
+use super::{expand::*, model::*};
+use crate::internals::args::Form;
+use crate::internals::protocol::{StepDesc, callback_macro, unique_suffix};
 
 /// What is left of a step whose attribute or signature is wrong: the user's item, the struct
 /// (function form) and a `Step` impl that processes nothing, and a callback that says its columns

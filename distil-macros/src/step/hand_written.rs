@@ -5,8 +5,9 @@ use quote::{ToTokens, quote};
 use syn::{GenericArgument, ItemImpl, PathArguments, Type, parse_quote};
 
 use super::{attr::*, expand::*};
-use crate::ctxt::Ctxt;
-use crate::desc::{StepDesc, callback_macro, unique_suffix};
+use crate::internals::args::Form;
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{StepDesc, callback_macro, unique_suffix};
 
 /// `#[step(dynamic)] impl Step for X` or `#[step(generator, outputs = R)] impl<R> Step for X<R>`.
 pub(crate) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> TokenStream {
@@ -53,6 +54,7 @@ pub(crate) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Tok
     let desc = StepDesc {
         row_param,
         keeps_arg: attr.keeps,
+        groups_arg: attr.groups,
         ..StepDesc::new(ident.to_string(), desc_kind(form), row_param.is_none())
     }
     .to_tokens();

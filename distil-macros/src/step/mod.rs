@@ -9,14 +9,13 @@ pub(crate) mod expand;
 pub(crate) mod fallback;
 mod hand_written;
 pub(crate) mod model;
-pub(crate) mod types;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::Item;
 
 use self::{attr::*, expand::*, fallback::*, hand_written::*, model::*};
-use crate::ctxt::Ctxt;
+use crate::internals::ctxt::Ctxt;
 
 /// What `#[step]` emits once its checks ran.
 enum Plan {

@@ -3,27 +3,12 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident};
-use syn::{
-    FnArg, Ident, ImplItem, ItemFn, ItemImpl, Pat, ReturnType, Type, Visibility, parse_quote,
-};
+use syn::{FnArg, Ident, ImplItem, ItemFn, ItemImpl, ReturnType, Type, Visibility, parse_quote};
 
-use super::{attr::*, types::*};
-use crate::ctxt::Ctxt;
-
-/// A column argument.
-pub(crate) struct Input {
-    pub(crate) ident: Ident,
-    pub(crate) column: String,
-    /// The argument type as written (`&str`), or the element type for batch forms.
-    pub(crate) ty: Type,
-}
-
-/// A runtime parameter (`#[param]` argument).
-pub(crate) struct Param {
-    pub(crate) ident: Ident,
-    pub(crate) ty: Type,
-    pub(crate) default: Option<syn::Expr>,
-}
+use super::attr::*;
+use crate::internals::args::*;
+use crate::internals::ctxt::Ctxt;
+use crate::internals::types::*;
 
 /// Whether the function is called as `f(..)` or as a method of the user's struct.
 pub(crate) enum Call {
@@ -46,11 +31,6 @@ pub(crate) struct StepModel {
     pub(crate) item: TokenStream,
     /// Whether the macro declares the struct (function form) or the user did (impl form).
     pub(crate) declares_struct: bool,
-}
-
-pub(crate) enum Arg {
-    Input(Input),
-    Param(Param),
 }
 
 impl StepModel {
@@ -126,100 +106,6 @@ pub(crate) fn output_row(form: Form, sig: &syn::Signature, cx: &Ctxt) -> Type {
         },
     };
     if check_row_type(&row, cx) { row } else { unit }
-}
-
-/// Reads the arguments: `#[param]` ones are runtime parameters, the others input columns.
-pub(crate) fn parse_args<'a>(
-    form: Form,
-    inputs: impl Iterator<Item = &'a mut FnArg>,
-    cx: &Ctxt,
-) -> Vec<Arg> {
-    let mut args = Vec::new();
-    for arg in inputs {
-        let FnArg::Typed(typed) = arg else { continue };
-        let Pat::Ident(pat) = &*typed.pat else {
-            cx.error(
-                &typed.pat,
-                "step arguments must be plain names: the name is the column's",
-            );
-            continue;
-        };
-        let ident = pat.ident.clone();
-        let mut param: Option<Option<syn::Expr>> = None;
-        let mut column = ident.to_string().trim_start_matches("r#").to_owned();
-        typed.attrs.retain(|attr| {
-            if attr.path().is_ident("param") {
-                let mut default = None;
-                if !matches!(attr.meta, syn::Meta::Path(_)) {
-                    let parsed = attr.parse_nested_meta(|meta| {
-                        if meta.path.is_ident("default") {
-                            default = Some(meta.value()?.parse()?);
-                            Ok(())
-                        } else {
-                            Err(meta.error("expected `default = value`"))
-                        }
-                    });
-                    if let Err(e) = parsed {
-                        cx.push(e);
-                    }
-                }
-                param = Some(default);
-                false
-            } else if attr.path().is_ident("column") {
-                match attr.parse_args::<syn::LitStr>() {
-                    Ok(name) => column = name.value(),
-                    Err(e) => cx.push(e),
-                }
-                false
-            } else {
-                true
-            }
-        });
-        let ty = (*typed.ty).clone();
-        if let Some(default) = param {
-            if matches!(ty, Type::Reference(_)) {
-                cx.error(
-                    &typed.ty,
-                    "a runtime parameter is owned: the step keeps it between batches",
-                );
-            }
-            args.push(Arg::Param(Param { ident, ty, default }));
-            continue;
-        }
-        let ty = match form {
-            Form::Batch | Form::Global => match unwrap_generic(&ty, "Vec") {
-                Some(Type::Reference(r)) => {
-                    let owned = owned_form(&r.elem);
-                    cx.error(
-                        r,
-                        format!("a batch or global step owns its columns: take `Vec<{owned}>`"),
-                    );
-                    ty
-                }
-                Some(element) => element.clone(),
-                None => {
-                    cx.error(
-                        &typed.ty,
-                        "a batch or global step takes each column as a `Vec<T>`",
-                    );
-                    ty
-                }
-            },
-            Form::Generator => {
-                cx.error(
-                    &typed.ty,
-                    "a generator has no input columns; mark its configuration `#[param]`",
-                );
-                ty
-            }
-            Form::Row => {
-                check_borrow(&ty, cx);
-                ty
-            }
-        };
-        args.push(Arg::Input(Input { ident, column, ty }));
-    }
-    args
 }
 
 pub(crate) fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {

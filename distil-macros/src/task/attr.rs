@@ -3,7 +3,8 @@
 use proc_macro2::{Span, TokenStream};
 use syn::{Token, Type, parenthesized, punctuated::Punctuated, spanned::Spanned};
 
-use crate::ctxt::{Ctxt, unknown_option};
+use crate::internals::ctxt::{Ctxt, unknown_option};
+use crate::internals::symbol::*;
 
 #[derive(Default)]
 pub(super) struct Attr {
@@ -23,15 +24,6 @@ pub(super) struct Attr {
     pub(super) span: Option<Span>,
 }
 
-/// The options of `#[task(..)]`, as the user writes them.
-pub(super) const OPTIONS: [&str; 5] = [
-    "inputs = Row",
-    "outputs = Row",
-    "default_inputs = Row",
-    "dynamic",
-    "structured",
-];
-
 impl Attr {
     /// Whether an option for a hand-written `impl Task` is given.
     pub(super) fn has_row_options(&self) -> bool {
@@ -48,7 +40,7 @@ pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
         ..Attr::default()
     };
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("inputs") {
+        if meta.path == INPUTS {
             let value = meta.value()?;
             if value.peek(syn::token::Paren) {
                 let content;
@@ -58,16 +50,16 @@ pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
             } else {
                 out.inputs.push(value.parse()?);
             }
-        } else if meta.path.is_ident("outputs") {
+        } else if meta.path == TASK_OUTPUTS {
             out.outputs = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("default_inputs") {
+        } else if meta.path == DEFAULT_INPUTS {
             out.default_inputs = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("dynamic") {
+        } else if meta.path == DYNAMIC {
             out.dynamic = true;
-        } else if meta.path.is_ident("structured") {
+        } else if meta.path == STRUCTURED {
             out.structured = Some(meta.path.span());
         } else {
-            return Err(unknown_option(&meta, "task", &OPTIONS));
+            return Err(unknown_option(&meta, "task", TASK_OPTIONS));
         }
         Ok(())
     });

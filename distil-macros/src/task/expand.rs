@@ -8,9 +8,9 @@ use syn::{Ident, Type, parse_quote, spanned::Spanned};
 
 use super::header::{Role, TaskHeader};
 use super::model::{Method, TaskModel};
-use crate::desc::{Kind, StepDesc, unique_suffix};
-use crate::step::attr::Form;
-use crate::step::expand::{in_col_impl, input_desc};
+use crate::internals::args::Form;
+use crate::internals::args::{in_col_impl, input_desc};
+use crate::internals::protocol::{Kind, StepDesc, unique_suffix};
 use crate::step::fallback::Fallback;
 
 /// `let __distil_arg_x: T = arg::<T>(..)?;` for each input of `method`, and the locals to pass.
@@ -109,7 +109,7 @@ pub(super) fn expand(model: &TaskModel) -> TokenStream {
     // the return type of `format_output`.
     let response_format = model.structured.then(|| {
         let span = output.span();
-        let format = quote_spanned!(span=> ::distil::tasks::__private::response_format::<#output>());
+        let format = quote_spanned!(span=> ::distil::__private::tasks::response_format::<#output>());
         quote! {
             fn response_format(&self) -> ::std::option::Option<::distil::Value> {
                 static __DISTIL_FORMAT: ::std::sync::OnceLock<::distil::Value> = ::std::sync::OnceLock::new();

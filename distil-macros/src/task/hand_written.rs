@@ -8,8 +8,8 @@ use syn::{GenericArgument, Ident, ItemImpl, PathArguments, Type, parse_quote};
 
 use super::attr::Attr;
 use super::header::{Role, TaskHeader};
-use crate::ctxt::Ctxt;
-use crate::desc::{Kind, RowParam, StepDesc, callback_macro, unique_suffix};
+use crate::internals::ctxt::Ctxt;
+use crate::internals::protocol::{Kind, RowParam, StepDesc, callback_macro, unique_suffix};
 
 /// What a hand-written task emits: `common` always; `typed` when the checks pass, else
 /// `dynamic` (a callback saying its columns are only known when it runs).

@@ -8,11 +8,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Ident, Type, braced, bracketed};
 
-use crate::desc::{ColumnDesc, RowDesc, StepDesc};
-use crate::step::expand::row_macro_path;
-
-/// The column every task adds (`distil::tasks::MODEL_NAME_COLUMN`).
-pub(crate) const MODEL_NAME: &str = "model_name";
+use crate::internals::args::row_macro_path;
+use crate::internals::protocol::{ColumnDesc, MODEL_NAME, RowDesc, StepDesc};
 
 /// What a row of the chain is to the task.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use quote::{ToTokens, quote};
 use syn::{Item, Type};
 
 use self::{attr::*, expand::*, hand_written::*, model::*};
-use crate::ctxt::Ctxt;
+use crate::internals::ctxt::Ctxt;
 
 /// Entry point of `#[task]`.
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -5,11 +5,11 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type};
 
-use crate::ctxt::{Ctxt, did_you_mean};
-use crate::desc::display_type;
-use crate::step::attr::Form;
-use crate::step::model::{Arg, Input, parse_args};
-use crate::step::types::{check_row_type_of, input_display, unwrap_generic};
+use crate::internals::args::Form;
+use crate::internals::args::{Arg, Input, parse_args};
+use crate::internals::ctxt::{Ctxt, did_you_mean};
+use crate::internals::protocol::display_type;
+use crate::internals::types::{check_row_type_of, input_display, unwrap_generic};
 
 /// The methods a `#[task]` impl may have.
 pub(super) const METHODS: [&str; 3] = ["format_input", "format_output", "check"];

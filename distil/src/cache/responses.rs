@@ -26,6 +26,10 @@ struct Put {
 struct Shared {
     path: PathBuf,
     reader: Mutex<Connection>,
+    /// The cache held no answer when opened: lookups are skipped, as a run's requests are
+    /// distinct from each other (answers other processes store meanwhile are found by the
+    /// next run).
+    empty_at_open: bool,
     writer: Mutex<Option<mpsc::Sender<Put>>>,
     hits: AtomicU64,
     stored: AtomicU64,
@@ -56,6 +60,11 @@ impl ResponseCache {
     /// Opens the cache at `path`; the warning says when a damaged file was replaced.
     pub fn open(path: &Path) -> Result<(Self, Option<String>)> {
         let (reader, warning) = db::open(path, SCHEMA)?;
+        let any: bool = reader
+            .query_row("SELECT EXISTS (SELECT 1 FROM responses)", [], |row| {
+                row.get(0)
+            })
+            .map_err(|e| db::cache_error(path, e))?;
         let (writer_connection, _) = db::open(path, SCHEMA)?;
         let (sender, receiver) = mpsc::channel::<Put>();
         let thread_path = path.to_owned();
@@ -68,6 +77,7 @@ impl ResponseCache {
                 shared: Arc::new(Shared {
                     path: path.to_owned(),
                     reader: Mutex::new(reader),
+                    empty_at_open: !any,
                     writer: Mutex::new(Some(sender)),
                     hits: AtomicU64::new(0),
                     stored: AtomicU64::new(0),
@@ -80,6 +90,9 @@ impl ResponseCache {
     /// The answer stored under `key`; `None` when there is none or its bytes no longer match
     /// their checksum (the entry is then dropped, and the request sent again).
     pub fn get(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
+        if self.shared.empty_at_open {
+            return None;
+        }
         let reader = self.shared.reader.lock().unwrap_or_else(|p| p.into_inner());
         let found: Option<(Vec<u8>, Vec<u8>)> = reader
             .query_row(
@@ -144,10 +157,25 @@ impl Drop for Shared {
     }
 }
 
+/// How long the writer gathers answers after the first of a group before committing them
+/// together: a commit costs far more than a row, and a few milliseconds are nothing beside an
+/// LLM call (the request's slot is free while its answer waits for the commit).
+const GROUP_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Answers committed together at most.
+const GROUP_MAX: usize = 1024;
+
 fn write_loop(mut connection: Connection, receiver: mpsc::Receiver<Put>, path: &Path) {
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
-        group.extend(receiver.try_iter());
+        let until = std::time::Instant::now() + GROUP_WINDOW;
+        while group.len() < GROUP_MAX {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match receiver.recv_timeout(left) {
+                Ok(put) => group.push(put),
+                Err(_) => break,
+            }
+        }
         let result = (|| -> rusqlite::Result<()> {
             let transaction = connection.transaction()?;
             {

@@ -1,7 +1,9 @@
-//! The `distil` command (feature `cli`): look into Distisets and the run cache, push a
-//! Distiset to the Hub.
+//! The `distil` command (feature `cli`): run pipeline files, look into Distisets and the run
+//! cache, push a Distiset to the Hub.
 //!
 //! ```text
+//! distil run FILE [--param STEP.KEY=VALUE ...] [--output DIR] [--dry-run] [--no-cache]
+//!                                 a pipeline file (YAML or JSON) of built-in steps and tasks
 //! distil info DIR                 a Distiset (configs, rows, columns, steps, graph, usage)
 //!                                 or a pipeline's cache folder (its runs)
 //! distil push DIR REPO_ID         a saved Distiset to a Hub dataset repo, in one commit
@@ -11,11 +13,14 @@
 //!
 //! Exit codes, for scripts: [`EXIT_OK`] (0), [`EXIT_FAILED`] (1: the operation failed, as a
 //! Hub or file error), [`EXIT_USAGE`] (2: the command line is wrong), [`EXIT_NOT_FOUND`] (3:
-//! the folder or cached pipeline named is not there or not a Distiset). `RUST_LOG` sets what
-//! is logged on stderr ([`crate::logging::init`]).
+//! the folder, file or cached pipeline named is not there or not a Distiset), [`EXIT_INVALID`]
+//! (4: the pipeline file is malformed, names what is not registered, or describes an invalid
+//! pipeline; a runtime parameter it cannot take). `RUST_LOG` sets what is logged on stderr
+//! ([`crate::logging::init`]).
 
 mod cache;
 mod info;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,10 +33,13 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// The command line is wrong (clap's own code for usage errors).
 pub const EXIT_USAGE: u8 = 2;
-/// The folder, Distiset or cached pipeline named is not there.
+/// The folder, file, Distiset or cached pipeline named is not there.
 pub const EXIT_NOT_FOUND: u8 = 3;
+/// The pipeline file is malformed or describes a pipeline that cannot run as given.
+pub const EXIT_INVALID: u8 = 4;
 
-/// Look into Distisets and the run cache, push Distisets to the Hugging Face Hub.
+/// Run pipeline files, look into Distisets and the run cache, push Distisets to the Hugging
+/// Face Hub.
 #[derive(Parser, Debug)]
 #[command(name = "distil", version, about, long_about = None)]
 struct Cli {
@@ -41,6 +49,27 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Runs a pipeline file (YAML or JSON, as `Pipeline::save` or a run's `pipeline.yaml`
+    /// wrote it) made of distil's built-in steps, tasks and LLMs; API keys come from the
+    /// environment.
+    Run {
+        /// The pipeline file: `.yaml`, `.yml` or `.json`.
+        file: PathBuf,
+        /// Sets a runtime parameter for this run: `STEP.KEY=VALUE`, the value read as JSON
+        /// when it is JSON (`0.7`, `true`), else as text; `STEP.KEY.SUB=VALUE` sets one key of
+        /// an object parameter. Repeat it for several.
+        #[arg(long = "param", value_name = "STEP.KEY=VALUE")]
+        params: Vec<String>,
+        /// Writes the Distiset to this folder instead of the cache.
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Sends one row through every step and caches nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Computes every step again and sends every LLM request again.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Describes a Distiset (configs, rows, columns, steps, graph, parameters, usage) or a
     /// pipeline's cache folder (its runs).
     Info {
@@ -122,6 +151,22 @@ pub fn main() -> ExitCode {
     };
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
+        Command::Run {
+            file,
+            params,
+            output,
+            dry_run,
+            no_cache,
+        } => run::run(
+            &run::RunRequest {
+                file: &file,
+                params: &params,
+                output: output.as_deref(),
+                dry_run,
+                use_cache: !no_cache,
+            },
+            &mut out,
+        ),
         Command::Info { dir } => info::info(&dir, &mut out),
         Command::Push {
             dir,

@@ -29,8 +29,8 @@ pub(crate) struct CacheCounts {
 pub(crate) struct CachedLlm {
     inner: Arc<dyn Llm>,
     cache: ResponseCache,
-    /// The LLM's part of every key, computed once.
-    identity: Value,
+    /// The LLM's part of every key: the digest of its canonical description, computed once.
+    identity: [u8; 32],
     occurrences: Mutex<HashMap<[u8; 32], u32>>,
     counts: Arc<CacheCounts>,
     /// Whether answers are read from the cache (they are always stored).
@@ -44,8 +44,10 @@ impl CachedLlm {
         read: bool,
         counts: Arc<CacheCounts>,
     ) -> Self {
+        let mut signer = Signer::new("distil-llm-v1");
+        signer.value("llm", &inner.describe());
         CachedLlm {
-            identity: inner.describe(),
+            identity: signer.finish().0,
             inner,
             cache,
             occurrences: Mutex::default(),
@@ -55,11 +57,16 @@ impl CachedLlm {
     }
 
     fn key(&self, prompt: &Prompt, params: &GenerationParams) -> [u8; 32] {
-        let mut signer = Signer::new("distil-llm-request-v1");
+        // The prompt and parameters as serde writes them, their fields in a fixed order: the
+        // same request always gives the same bytes, without a canonical form to build.
+        let mut signer = Signer::new("distil-llm-request-v2");
         signer
-            .value("llm", &self.identity)
-            .value("prompt", &prompt.to_value())
-            .value("params", &serde_json::to_value(params).unwrap_or_default());
+            .bytes("llm", &self.identity)
+            .bytes(
+                "prompt",
+                &serde_json::to_vec(&prompt.to_value()).unwrap_or_default(),
+            )
+            .bytes("params", &serde_json::to_vec(params).unwrap_or_default());
         let request = signer.finish().0;
         let occurrence = {
             let mut seen = self.occurrences.lock().unwrap_or_else(|p| p.into_inner());
@@ -145,7 +152,10 @@ impl Llm for CachedLlm {
     }
 
     fn usage(&self) -> Usage {
-        self.inner.usage()
+        Usage {
+            cached: self.counts.hits.load(Ordering::Relaxed),
+            ..self.inner.usage()
+        }
     }
 
     fn describe(&self) -> Value {

@@ -59,4 +59,22 @@ pub struct Usage {
     pub input_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
+    /// Requests answered from the response cache instead of being sent (their tokens are not
+    /// counted above: nothing was paid for them).
+    pub cached: u64,
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    fn add(self, other: Usage) -> Usage {
+        Usage {
+            requests: self.requests + other.requests,
+            failed: self.failed + other.failed,
+            retries: self.retries + other.retries,
+            input_tokens: self.input_tokens + other.input_tokens,
+            output_tokens: self.output_tokens + other.output_tokens,
+            cached: self.cached + other.cached,
+        }
+    }
 }

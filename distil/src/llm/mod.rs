@@ -54,6 +54,32 @@ pub use providers::{
 use crate::Value;
 use crate::step::BoxFuture;
 
+/// What one LLM spent in a run, for the run's [summary](crate::pipeline::RunSummary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LlmUsage {
+    /// The provider ("OpenAI", "Anthropic", ...).
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Requests, retries, tokens and answers from the response cache.
+    pub usage: Usage,
+}
+
+/// Rebuilds an LLM from what its [`Llm::describe`] recorded in a pipeline file.
+pub(crate) type LlmFn =
+    dyn Fn(&crate::settings::Settings<'_>) -> Result<std::sync::Arc<dyn Llm>, String> + Send + Sync;
+
+/// The constructors of distil's own LLMs, by the provider their `describe` records.
+pub(crate) fn constructors() -> Vec<(&'static str, Box<LlmFn>)> {
+    #[allow(unused_mut)]
+    let mut constructors: Vec<(&'static str, Box<LlmFn>)> = Vec::new();
+    #[cfg(feature = "llm-clients")]
+    constructors.extend(providers::constructors());
+    #[cfg(feature = "local")]
+    constructors.push(("local", Box::new(local::from_settings)));
+    constructors
+}
+
 /// A language model: turns a [`Prompt`] into [`Generations`].
 ///
 /// The HTTP clients of this module implement it; implement it yourself for another provider or

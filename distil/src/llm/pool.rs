@@ -143,16 +143,9 @@ impl Llm for LlmPool {
     }
 
     fn usage(&self) -> Usage {
-        self.members.iter().fold(Usage::default(), |total, m| {
-            let u = m.usage();
-            Usage {
-                requests: total.requests + u.requests,
-                failed: total.failed + u.failed,
-                retries: total.retries + u.retries,
-                input_tokens: total.input_tokens + u.input_tokens,
-                output_tokens: total.output_tokens + u.output_tokens,
-            }
-        })
+        self.members
+            .iter()
+            .fold(Usage::default(), |total, m| total + m.usage())
     }
 
     fn describe(&self) -> crate::Value {

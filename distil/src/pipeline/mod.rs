@@ -21,11 +21,15 @@
 
 mod join;
 mod progress;
+mod registry;
 mod routing;
 mod run;
+mod summary;
 mod validate;
 
+pub use registry::{LlmConstructor, Registry, RouterConstructor, StepConstructor};
 pub use routing::{Router, route, sample_n_steps};
+pub use summary::{RunSummary, StepSummary};
 
 use crate::distiset::Distiset;
 use crate::step::{Step, StepSpec};
@@ -87,6 +91,8 @@ pub struct Pipeline {
     pub(crate) routes: Vec<Route>,
     /// Builder mistakes (duplicate or unknown names), reported by `validate`.
     pub(crate) build_problems: Vec<String>,
+    /// What the last run did.
+    pub(crate) last_run: Option<RunSummary>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -303,6 +309,7 @@ impl Pipeline {
             edges: Vec::new(),
             routes: Vec::new(),
             build_problems: Vec::new(),
+            last_run: None,
         }
     }
 
@@ -320,6 +327,27 @@ impl Pipeline {
     /// The pipeline's description.
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+
+    /// What the last run (or dry run) did, once it ended, finished or not: rows per config
+    /// and per step, failed rows, rows replayed from the cache, each LLM's requests and
+    /// tokens, the wall time. Print it for a summary of a few lines:
+    ///
+    /// ```
+    /// use distil::prelude::*;
+    /// use distil::steps::LoadDataFromDicts;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> distil::Result<()> {
+    /// let mut pipeline = Pipeline::new("summed-up");
+    /// pipeline.add("load", LoadDataFromDicts::untyped(vec![serde_json::json!({"a": 1})]));
+    /// pipeline.run_with(RunOptions::new().progress(false)).await?;
+    /// let summary = pipeline.summary().unwrap();
+    /// assert_eq!(summary.rows(), 1);
+    /// println!("{summary}");
+    /// # Ok(()) }
+    /// ```
+    pub fn summary(&self) -> Option<&RunSummary> {
+        self.last_run.as_ref()
     }
 
     /// The step names, in the order they were added.
@@ -432,10 +460,35 @@ impl Pipeline {
 
     /// Runs the pipeline with runtime parameters and other options.
     pub async fn run_with(&mut self, options: RunOptions) -> crate::Result<Distiset> {
+        self.last_run = None;
+        let started = std::time::Instant::now();
         self.apply_params(&options.params)?;
         self.prepare().await?;
         let order = self.check()?;
-        run::execute(self, order, &options).await
+        let result = run::execute(self, order, &options).await;
+        if let (Ok(distiset), None) = (&result, &self.last_run) {
+            // A run finished before with the same steps and data: its Distiset, nothing run.
+            let mut summary = RunSummary::new(
+                self,
+                distiset.dir().to_owned(),
+                started.elapsed(),
+                true,
+                distiset
+                    .config_names()
+                    .map(|name| {
+                        let rows = distiset.config(name).map_or(0, |d| d.len() as u64);
+                        (name.to_owned(), rows)
+                    })
+                    .collect(),
+                &[],
+                &Default::default(),
+            );
+            for step in &mut summary.steps {
+                step.llm = None;
+            }
+            self.last_run = Some(summary);
+        }
+        result
     }
 
     /// Lets every step open its data and check it, then reads the specs again: a loader's
@@ -454,14 +507,32 @@ impl Pipeline {
     /// Sends one row through every step (each generator yields a single batch of one row) and
     /// returns what came out, to check a pipeline before a long run.
     pub async fn dry_run(&mut self) -> crate::Result<Distiset> {
+        self.dry_run_with(RunOptions::default()).await
+    }
+
+    /// [`dry_run`](Pipeline::dry_run) with runtime parameters and other options: the
+    /// parameters are applied as [`run_with`](Pipeline::run_with) applies them. Nothing goes
+    /// into the cache: no finished batch, no LLM answer is stored or read, and the Distiset is
+    /// written to [`output_dir`](RunOptions::output_dir) when one is given, else to a fresh
+    /// folder under the system's temporary directory.
+    pub async fn dry_run_with(&mut self, options: RunOptions) -> crate::Result<Distiset> {
+        self.apply_params(&options.params)?;
         let saved: Vec<usize> = self.nodes.iter().map(|n| n.options.batch_size).collect();
         for node in &mut self.nodes {
             node.options.batch_size = 1;
         }
+        let output_dir = options
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| dry_run_dir(&self.name));
         let options = RunOptions {
             dry_run: true,
-            ..RunOptions::default()
+            use_cache: false,
+            response_cache: false,
+            output_dir: Some(output_dir),
+            ..options
         };
+        self.last_run = None;
         let result = match self.prepare().await.and_then(|()| self.check()) {
             Ok(order) => run::execute(self, order, &options).await,
             Err(e) => Err(e),
@@ -472,7 +543,7 @@ impl Pipeline {
         result
     }
 
-    fn apply_params(&mut self, params: &[(String, String, Value)]) -> crate::Result<()> {
+    pub(crate) fn apply_params(&mut self, params: &[(String, String, Value)]) -> crate::Result<()> {
         for (step, name, value) in params {
             let Some(at) = self.index_of(step) else {
                 let known: Vec<String> =
@@ -533,4 +604,28 @@ impl Pipeline {
             })
             .collect()
     }
+}
+
+/// A fresh folder for a dry run's Distiset, outside the cache.
+fn dry_run_dir(pipeline: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let name: String = pipeline
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::env::temp_dir().join(format!(
+        "distil-dry-run-{name}-{}-{since_epoch}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ))
 }

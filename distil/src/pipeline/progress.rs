@@ -139,6 +139,8 @@ mod enabled {
         routed: bool,
         /// `(when, rows)` samples over the last [`RATE_WINDOW`].
         samples: VecDeque<(Instant, u64)>,
+        /// The step's own live status, shown after its rows.
+        status: Option<crate::step::Status>,
     }
 
     impl Progress {
@@ -200,6 +202,10 @@ mod enabled {
                     },
                     routed: routed.contains(&s),
                     samples: VecDeque::new(),
+                    status: pipeline.nodes[s]
+                        .step
+                        .as_ref()
+                        .and_then(|step| step.status()),
                 })
                 .collect();
             let (stop, stopped) = mpsc::channel();
@@ -315,9 +321,12 @@ mod enabled {
                     (span >= 0.5).then(|| (count - first) as f64 / span)
                 });
                 let failed = errors.get(&line.name).copied().unwrap_or(0);
-                out.push(format_line(
-                    &line.name, self.width, count, total, rate, failed,
-                ));
+                let mut text = format_line(&line.name, self.width, count, total, rate, failed);
+                if let Some(status) = &line.status {
+                    text.push_str("  ");
+                    text.push_str(&status());
+                }
+                out.push(text);
             }
             if hidden > 0 {
                 out.push(format!(

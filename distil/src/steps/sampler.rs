@@ -99,8 +99,28 @@ fn fresh_rng(seed: Option<u64>) -> SmallRng {
     seed.map_or_else(SmallRng::from_os_rng, SmallRng::seed_from_u64)
 }
 
+impl DataSampler {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let mut step = DataSampler::new(settings.get::<Vec<Value>>("data")?)
+            .size(settings.get("size")?)
+            .samples(settings.get("samples")?);
+        if let Some(seed) = settings.optional::<u64>("seed")? {
+            step = step.seed(seed);
+        }
+        Ok(Box::new(step))
+    }
+}
+
 #[step(dynamic, generator)]
 impl Step for DataSampler {
+    fn describe(&self) -> Option<crate::Value> {
+        Some(
+            serde_json::json!({"data": self.data, "size": self.size, "samples": self.samples, "seed": self.seed}),
+        )
+    }
+
     fn spec(&self) -> StepSpec {
         StepSpec {
             outputs: self

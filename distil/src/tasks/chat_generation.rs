@@ -64,7 +64,7 @@ impl Task for ChatGeneration {
 
     fn format_input(&self, input: &Input<'_>, row: usize) -> Result<Prompt, String> {
         let messages: Vec<ChatMessage> =
-            crate::__private::arg(input.column(MESSAGES), row, MESSAGES)?;
+            crate::step::function::arg(input.column(MESSAGES), row, MESSAGES)?;
         if messages.is_empty() {
             return Err("the conversation has no message".to_owned());
         }

@@ -215,6 +215,18 @@ impl EvolQuality {
     }
 }
 
+impl EvolQuality {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let mut task = EvolQuality::new(settings.llm("llm")?);
+        if let Some(seed) = settings.optional::<u64>("seed")? {
+            task.seed = seed;
+        }
+        Ok(Box::new(task))
+    }
+}
+
 crate::__task_builders!(EvolQuality);
 
 #[task(dynamic)]
@@ -230,6 +242,10 @@ impl Task for EvolQuality {
             ColumnSpec::optional("mutation", DataType::String),
         ];
         spec
+    }
+
+    fn description(&self) -> Option<Value> {
+        Some(serde_json::json!({ "seed": self.seed }))
     }
 
     fn llm(&self) -> &TaskLlm {

@@ -12,6 +12,7 @@
 
 mod chat_generation;
 mod evol;
+pub(crate) mod expansion;
 mod parsing;
 mod pooled;
 mod prometheus;
@@ -283,16 +284,16 @@ macro_rules! task_step {
     (@impl [$($generics:tt)*] $ty:ty) => {
         impl<$($generics)*> $crate::Step for $ty {
             fn spec(&self) -> $crate::step::StepSpec {
-                $crate::tasks::__private::spec(self)
+                $crate::__private0::tasks::spec(self)
             }
             fn process<'a>(
                 &'a mut self,
                 input: $crate::step::Input<'a>,
             ) -> $crate::step::BoxFuture<'a, $crate::Result<$crate::step::Output>> {
-                $crate::tasks::__private::process(self, input)
+                $crate::__private0::tasks::process(self, input)
             }
             fn prepare(&mut self) -> $crate::step::BoxFuture<'_, $crate::Result<()>> {
-                $crate::tasks::__private::prepare(self)
+                $crate::__private0::tasks::prepare(self)
             }
             fn attach(&mut self, run: &$crate::step::RunContext) {
                 $crate::tasks::Task::llm_mut(self).attach(run)
@@ -304,67 +305,63 @@ macro_rules! task_step {
                 ::std::option::Option::Some($crate::tasks::prompt_digest(self, &input))
             }
             fn concurrent(&mut self) -> ::std::option::Option<$crate::step::Concurrent> {
-                ::std::option::Option::Some($crate::tasks::__private::concurrent(self))
+                ::std::option::Option::Some($crate::__private0::tasks::concurrent(self))
             }
             fn report(&self) -> ::std::option::Option<::std::string::String> {
-                $crate::tasks::__private::report(self)
+                $crate::__private0::tasks::report(self)
+            }
+            fn llm_in_use(
+                &self,
+            ) -> ::std::option::Option<::std::sync::Arc<dyn $crate::llm::Llm>> {
+                ::std::option::Option::Some($crate::tasks::Task::llm(self).llm().clone())
+            }
+            fn status(&self) -> ::std::option::Option<$crate::step::Status> {
+                $crate::__private0::tasks::status(self)
             }
             fn describe(&self) -> ::std::option::Option<$crate::Value> {
                 $crate::tasks::describe(self)
             }
             fn params(&self) -> ::std::vec::Vec<(::std::string::String, $crate::Value)> {
-                $crate::tasks::__private::params(self)
+                $crate::__private0::tasks::params(self)
             }
             fn set_param(
                 &mut self,
                 name: &str,
                 value: $crate::Value,
             ) -> ::std::result::Result<(), ::std::string::String> {
-                $crate::tasks::__private::set_param(self, name, value)
+                $crate::__private0::tasks::set_param(self, name, value)
             }
         }
     };
 }
 
-#[doc(hidden)]
-pub mod __private {
-    pub use super::runner::{
-        concurrent, describe, params, prepare, process, report, set_param, spec,
-    };
-
-    /// The response format of `#[task(structured)]`'s output row.
-    pub fn response_format<T: StructuredOutput>() -> crate::Value {
-        T::response_format()
-    }
-
-    /// A row `#[task(structured)]` can ask the LLM for.
-    #[cfg(feature = "structured")]
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a structured output: it has no JSON schema",
-        label = "`#[task(structured)]` asks the LLM for this row",
-        note = "derive `schemars::JsonSchema` and `serde::Deserialize` for `{Self}`"
-    )]
-    pub trait StructuredOutput {
-        fn response_format() -> crate::Value;
-    }
-
-    #[cfg(feature = "structured")]
-    impl<T: schemars::JsonSchema> StructuredOutput for T {
-        fn response_format() -> crate::Value {
-            crate::llm::structured::response_format::<T>()
-        }
-    }
-
-    /// A row `#[task(structured)]` can ask the LLM for: none without the feature `structured`.
-    #[cfg(not(feature = "structured"))]
-    #[diagnostic::on_unimplemented(
-        message = "`#[task(structured)]` needs distil's feature `structured`",
-        label = "the response format of this row needs a JSON schema",
-        note = "enable the feature `structured` of distil (on by default)"
-    )]
-    pub trait StructuredOutput {
-        fn response_format() -> crate::Value;
-    }
+/// Every built-in task with the constructor that rebuilds it from a pipeline file.
+pub(crate) fn constructors() -> Vec<crate::step::Builtin> {
+    vec![
+        ("TextGeneration", TextGeneration::from_settings),
+        ("ChatGeneration", |s| {
+            Ok(Box::new(ChatGeneration::new(s.llm("llm")?)))
+        }),
+        ("UltraFeedback", |s| {
+            Ok(Box::new(UltraFeedback::new(s.llm("llm")?)))
+        }),
+        ("EvolInstruct", |s| {
+            Ok(Box::new(EvolInstruct::new(s.llm("llm")?)))
+        }),
+        ("EvolComplexity", |s| {
+            Ok(Box::new(EvolComplexity::new(s.llm("llm")?)))
+        }),
+        ("EvolQuality", EvolQuality::from_settings),
+        ("QualityScorer", |s| {
+            Ok(Box::new(QualityScorer::new(s.llm("llm")?)))
+        }),
+        ("ComplexityScorer", |s| {
+            Ok(Box::new(ComplexityScorer::new(s.llm("llm")?)))
+        }),
+        ("SelfInstruct", SelfInstruct::from_settings),
+        ("PrometheusEval", PrometheusEval::from_settings),
+        ("PooledGeneration", PooledGeneration::from_settings),
+    ]
 }
 
 /// A task's description: its LLM, then its own settings.

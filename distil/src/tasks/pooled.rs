@@ -3,7 +3,7 @@
 use super::text_generation::Instruction;
 use super::{Task, TaskLlm, TextGeneration};
 use crate::column::{ColumnSpec, DataType};
-use crate::llm::{LlmPool, Prompt};
+use crate::llm::{LlmPool, PoolStrategy, Prompt};
 use crate::step::{Input, StepSpec};
 use crate::{Value, task};
 
@@ -31,6 +31,47 @@ impl PooledGeneration {
     pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
         self.inner = self.inner.system_prompt(prompt);
         self
+    }
+}
+
+impl PooledGeneration {
+    /// The task a pipeline file records: its pool (`provider: pool`, the strategy and each
+    /// member as its own LLM records it).
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let pool = settings.nested("llm")?;
+        let strategy = match pool.get::<String>("strategy")?.as_str() {
+            "RoundRobin" => PoolStrategy::RoundRobin,
+            "Random" => PoolStrategy::Random,
+            other => {
+                return Err(format!(
+                    "`{}`: `{other}` is no pool strategy; use RoundRobin or Random",
+                    pool.key_path("strategy")
+                ));
+            }
+        };
+        let members_key = pool.key_path("members");
+        let members = match pool.value("members") {
+            Some(Value::Array(members)) if !members.is_empty() => members,
+            _ => return Err(format!("`{members_key}` must be a list of LLMs")),
+        };
+        let members = members
+            .iter()
+            .enumerate()
+            .map(|(i, member)| {
+                let path = format!("{members_key}[{i}]");
+                match member {
+                    Value::Object(entries) => {
+                        settings.llm_from(&crate::settings::Settings::new(path, entries))
+                    }
+                    other => Err(format!("`{path}` must be an LLM, not {other}")),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Box::new(PooledGeneration::new(
+            LlmPool::new(members).strategy(strategy),
+        )))
     }
 }
 
@@ -75,5 +116,13 @@ impl Task for PooledGeneration {
 
     fn check(&self) -> Result<(), String> {
         self.inner.check()
+    }
+
+    fn task_params(&self) -> Vec<(String, Value)> {
+        self.inner.task_params()
+    }
+
+    fn set_task_param(&mut self, name: &str, value: Value) -> Result<(), Option<String>> {
+        self.inner.set_task_param(name, value)
     }
 }

@@ -118,6 +118,27 @@ impl PrometheusEval {
     }
 }
 
+impl PrometheusEval {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let mode = match settings.get::<String>("mode")?.as_str() {
+            "absolute" => PrometheusMode::Absolute,
+            "relative" => PrometheusMode::Relative,
+            other => {
+                return Err(format!(
+                    "`{}`: `{other}` is no mode; use absolute or relative",
+                    settings.key_path("mode")
+                ));
+            }
+        };
+        let mut task = PrometheusEval::new(settings.llm("llm")?, mode);
+        task.custom = settings.optional("rubrics")?.unwrap_or_default();
+        task.reference = settings.optional("reference")?.unwrap_or(false);
+        Ok(Box::new(task))
+    }
+}
+
 crate::__task_builders!(PrometheusEval);
 
 const SYSTEM: &str = "You are a fair judge assistant tasked with providing clear, objective feedback based on specific criteria, ensuring each assessment reflects the absolute standards set for performance.";
@@ -247,6 +268,18 @@ impl Task for PrometheusEval {
             opt((!feedback.is_empty()).then_some(feedback)),
             result,
         ])
+    }
+
+    fn description(&self) -> Option<Value> {
+        let mode = match self.mode {
+            PrometheusMode::Absolute => "absolute",
+            PrometheusMode::Relative => "relative",
+        };
+        Some(serde_json::json!({
+            "mode": mode,
+            "rubrics": self.custom,
+            "reference": self.reference,
+        }))
     }
 
     fn task_params(&self) -> Vec<(String, Value)> {

@@ -84,15 +84,36 @@ pub fn report<T: Task>(task: &T) -> Option<String> {
         None => String::new(),
     };
     Some(format!(
-        "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens{limit}",
+        "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens, \
+         {} answered from the response cache{limit}",
         llm.provider(),
         llm.model_name(),
         usage.requests,
         usage.failed,
         usage.retries,
         usage.input_tokens,
-        usage.output_tokens
+        usage.output_tokens,
+        usage.cached
     ))
+}
+
+/// The task's live status: the concurrency limit when it has adapted below the maximum, and
+/// the tokens so far.
+pub fn status<T: Task>(task: &T) -> Option<crate::step::Status> {
+    let llm = task.llm().llm().clone();
+    Some(Arc::new(move || {
+        let usage = llm.usage();
+        let limit = match llm.current_limit() {
+            Some(limit) if limit < llm.max_concurrency() => {
+                format!("limit {limit}/{}  ", llm.max_concurrency())
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{limit}{} tokens in, {} out",
+            usage.input_tokens, usage.output_tokens
+        )
+    }))
 }
 
 /// The task's own parameters, then `num_generations`, then the generation parameters.
@@ -139,7 +160,7 @@ pub fn set_param<T: Task>(task: &mut T, name: &str, value: Value) -> Result<(), 
         _ => {
             let known = params(task);
             let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(crate::__private::unknown_param(name, &known));
+            return Err(crate::step::params::unknown_param(name, &known));
         }
     }
     Ok(())

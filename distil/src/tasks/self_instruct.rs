@@ -62,6 +62,21 @@ impl SelfInstruct {
 
 crate::__task_builders!(SelfInstruct);
 
+impl SelfInstruct {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let mut task = SelfInstruct::new(settings.llm("llm")?);
+        if let Some(criteria) = settings.optional("criteria")? {
+            task.criteria = criteria;
+        }
+        if let Some(description) = settings.optional("application_description")? {
+            task.application_description = description;
+        }
+        Ok(Box::new(task))
+    }
+}
+
 #[task(dynamic)]
 impl Task for SelfInstruct {
     fn spec(&self) -> StepSpec {
@@ -109,6 +124,13 @@ impl Task for SelfInstruct {
         Ok(vec![Value::Array(
             items.into_iter().map(Value::from).collect(),
         )])
+    }
+
+    fn description(&self) -> Option<Value> {
+        Some(serde_json::json!({
+            "criteria": self.criteria,
+            "application_description": self.application_description,
+        }))
     }
 
     fn task_params(&self) -> Vec<(String, Value)> {

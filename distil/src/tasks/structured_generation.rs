@@ -91,6 +91,33 @@ impl<O: Row + DeserializeOwned + JsonSchema> StructuredGeneration<O, Instruction
     }
 }
 
+impl<O: Row + DeserializeOwned + JsonSchema + Send + 'static> StructuredGeneration<O, Instruction> {
+    /// The task a pipeline file records (its LLM, input columns and template), answering
+    /// with an `O`: the output row is a Rust type, so a program that loads such a file
+    /// registers this under `StructuredGeneration` for its own `O`.
+    ///
+    /// ```
+    /// use distil::llm::structured::JsonSchema;
+    /// use distil::pipeline::Registry;
+    /// use distil::prelude::*;
+    /// use distil::tasks::StructuredGeneration;
+    ///
+    /// #[derive(Row, serde::Deserialize, JsonSchema)]
+    /// #[schemars(crate = "distil::llm::structured::schemars")]
+    /// struct Answer { answer: String }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.step("StructuredGeneration", StructuredGeneration::<Answer>::from_settings);
+    /// ```
+    pub fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let mut task = Self::new(settings.llm("llm")?);
+        task.prompt = RowPrompt::from_settings(settings)?;
+        Ok(Box::new(task))
+    }
+}
+
 impl<O: Row + DeserializeOwned + JsonSchema, I: Row> StructuredGeneration<O, I> {
     /// Answers with an `O` from the columns of `I` (set a
     /// [`template`](StructuredGeneration::template) when `I` has more than one column).
@@ -123,7 +150,7 @@ crate::__task_builders!(impl [O: Row + DeserializeOwned + JsonSchema, I: Row] St
 impl<O: Row + DeserializeOwned + JsonSchema, I: Row> Task for StructuredGeneration<O, I> {
     fn spec(&self) -> StepSpec {
         let mut spec = StepSpec::new("StructuredGeneration", StepKind::Normal);
-        spec.inputs = RowPrompt::input_specs::<I>();
+        spec.inputs = self.prompt.inputs();
         spec.outputs = O::columns();
         spec
     }

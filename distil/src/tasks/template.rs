@@ -46,25 +46,44 @@ pub(crate) struct RowPrompt {
     template: Option<Arc<Template>>,
     system_prompt: Option<String>,
     columns: Arc<[String]>,
+    /// The input row's columns with their types.
+    specs: Arc<[ColumnSpec]>,
 }
 
 impl RowPrompt {
     /// The prompt of the columns of `I`, with no template and no system message yet.
     pub(crate) fn of<I: Row>() -> Self {
+        Self::of_columns(I::columns())
+    }
+
+    /// The prompt of `columns` (a pipeline file's record of the input row), with no template
+    /// and no system message yet.
+    pub(crate) fn of_columns(columns: Vec<ColumnSpec>) -> Self {
         RowPrompt {
             template: None,
             system_prompt: None,
-            columns: I::columns().into_iter().map(|c| c.name).collect(),
+            columns: columns.iter().map(|c| c.name.clone()).collect(),
+            specs: columns.into(),
         }
     }
 
-    /// The input columns of a task reading `I`: its columns, and an optional `system_prompt`.
-    pub(crate) fn input_specs<I: Row>() -> Vec<ColumnSpec> {
-        let mut inputs = I::columns();
+    /// The input columns of the task: the input row's, and an optional `system_prompt`.
+    pub(crate) fn inputs(&self) -> Vec<ColumnSpec> {
+        let mut inputs = self.specs.to_vec();
         if !inputs.iter().any(|c| c.name == SYSTEM_PROMPT) {
             inputs.push(ColumnSpec::optional(SYSTEM_PROMPT, DataType::String));
         }
         inputs
+    }
+
+    /// The prompt a pipeline file records: its input columns and template (the system
+    /// message is a runtime parameter).
+    pub(crate) fn from_settings(settings: &crate::settings::Settings<'_>) -> Result<Self, String> {
+        let mut prompt = Self::of_columns(ColumnSpec::from_settings(settings, "columns")?);
+        if let Some(template) = settings.optional::<String>("template")? {
+            prompt.set_template(template);
+        }
+        Ok(prompt)
     }
 
     /// The user message as a Jinja template over the input columns.
@@ -169,7 +188,10 @@ impl RowPrompt {
 
     /// What `pipeline.yaml` and the cache signature record of the prompt: its template.
     pub(crate) fn description(&self) -> Value {
-        serde_json::json!({ "template": self.template.as_ref().map(|t| t.source.clone()) })
+        serde_json::json!({
+            "columns": ColumnSpec::to_settings(&self.specs),
+            "template": self.template.as_ref().map(|t| t.source.clone()),
+        })
     }
 
     /// The runtime parameter these tasks share: `system_prompt`.

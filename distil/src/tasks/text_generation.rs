@@ -92,13 +92,24 @@ impl<I: Row> TextGeneration<I> {
     }
 }
 
+impl TextGeneration<Instruction> {
+    /// The task a pipeline file records: its LLM, input columns and template.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let mut task = TextGeneration::new(settings.llm("llm")?);
+        task.prompt = RowPrompt::from_settings(settings)?;
+        Ok(Box::new(task))
+    }
+}
+
 crate::__task_builders!(TextGeneration<I>, I);
 
 #[task(inputs = (I, SystemPrompt), outputs = Generated, default_inputs = Instruction)]
 impl<I: Row> Task for TextGeneration<I> {
     fn spec(&self) -> StepSpec {
         let mut spec = StepSpec::new("TextGeneration", StepKind::Normal);
-        spec.inputs = RowPrompt::input_specs::<I>();
+        spec.inputs = self.prompt.inputs();
         spec.outputs = vec![ColumnSpec::new(GENERATION, DataType::String)];
         spec
     }

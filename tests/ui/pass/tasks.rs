@@ -77,7 +77,7 @@ fn report(
     grounded: &str,
     reply: &str,
     model_name: &str,
-    drafts: Vec<String>,
+    drafts: Vec<Option<String>>,
 ) -> Summary {
     Summary {
         report: format!("{rating} {grounded} {reply} {model_name} {}", drafts.len()),

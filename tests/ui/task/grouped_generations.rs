@@ -1,6 +1,5 @@
-// `group_generations(true)` makes the task's outputs lists, known when it runs: the step below
-// reading `generation` is left to `Pipeline::validate`, but the task's own inputs are still
-// checked.
+// `group_generations(true)` makes the task's outputs lists (`Vec<Option<String>>`, read so
+// below): only the task's own missing input is reported.
 use distil::llm::{Generation, GenerationParams, Generations, Llm, LlmError, Prompt};
 use distil::prelude::*;
 use distil::step::BoxFuture;
@@ -34,7 +33,7 @@ struct Count {
 }
 
 #[step]
-fn count_drafts(generation: Vec<String>) -> Count {
+fn count_drafts(generation: Vec<Option<String>>) -> Count {
     Count {
         count: generation.len() as u64,
     }

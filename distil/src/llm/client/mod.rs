@@ -267,7 +267,11 @@ impl<W: Wire> Client<W> {
 
     /// Retries of a request after 408, 409, 429, 5xx, a 2xx answer cut short or malformed, a
     /// connection error or a timeout (default: 6 attempts, from 0.5 s doubling up to 60 s,
-    /// with jitter).
+    /// with jitter). The wait is the server's `Retry-After` when it gives one. A request that
+    /// an endpoint in good health failed alone is retried at once, through the concurrency
+    /// limit like any request: it takes a slot another row would take, so the load never
+    /// rises above the limit. The backoff applies when the endpoint is unreachable or silent,
+    /// when it was found overloaded lately, and always with `adaptive_concurrency(false)`.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -301,6 +305,49 @@ impl<W: Wire> Client<W> {
     pub fn top_p(mut self, top_p: f64) -> Self {
         self.params.top_p = Some(top_p);
         self
+    }
+
+    /// `self` (made for its provider, its key from the environment) with the settings its
+    /// [`describe`](Llm::describe) recorded in a pipeline file.
+    pub(crate) fn restored(
+        mut self,
+        settings: &crate::settings::Settings<'_>,
+    ) -> Result<Self, String> {
+        if let Some(url) = settings.optional::<String>("base_url")?
+            && url.trim_end_matches('/') != self.base_url
+        {
+            self = self.base_url(url);
+        }
+        if let Some(requests) = settings.optional("max_concurrency")? {
+            self = self.max_concurrency(requests);
+        }
+        if let Some(adaptive) = settings.optional("adaptive_concurrency")? {
+            self = self.adaptive_concurrency(adaptive);
+        }
+        let seconds = |key: &str| -> Result<Option<Duration>, String> {
+            match settings.optional::<f64>(key)? {
+                Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+                Some(s) => Err(format!(
+                    "`{}`: {s} is no duration in seconds",
+                    settings.key_path(key)
+                )),
+                None => Ok(None),
+            }
+        };
+        if let Some(timeout) = seconds("timeout_secs")? {
+            self = self.timeout(timeout);
+        }
+        if let Some(timeout) = seconds("connect_timeout_secs")? {
+            self = self.connect_timeout(timeout);
+        }
+        self = self.rate_limits(RateLimits {
+            requests_per_minute: settings.optional("requests_per_minute")?,
+            tokens_per_minute: settings.optional("tokens_per_minute")?,
+        });
+        if let Some(params) = settings.optional("generation")? {
+            self.params = params;
+        }
+        Ok(self)
     }
 
     /// The limit on requests in flight now (it adapts between 1 and `max_concurrency`).
@@ -489,11 +536,13 @@ impl<W: Wire> Client<W> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            crate::step::request_waiting();
             let ticket = core.gate.enter().await;
             if let Some(down) = core.health.down() {
                 return Err(LlmError::fatal(down));
             }
             core.limiter.acquire(estimate).await;
+            let sent = crate::step::request_sent();
             let outcome = self.attempt(core, http, url, body.clone()).await;
             core.limiter.used(estimate, 0);
             let mut unanswered = true;
@@ -515,6 +564,7 @@ impl<W: Wire> Client<W> {
                         });
                         match parsed {
                             Ok(generations) => {
+                                sent.answered();
                                 ticket.success();
                                 return Ok(self.count(core, generations));
                             }
@@ -569,6 +619,7 @@ impl<W: Wire> Client<W> {
                 }
             };
             drop(ticket);
+            drop(sent);
             if unanswered && let Some(down) = self.unanswered(core, &failure) {
                 core.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(LlmError::fatal(down));
@@ -576,10 +627,15 @@ impl<W: Wire> Client<W> {
             match self.retry.delay_after(attempt, server_delay) {
                 Some(delay) => {
                     core.retries.fetch_add(1, Ordering::Relaxed);
-                    // Jitter spreads the retries of many rows that failed together.
                     let delay = if server_delay.is_some() {
                         delay
+                    } else if !unanswered && core.gate.retries_at_once() {
+                        // A server that answers, and is not overloaded, failed this request
+                        // alone: the retry goes at once, through the gate like any request,
+                        // so it never raises the load above the limit.
+                        Duration::ZERO
                     } else {
+                        // Jitter spreads the retries of many rows that failed together.
                         delay.mul_f64(rand::rng().random_range(0.5..1.0))
                     };
                     tracing::debug!(provider, attempt, ?delay, %failure, "retrying LLM request");
@@ -714,11 +770,12 @@ impl<W: Wire> Llm for Client<W> {
             retries: core.retries.load(Ordering::Relaxed),
             input_tokens: core.input_tokens.load(Ordering::Relaxed),
             output_tokens: core.output_tokens.load(Ordering::Relaxed),
+            cached: 0,
         }
     }
 
     fn describe(&self) -> crate::Value {
-        serde_json::json!({
+        let mut described = serde_json::json!({
             "provider": self.wire.provider(),
             "model": self.model,
             "base_url": self.base_url,
@@ -729,6 +786,12 @@ impl<W: Wire> Llm for Client<W> {
             "requests_per_minute": self.limits.requests_per_minute,
             "tokens_per_minute": self.limits.tokens_per_minute,
             "generation": self.params,
-        })
+        });
+        if let crate::Value::Object(entries) = &mut described {
+            for (name, value) in self.wire.settings() {
+                entries.insert(name.to_owned(), value);
+            }
+        }
+        described
     }
 }

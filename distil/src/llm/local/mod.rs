@@ -327,6 +327,7 @@ impl Llm for LocalLlm {
             retries: 0,
             input_tokens: u.input_tokens.load(Ordering::Relaxed),
             output_tokens: u.output_tokens.load(Ordering::Relaxed),
+            cached: 0,
         }
     }
 
@@ -336,6 +337,40 @@ impl Llm for LocalLlm {
             "model": self.name,
             "file": self.loaded.path.file_name().map(|f| f.to_string_lossy().into_owned()),
             "engine": "candle",
+            "max_concurrency": self.max_concurrency,
+            "top_k": self.top_k,
+            "generation": self.params,
         })
     }
+}
+
+/// The embedded LLM a pipeline file records: the default model (or the one `DISTIL_MODEL`
+/// names), with its recorded settings. Another GGUF file needs a constructor of the user's
+/// (`Registry::llm("local", ..)`) that knows where it is.
+pub(crate) fn from_settings(
+    settings: &crate::settings::Settings<'_>,
+) -> Result<Arc<dyn Llm>, String> {
+    let file: String = settings.get("file")?;
+    let configured = std::env::var_os("DISTIL_MODEL").and_then(|path| {
+        Path::new(&path)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+    });
+    if file != fetch::DEFAULT_FILE && configured.as_deref() != Some(file.as_str()) {
+        return Err(format!(
+            "`{}`: the embedded model `{file}` is neither the default one nor the file \
+             DISTIL_MODEL names; set DISTIL_MODEL to its path, or register a `local` \
+             constructor with `Registry::llm`",
+            settings.key_path("file")
+        ));
+    }
+    let mut llm = LocalLlm::new().map_err(|e| e.message().to_owned())?;
+    if let Some(rows) = settings.optional("max_concurrency")? {
+        llm = llm.max_concurrency(rows);
+    }
+    llm.top_k = settings.optional("top_k")?;
+    if let Some(params) = settings.optional("generation")? {
+        llm.params = params;
+    }
+    Ok(Arc::new(llm))
 }

@@ -77,6 +77,10 @@ impl Wire for AzureWire {
     fn supports_n(&self) -> bool {
         true
     }
+
+    fn settings(&self) -> Vec<(&'static str, crate::Value)> {
+        vec![("api_version", crate::Value::from(self.api_version.as_str()))]
+    }
 }
 
 /// Hugging Face Inference's wire format: the router and TGI speak OpenAI's API.

@@ -43,6 +43,73 @@ pub trait Wire: Clone + Send + Sync + 'static {
     fn supports_n(&self) -> bool {
         false
     }
+
+    /// What a pipeline file records of the wire beside the client's own settings (Azure's
+    /// API version), for its constructor to read back.
+    fn settings(&self) -> Vec<(&'static str, crate::Value)> {
+        Vec::new()
+    }
+}
+
+/// The constructors of the HTTP clients, by the provider their `describe` records.
+pub(crate) fn constructors() -> Vec<(&'static str, Box<super::LlmFn>)> {
+    use std::sync::Arc;
+    let mut constructors: Vec<(&'static str, Box<super::LlmFn>)> = Vec::new();
+    for preset in Preset::ALL {
+        let provider = preset.provider();
+        if provider == "Mistral" {
+            continue;
+        }
+        constructors.push((
+            provider,
+            Box::new(move |settings| {
+                let model: String = settings.get("model")?;
+                let client = if preset == Preset::OpenAi {
+                    OpenAi::new(model)
+                } else {
+                    OpenAi::preset(preset, model)
+                };
+                Ok(Arc::new(client.restored(settings)?))
+            }),
+        ));
+    }
+    constructors.push((
+        "Mistral",
+        Box::new(|settings| {
+            Ok(Arc::new(
+                Mistral::new(settings.get::<String>("model")?).restored(settings)?,
+            ))
+        }),
+    ));
+    constructors.push((
+        "Anthropic",
+        Box::new(|settings| {
+            Ok(Arc::new(
+                Anthropic::new(settings.get::<String>("model")?).restored(settings)?,
+            ))
+        }),
+    ));
+    constructors.push((
+        "Hugging Face",
+        Box::new(|settings| {
+            Ok(Arc::new(
+                HuggingFace::new(settings.get::<String>("model")?).restored(settings)?,
+            ))
+        }),
+    ));
+    constructors.push((
+        "Azure OpenAI",
+        Box::new(|settings| {
+            let endpoint: String = settings.get("base_url")?;
+            let client = AzureOpenAi::new(
+                endpoint,
+                settings.get::<String>("model")?,
+                settings.get::<String>("api_version")?,
+            );
+            Ok(Arc::new(client.restored(settings)?))
+        }),
+    ));
+    constructors
 }
 
 /// An answer's JSON; the error quotes the start of what came instead.

@@ -54,6 +54,25 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// Every preset.
+    pub(crate) const ALL: [Preset; 10] = [
+        Preset::OpenAi,
+        Preset::Vllm,
+        Preset::Tgi,
+        Preset::LlamaCpp,
+        Preset::Ollama,
+        Preset::Groq,
+        Preset::Together,
+        Preset::OpenRouter,
+        Preset::Mistral,
+        Preset::DeepSeek,
+    ];
+
+    /// The provider's name, as its clients' `describe` records it.
+    pub(crate) fn provider(self) -> &'static str {
+        self.settings().0
+    }
+
     /// The provider's name, its base URL, its key variable and whether a key is required.
     fn settings(self) -> (&'static str, &'static str, &'static str, bool) {
         match self {

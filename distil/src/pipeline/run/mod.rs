@@ -21,6 +21,8 @@ mod wiring;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tracing::instrument::WithSubscriber;
+
 use self::assemble::Assembler;
 use self::node::{Finished, StepRun, run_step};
 use self::resume::Persist;
@@ -191,6 +193,8 @@ pub(crate) async fn execute(
         .handle_signals
         .then(|| SignalWatch::start(stop.clone()));
     let mut handles = Vec::with_capacity(n);
+    // The steps' events go to pipeline.log too.
+    let events = log.dispatch();
     let outputs = std::mem::take(&mut wiring.outputs);
     for (s, output) in outputs.into_iter().enumerate() {
         let node = &mut pipeline.nodes[s];
@@ -218,13 +222,17 @@ pub(crate) async fn execute(
             grace: options.stop_grace,
             persist: persisted[s].take(),
         };
-        handles.push((s, tokio::spawn(run_step(run))));
+        handles.push((
+            s,
+            tokio::spawn(run_step(run).with_subscriber(events.clone())),
+        ));
     }
 
     let mut returned: Vec<(usize, Box<dyn Step>)> = Vec::with_capacity(n);
     let mut first_error: Option<Error> = None;
     let mut sinks: HashMap<usize, LeafSink> = HashMap::new();
     let mut rows_out: Vec<u64> = vec![0; n];
+    let mut replayed_rows: Vec<u64> = vec![0; n];
     for (s, handle) in handles {
         match handle.await {
             Ok(Finished {
@@ -235,6 +243,7 @@ pub(crate) async fn execute(
                 sink,
             }) => {
                 if let Some(persist) = persist.filter(|p| p.replayed > 0) {
+                    replayed_rows[s] = persist.replayed_rows;
                     log.info(format!(
                         "step `{}`: {} batch(es), {} row(s), replayed from the cache {}",
                         names[s],
@@ -328,6 +337,22 @@ pub(crate) async fn execute(
     }
     crate::distiset::write_atomic(&dir.join(PIPELINE_YAML), description.as_bytes())?;
     crate::distiset::write_atomic(&dir.join(PIPELINE_LOG), log.text().as_bytes())?;
+    pipeline.last_run = Some(super::summary::RunSummary::new(
+        pipeline,
+        dir.clone(),
+        log.elapsed(),
+        first_error.is_none() && interrupted.is_none(),
+        configs
+            .iter()
+            .map(|(name, rows)| (name.clone(), rows.len() as u64))
+            .collect(),
+        &rows_out
+            .iter()
+            .copied()
+            .zip(replayed_rows.iter().copied())
+            .collect::<Vec<_>>(),
+        &log.row_error_reasons(),
+    ));
     if let Some(e) = first_error {
         return Err(e);
     }

@@ -2,10 +2,11 @@
 //! input, processed one batch at a time or, for steps that mostly wait (LLM tasks), row by row
 //! with many rows in flight.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable, Aborted};
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc::Receiver;
 use tokio::time::Instant;
@@ -22,7 +23,9 @@ use crate::batch::Batch;
 use crate::distiset::sink::LeafSink;
 use crate::row::RowId;
 use crate::step::StepSpec;
-use crate::step::{BoxFuture, Concurrent, Input, Output, Rows, SharedProcess, Step, StepKind};
+use crate::step::{
+    BoxFuture, Concurrent, Input, Output, RowRequests, Rows, SharedProcess, Step, StepKind,
+};
 
 /// Rows of a concurrent step running at once, per row its processor wants in flight: rows
 /// beyond its LLM's limit wait on the LLM's own limiter, so a row sleeping in a retry's
@@ -160,14 +163,26 @@ async fn consume(run: &mut StepRun) -> crate::Result<()> {
     loop {
         if deadline.is_none() && stop.is_interrupted() {
             deadline = Some(Instant::now() + run.grace);
+            let dropped = flight.drop_waiting();
+            if dropped > 0 {
+                run.log.info(format!(
+                    "step `{}`: {dropped} row(s) waiting for their LLM were not sent after the \
+                     stop; the next run sends them",
+                    run.name
+                ));
+            }
         }
         let taking = chunker.open > 0 && deadline.is_none() && !flight.is_full();
-        if flight.is_idle() && !taking {
+        // Once stopped, chunks with a row dropped never complete: the step ends when nothing
+        // runs any more (their finished rows' answers are in the response cache).
+        if (flight.is_idle() || (deadline.is_some() && flight.running.is_empty())) && !taking {
             return Ok(());
         }
         tokio::select! {
             Some(finished) = flight.running.next(), if !flight.running.is_empty() => {
-                flight.finished(finished);
+                if !flight.finished(finished) {
+                    continue;
+                }
                 for chunk in flight.ready() {
                     if !deliver_rows(run, chunk).await? {
                         return Ok(());
@@ -276,7 +291,9 @@ struct FinishedChunk {
 struct InFlight {
     processor: Arc<dyn SharedProcess>,
     mappings: Arc<[(String, String)]>,
-    running: FuturesUnordered<BoxFuture<'static, Processed>>,
+    running: FuturesUnordered<BoxFuture<'static, Result<Processed, Aborted>>>,
+    /// Where each running row's LLM requests stand, and how to drop it.
+    requests: HashMap<(u64, usize), (Arc<RowRequests>, AbortHandle)>,
     chunks: BTreeMap<u64, Chunk>,
     next_start: u64,
     next_send: u64,
@@ -295,6 +312,7 @@ impl InFlight {
             processor: concurrent.processor,
             mappings: mappings.to_vec().into(),
             running: FuturesUnordered::new(),
+            requests: HashMap::new(),
             chunks: BTreeMap::new(),
             next_start: 0,
             next_send: 0,
@@ -331,18 +349,44 @@ impl InFlight {
             let row = chunk.split_front(1);
             let processor = self.processor.clone();
             let mappings = self.mappings.clone();
-            self.running.push(Box::pin(async move {
+            let requests = Arc::new(RowRequests::default());
+            let (abort, registration) = AbortHandle::new_pair();
+            let work = requests.clone().scope(async move {
                 let result = processor.process(Input::new(&row, &mappings)).await;
                 (sequence, place, row, result)
-            }));
+            });
+            self.requests.insert((sequence, place), (requests, abort));
+            self.running
+                .push(Box::pin(Abortable::new(work, registration)));
         }
     }
 
-    fn finished(&mut self, (sequence, place, row, result): Processed) {
+    /// Takes a row's end; `false` for a row dropped at a stop.
+    fn finished(&mut self, ended: Result<Processed, Aborted>) -> bool {
+        let Ok((sequence, place, row, result)) = ended else {
+            return false;
+        };
+        self.requests.remove(&(sequence, place));
         let chunk = self.chunks.get_mut(&sequence).expect("a chunk in flight");
         chunk.rows[place] = Some((row, result));
         chunk.left -= 1;
         self.waiting += 1;
+        true
+    }
+
+    /// Drops the running rows that only wait for their LLM (nothing sent, nothing to keep);
+    /// how many.
+    fn drop_waiting(&mut self) -> usize {
+        let mut dropped = 0;
+        self.requests.retain(|_, (requests, abort)| {
+            let waiting = requests.only_waiting();
+            if waiting {
+                abort.abort();
+                dropped += 1;
+            }
+            !waiting
+        });
+        dropped
     }
 
     /// The finished chunks whose turn has come, each with its rows' results in order.

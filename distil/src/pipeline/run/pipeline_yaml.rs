@@ -1,11 +1,14 @@
-//! `pipeline.yaml`: the pipeline's name, description, steps (type and runtime parameters),
-//! connections, routing and the distil version, written by hand (the format is small).
+//! `pipeline.yaml`: the pipeline's name, description, steps (type, settings and runtime
+//! parameters), connections, routing and the distil version, written by hand (the format is
+//! small); [`Pipeline::save`] writes the same document as YAML or JSON.
 //!
 //! Values are written as JSON, which is valid YAML. A field named as a secret
 //! ([`is_secret_field`](crate::secret::is_secret_field), at any depth) is written as null, never its value; names
 //! are matched whole, so `max_new_tokens` or `key_column` keep their values.
 
 use std::fmt::Write;
+
+use serde_json::{Map, json};
 
 use crate::Value;
 use crate::pipeline::Pipeline;
@@ -31,93 +34,175 @@ fn quoted(text: &str) -> String {
     Value::from(text).to_string()
 }
 
+/// What `pipeline.yaml` (and a pipeline saved as JSON) holds: the distil version, then the
+/// pipeline's name, description, steps (type, settings, runtime parameters, mappings),
+/// connections and routing, every secret field nulled. Call it before a run takes its routers.
+pub(crate) fn document(pipeline: &Pipeline) -> Value {
+    let names: Vec<&str> = pipeline.step_names().collect();
+    let steps: Vec<Value> = pipeline
+        .nodes
+        .iter()
+        .zip(pipeline.params())
+        .map(|(node, (_, params))| {
+            let mut step = Map::new();
+            step.insert("name".into(), Value::from(node.name.as_str()));
+            step.insert(
+                "type_name".into(),
+                Value::from(node.spec.type_name.as_str()),
+            );
+            if let Some(Value::Object(entries)) = node.step.as_ref().and_then(|s| s.describe()) {
+                for (name, value) in &entries {
+                    if STEP_KEYS.contains(&name.as_str()) {
+                        continue;
+                    }
+                    step.insert(name.clone(), redacted(name, value));
+                }
+            }
+            // A task's own parameter comes before a generation parameter of the same name
+            // (EvolInstruct's `seed`), and is the one a file sets.
+            let mut own = Map::new();
+            for (name, value) in &params {
+                if !own.contains_key(name) {
+                    own.insert(name.clone(), redacted(name, value));
+                }
+            }
+            let params = own;
+            step.insert("runtime_parameters".into(), Value::Object(params));
+            for (label, mappings) in [
+                ("input_mappings", &node.options.input_mappings),
+                ("output_mappings", &node.options.output_mappings),
+            ] {
+                let mappings: Map<String, Value> = mappings
+                    .iter()
+                    .map(|(from, to)| (from.clone(), Value::from(to.as_str())))
+                    .collect();
+                step.insert(label.into(), Value::Object(mappings));
+            }
+            step.insert("use_cache".into(), Value::Bool(node.options.use_cache));
+            Value::Object(step)
+        })
+        .collect();
+    let connections: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let to: Vec<&str> = pipeline
+                .edges
+                .iter()
+                .filter(|(from, _)| *from == index)
+                .map(|&(_, to)| names[to])
+                .collect();
+            json!({ "from": name, "to": to })
+        })
+        .collect();
+    let routing: Vec<Value> = pipeline
+        .routes
+        .iter()
+        .map(|route| {
+            let to: Vec<&str> = route.targets.iter().map(|&t| names[t]).collect();
+            json!({ "from": names[route.from], "router": route.router.name(), "to": to })
+        })
+        .collect();
+    json!({
+        "distil": { "version": env!("CARGO_PKG_VERSION") },
+        "pipeline": {
+            "name": pipeline.name(),
+            "description": pipeline.description(),
+            "steps": steps,
+            "connections": connections,
+            "routing": routing,
+        },
+    })
+}
+
 /// The YAML of `pipeline` (call before a run takes its routers).
 pub(crate) fn render(pipeline: &Pipeline) -> String {
+    yaml(&document(pipeline))
+}
+
+/// `document` as YAML: the two top levels, the lists of steps, connections and routes and each
+/// of their entries in block style, every value beyond in JSON (which is YAML too), so a
+/// reader sees one setting per line.
+pub(crate) fn yaml(document: &Value) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "distil:\n  version: {}",
-        quoted(env!("CARGO_PKG_VERSION"))
-    );
-    let _ = writeln!(out, "pipeline:\n  name: {}", quoted(pipeline.name()));
-    let description = pipeline.description().map_or("null".to_owned(), quoted);
-    let _ = writeln!(out, "  description: {description}");
-    out.push_str("  steps:\n");
-    let params = pipeline.params();
-    for (node, (_, params)) in pipeline.nodes.iter().zip(params) {
-        let _ = writeln!(out, "  - name: {}", quoted(&node.name));
-        let _ = writeln!(out, "    type_name: {}", quoted(&node.spec.type_name));
-        let described = node.step.as_ref().and_then(|step| step.describe());
-        if let Some(Value::Object(entries)) = described {
-            for (name, value) in &entries {
-                let _ = writeln!(out, "    {}: {}", quoted(name), redacted(name, value));
-            }
-        }
-        if params.is_empty() {
-            out.push_str("    runtime_parameters: {}\n");
-        } else {
-            out.push_str("    runtime_parameters:\n");
-        }
-        for (name, value) in &params {
-            let secret = if is_secret(name) {
-                "  # secret: value left out"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "      {}: {}{secret}",
-                quoted(name),
-                redacted(name, value)
-            );
-        }
-        for (label, mappings) in [
-            ("input_mappings", &node.options.input_mappings),
-            ("output_mappings", &node.options.output_mappings),
-        ] {
-            if mappings.is_empty() {
-                let _ = writeln!(out, "    {label}: {{}}");
-            } else {
-                let _ = writeln!(out, "    {label}:");
-                for (from, to) in mappings {
-                    let _ = writeln!(out, "      {}: {}", quoted(from), quoted(to));
+    let Some(top) = document.as_object() else {
+        return out;
+    };
+    for (section, body) in top {
+        let _ = writeln!(out, "{section}:");
+        let Some(body) = body.as_object() else {
+            continue;
+        };
+        for (key, value) in body {
+            match value {
+                Value::Array(items) if items.iter().all(Value::is_object) => {
+                    if items.is_empty() {
+                        let _ = writeln!(out, "  {key}: []");
+                        continue;
+                    }
+                    let _ = writeln!(out, "  {key}:");
+                    for item in items {
+                        write_entries(&mut out, item.as_object().expect("checked"));
+                    }
+                }
+                other => {
+                    let _ = writeln!(out, "  {key}: {other}");
                 }
             }
         }
     }
-    let names: Vec<&str> = pipeline.step_names().collect();
-    out.push_str("  connections:\n");
-    for (index, name) in names.iter().enumerate() {
-        let to: Vec<String> = pipeline
-            .edges
-            .iter()
-            .filter(|(from, _)| *from == index)
-            .map(|&(_, to)| quoted(names[to]))
-            .collect();
-        let _ = writeln!(
-            out,
-            "  - from: {}\n    to: [{}]",
-            quoted(name),
-            to.join(", ")
-        );
-    }
-    if pipeline.routes.is_empty() {
-        out.push_str("  routing: []\n");
-    } else {
-        out.push_str("  routing:\n");
-        for route in &pipeline.routes {
-            let targets: Vec<String> = route.targets.iter().map(|&t| quoted(names[t])).collect();
-            let _ = writeln!(
-                out,
-                "  - from: {}\n    router: {}\n    to: [{}]",
-                quoted(names[route.from]),
-                quoted(route.router.name()),
-                targets.join(", ")
-            );
-        }
-    }
     out
 }
+
+/// One item of a list of objects: `- first: ..` then its other entries; an object among them
+/// (runtime parameters, mappings) one entry per line.
+fn write_entries(out: &mut String, entries: &Map<String, Value>) {
+    for (index, (name, value)) in entries.iter().enumerate() {
+        let lead = if index == 0 { "  - " } else { "    " };
+        // The fixed keys of the format are written bare, a step's own settings quoted.
+        let key = if STEP_KEYS.contains(&name.as_str()) || EDGE_KEYS.contains(&name.as_str()) {
+            name.clone()
+        } else {
+            quoted(name)
+        };
+        match value {
+            Value::Object(map) if BLOCK_KEYS.contains(&name.as_str()) => {
+                if map.is_empty() {
+                    let _ = writeln!(out, "{lead}{key}: {{}}");
+                    continue;
+                }
+                let _ = writeln!(out, "{lead}{key}:");
+                for (inner, value) in map {
+                    let secret = if value.is_null() && is_secret(inner) {
+                        "  # secret: value left out"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, "      {}: {value}{secret}", quoted(inner));
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "{lead}{key}: {value}");
+            }
+        }
+    }
+}
+
+/// Keys of a step's entry in the format itself, beside which a step records its own settings.
+pub(crate) const STEP_KEYS: &[&str] = &[
+    "name",
+    "type_name",
+    "runtime_parameters",
+    "input_mappings",
+    "output_mappings",
+    "use_cache",
+];
+
+/// Keys of a connection's or a route's entry.
+const EDGE_KEYS: &[&str] = &["from", "to", "router"];
+
+/// The objects written one entry per line.
+const BLOCK_KEYS: &[&str] = &["runtime_parameters", "input_mappings", "output_mappings"];
 
 #[cfg(test)]
 mod tests {

@@ -81,7 +81,12 @@ pub(super) fn pipeline_signature(signatures: &[Signature], seed: u64) -> Signatu
 /// differently (a `#[task]`'s parsing is code no signature sees), so batches and a finished run
 /// are reused only by the program that made them; a rebuilt one computes them again, its LLM
 /// answers coming from the response cache.
-fn program() -> Value {
+fn program() -> &'static Value {
+    static PROGRAM: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    PROGRAM.get_or_init(running_program)
+}
+
+fn running_program() -> Value {
     let Ok(path) = std::env::current_exe() else {
         return Value::Null;
     };
@@ -244,7 +249,7 @@ pub(super) fn store_key(signature: &Signature) -> Signature {
     let mut signer = Signer::new("distil-batches-v1");
     signer
         .signature("step", signature)
-        .value("program", &program());
+        .value("program", program());
     signer.finish()
 }
 

@@ -56,14 +56,9 @@ pub(crate) fn lock(dir: &Path) -> crate::Result<DirLock> {
 }
 
 /// Removes what a killed run left in `dir` and its configs' folders: temporary files that were
-/// never renamed. Called with the folder locked, so no live run owns them.
+/// never renamed, and the folders they leave empty. Called with the folder locked, so no live
+/// run owns them.
 pub(crate) fn clean_leftovers(dir: &Path) {
-    let temporary = |entry: &std::fs::DirEntry| {
-        entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(crate::distiset::TEMP_PREFIX)
-    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -71,21 +66,56 @@ pub(crate) fn clean_leftovers(dir: &Path) {
         let path = entry.path();
         if path.is_dir() {
             for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                if temporary(&inner) {
+                if is_temporary(&inner) {
                     let _ = std::fs::remove_file(inner.path());
                 }
             }
-        } else if temporary(&entry) {
+            // Only an empty folder goes: `remove_dir` refuses any other.
+            let _ = std::fs::remove_dir(&path);
+        } else if is_temporary(&entry) {
             let _ = std::fs::remove_file(&path);
         }
     }
 }
 
-/// A fresh run directory for `pipeline` (not created yet), for runs that nothing resumes.
+fn is_temporary(entry: &std::fs::DirEntry) -> bool {
+    entry
+        .file_name()
+        .to_string_lossy()
+        .starts_with(crate::distiset::TEMP_PREFIX)
+}
+
+/// Removes the folders under `runs` that killed runs left with nothing in them but their lock
+/// and temporary files. A folder another process holds, or that holds any result, stays.
+fn remove_abandoned(runs: &Path) {
+    for entry in std::fs::read_dir(runs).into_iter().flatten().flatten() {
+        let dir = entry.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let Ok(lock) = lock(&dir) else {
+            continue;
+        };
+        clean_leftovers(&dir);
+        let only_lock = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .all(|e| e.file_name() == LOCK_FILE);
+        if only_lock {
+            let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+            drop(lock);
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+/// A fresh run directory for `pipeline` (not created yet), for runs that nothing resumes; the
+/// folders killed runs of it abandoned are removed first.
 pub(crate) fn default_run_dir(pipeline: &str) -> PathBuf {
-    crate::cache::pipeline_dir(pipeline)
-        .join("runs")
-        .join(unique_id())
+    let runs = crate::cache::pipeline_dir(pipeline).join("runs");
+    remove_abandoned(&runs);
+    runs.join(unique_id())
 }
 
 /// Time, process and a counter: unique across runs of this and other processes.
@@ -110,5 +140,28 @@ mod tests {
     #[test]
     fn ids_are_unique() {
         assert_ne!(unique_id(), unique_id());
+    }
+
+    #[test]
+    fn leftovers_go_and_results_stay() {
+        let runs = &std::env::temp_dir().join(format!("distil-runs-{}", unique_id()));
+        let killed = runs.join("killed");
+        std::fs::create_dir_all(killed.join("default")).unwrap();
+        std::fs::write(killed.join(LOCK_FILE), "1").unwrap();
+        let temporary = format!("{}1-0-train.parquet", crate::distiset::TEMP_PREFIX);
+        std::fs::write(killed.join("default").join(&temporary), "").unwrap();
+        let partial = runs.join("partial");
+        std::fs::create_dir_all(partial.join("default")).unwrap();
+        std::fs::write(partial.join("default").join(&temporary), "").unwrap();
+        std::fs::write(partial.join("default").join("train.parquet"), "rows").unwrap();
+        let running = runs.join("running");
+        let _held = lock(&running).unwrap();
+
+        remove_abandoned(runs);
+        assert!(!killed.exists());
+        assert!(partial.join("default").join("train.parquet").exists());
+        assert!(!partial.join("default").join(&temporary).exists());
+        assert!(running.join(LOCK_FILE).exists());
+        let _ = std::fs::remove_dir_all(runs);
     }
 }

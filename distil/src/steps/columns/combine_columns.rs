@@ -48,8 +48,24 @@ impl CombineColumns {
     }
 }
 
+impl CombineColumns {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let mut step = CombineColumns::new(settings.get::<Vec<String>>("columns")?);
+        if let Some(names) = settings.optional::<Vec<String>>("output_columns")? {
+            step = step.output_columns(names);
+        }
+        Ok(Box::new(step))
+    }
+}
+
 #[step(dynamic)]
 impl Step for CombineColumns {
+    fn describe(&self) -> Option<crate::Value> {
+        Some(serde_json::json!({"columns": self.columns, "output_columns": self.output_columns}))
+    }
+
     fn spec(&self) -> StepSpec {
         let mut spec = Step::spec(&self.group);
         spec.type_name = "CombineColumns".into();

@@ -156,8 +156,26 @@ fn list(cell: &Value, encoded: bool) -> Result<Cow<'_, [Value]>, String> {
     }
 }
 
+impl ExpandColumns {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let pairs: Vec<(String, String)> = settings.get("columns")?;
+        let mut step = ExpandColumns::new(Vec::<String>::new());
+        for (list, item) in pairs {
+            step = step.rename(list, item);
+        }
+        let encoded = settings.optional::<bool>("encoded")?.unwrap_or(false);
+        Ok(Box::new(step.encoded(encoded)))
+    }
+}
+
 #[step(dynamic)]
 impl Step for ExpandColumns {
+    fn describe(&self) -> Option<crate::Value> {
+        Some(serde_json::json!({"columns": self.columns, "encoded": self.encoded}))
+    }
+
     fn spec(&self) -> StepSpec {
         let list_type = if self.encoded {
             DataType::String

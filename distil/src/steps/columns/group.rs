@@ -14,8 +14,11 @@ use crate::{DataType, Error, Value, step};
 /// predecessor that delivered the row adds its value even when that value is null (its step
 /// failed on the row). With a single predecessor, every list has one value.
 ///
-/// Columns: reads `columns` (any type); writes `output_columns`, by default `grouped_<column>`
-/// (`Vec<Value>`). The original columns pass through, holding the nearest branch's value.
+/// Columns: reads `columns` (any type); writes `output_columns`, by default `grouped_<column>`:
+/// `Vec<Option<T>>` of the column's type `T`, null where a branch failed on the row. When
+/// `pipeline!` sees both lists as literals it checks that type at compile time; otherwise the
+/// lists are `Vec<Value>` until the pipeline runs. The original columns pass through, holding
+/// the nearest branch's value.
 ///
 /// ```
 /// use distil::steps::GroupColumns;
@@ -79,8 +82,24 @@ impl GroupColumns {
     }
 }
 
-#[step(dynamic)]
+impl GroupColumns {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let mut step = GroupColumns::new(settings.get::<Vec<String>>("columns")?);
+        if let Some(names) = settings.optional::<Vec<String>>("output_columns")? {
+            step = step.output_columns(names);
+        }
+        Ok(Box::new(step))
+    }
+}
+
+#[step(dynamic, groups = 0)]
 impl Step for GroupColumns {
+    fn describe(&self) -> Option<crate::Value> {
+        Some(serde_json::json!({"columns": self.columns, "output_columns": self.output_columns}))
+    }
+
     fn spec(&self) -> StepSpec {
         StepSpec {
             inputs: super::any_type(&self.columns),

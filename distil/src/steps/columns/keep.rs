@@ -22,8 +22,22 @@ impl KeepColumns {
     }
 }
 
+impl KeepColumns {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        Ok(Box::new(KeepColumns::new(
+            settings.get::<Vec<String>>("columns")?,
+        )))
+    }
+}
+
 #[step(dynamic, keeps = 0)]
 impl Step for KeepColumns {
+    fn describe(&self) -> Option<crate::Value> {
+        Some(serde_json::json!({"columns": self.columns}))
+    }
+
     fn spec(&self) -> StepSpec {
         StepSpec {
             inputs: super::any_type(&self.columns),

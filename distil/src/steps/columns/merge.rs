@@ -65,8 +65,23 @@ impl MergeColumns {
     }
 }
 
+impl MergeColumns {
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        Ok(Box::new(
+            MergeColumns::new(settings.get::<Vec<String>>("columns")?)
+                .output_column(settings.get::<String>("output_column")?),
+        ))
+    }
+}
+
 #[step(dynamic)]
 impl Step for MergeColumns {
+    fn describe(&self) -> Option<crate::Value> {
+        Some(serde_json::json!({"columns": self.columns, "output_column": self.output_column}))
+    }
+
     fn spec(&self) -> StepSpec {
         StepSpec {
             inputs: super::any_type(&self.columns),

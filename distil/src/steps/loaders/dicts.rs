@@ -88,6 +88,31 @@ impl LoadDataFromDicts<Untyped> {
     }
 }
 
+impl LoadDataFromDicts<Untyped> {
+    /// The loader a pipeline file records: its columns (with their types) and its rows.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let columns = ColumnSpec::from_settings(settings, "columns")?;
+        let rows: Vec<Value> = settings.get("data")?;
+        let mut loader = LoadDataFromDicts::untyped(rows);
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let data = names
+            .iter()
+            .map(|name| {
+                let at = loader.columns.iter().position(|c| c.name == *name);
+                at.map_or_else(
+                    || Arc::new(vec![Value::Null; loader.len]),
+                    |at| loader.data[at].clone(),
+                )
+            })
+            .collect();
+        loader.data = data;
+        loader.columns = columns;
+        Ok(Box::new(loader))
+    }
+}
+
 #[step(generator, outputs = R)]
 impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
     fn spec(&self) -> StepSpec {
@@ -95,6 +120,25 @@ impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
             outputs: self.columns.clone(),
             ..StepSpec::new("LoadDataFromDicts", StepKind::Generator)
         }
+    }
+
+    /// The columns and every row: a pipeline file rebuilds the loader from them.
+    fn describe(&self) -> Option<Value> {
+        let rows: Vec<Value> = (0..self.len)
+            .map(|row| {
+                Value::Object(
+                    self.columns
+                        .iter()
+                        .zip(&self.data)
+                        .map(|(spec, column)| (spec.name.clone(), column[row].clone()))
+                        .collect(),
+                )
+            })
+            .collect();
+        Some(serde_json::json!({
+            "columns": ColumnSpec::to_settings(&self.columns),
+            "data": rows,
+        }))
     }
 
     fn start(&mut self) -> BoxFuture<'_, crate::Result<()>> {
@@ -121,12 +165,7 @@ impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
         let mut hasher = sha2::Sha256::new();
         hasher.update((self.len as u64).to_le_bytes());
         for (spec, column) in self.columns.iter().zip(&self.data) {
-            hasher.update(spec.name.as_bytes());
-            for value in column.iter() {
-                let text = value.to_string();
-                hasher.update((text.len() as u64).to_le_bytes());
-                hasher.update(text.as_bytes());
-            }
+            crate::column::hash_cells(&mut hasher, &spec.name, column.iter());
         }
         let digest = crate::cache::signature::Signature(hasher.finalize().into());
         Some(Value::String(digest.hex()))

@@ -125,8 +125,24 @@ impl<R> LoadDataFromHub<R> {
     }
 }
 
+impl LoadDataFromHub<Untyped> {
+    /// The loader a pipeline file records: the declared columns of a typed loader (the repo,
+    /// config, split and revision are runtime parameters, set after it is made).
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let files = LoadDataFromFileSystem::from_recorded(settings, String::new())?;
+        Ok(Box::new(Self::with_files(String::new(), files)))
+    }
+}
+
 #[step(dynamic, generator, outputs = R)]
 impl<R: Send + 'static> Step for LoadDataFromHub<R> {
+    fn describe(&self) -> Option<crate::Value> {
+        let files = self.files.settings();
+        Some(serde_json::json!({ "columns": files.get("columns") }))
+    }
+
     fn spec(&self) -> StepSpec {
         StepSpec {
             outputs: self.files.spec().outputs,

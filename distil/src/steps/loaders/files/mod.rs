@@ -80,7 +80,7 @@ impl LoadDataFromFileSystem<Untyped> {
 }
 
 impl<R> LoadDataFromFileSystem<R> {
-    fn with_columns(source: String, columns: Vec<ColumnSpec>, typed: bool) -> Self {
+    pub(super) fn with_columns(source: String, columns: Vec<ColumnSpec>, typed: bool) -> Self {
         LoadDataFromFileSystem {
             source,
             format: None,
@@ -194,8 +194,72 @@ impl<R> LoadDataFromFileSystem<R> {
     }
 }
 
+impl<R> LoadDataFromFileSystem<R> {
+    /// What a pipeline file records: the source, the format, whether bad records are skipped,
+    /// and the declared columns of a typed loader.
+    pub(super) fn settings(&self) -> serde_json::Map<String, Value> {
+        let mut settings = serde_json::Map::new();
+        settings.insert("source".into(), Value::from(self.source.as_str()));
+        settings.insert(
+            "format".into(),
+            self.format
+                .map_or(Value::Null, |f| Value::from(f.extension())),
+        );
+        settings.insert(
+            "skip_bad_records".into(),
+            Value::Bool(self.skip_bad_records),
+        );
+        settings.insert(
+            "columns".into(),
+            if self.typed {
+                ColumnSpec::to_settings(&self.columns)
+            } else {
+                Value::Null
+            },
+        );
+        settings
+    }
+}
+
+impl LoadDataFromFileSystem<Untyped> {
+    /// The loader [`settings`](Self::settings) recorded; `source` is the entry holding what
+    /// it reads.
+    pub(super) fn from_recorded(
+        settings: &crate::settings::Settings<'_>,
+        source: String,
+    ) -> Result<Self, String> {
+        let columns = match settings.value("columns") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(ColumnSpec::from_settings(settings, "columns")?),
+        };
+        let typed = columns.is_some();
+        let mut loader = Self::with_columns(source, columns.unwrap_or_default(), typed);
+        if let Some(format) = settings.optional::<String>("format")? {
+            loader.format = Some(FileFormat::from_extension(&format).ok_or_else(|| {
+                format!(
+                    "`{}`: `{format}` is no file format; use jsonl, json, csv or parquet",
+                    settings.key_path("format")
+                )
+            })?);
+        }
+        loader.skip_bad_records = settings.optional("skip_bad_records")?.unwrap_or(false);
+        Ok(loader)
+    }
+
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        let source = settings.get("source")?;
+        Ok(Box::new(Self::from_recorded(settings, source)?))
+    }
+}
+
 #[step(dynamic, generator, outputs = R)]
 impl<R: Send + 'static> Step for LoadDataFromFileSystem<R> {
+    fn describe(&self) -> Option<Value> {
+        Some(Value::Object(self.settings()))
+    }
+
     fn spec(&self) -> StepSpec {
         StepSpec {
             outputs: self.columns.clone(),

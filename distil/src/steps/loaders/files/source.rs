@@ -18,6 +18,21 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
+    /// The extension that names the format (`jsonl`, `json`, `csv`, `parquet`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::JsonLines => "jsonl",
+            FileFormat::Json => "json",
+            FileFormat::Csv => "csv",
+            FileFormat::Parquet => "parquet",
+        }
+    }
+
+    /// The format an extension names (`jsonl`, `ndjson`, `json`, `csv`, `parquet`).
+    pub fn from_extension(extension: &str) -> Option<Self> {
+        Self::from_path(Path::new(&format!("file.{extension}")))
+    }
+
     /// The format a file's extension says, if any.
     pub fn from_path(path: &Path) -> Option<Self> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {

@@ -3,9 +3,9 @@
 use syn::visit_mut::VisitMut;
 use syn::{GenericArgument, PathArguments, Type, TypeParamBound, parse_quote};
 
-use super::attr::*;
-use crate::ctxt::Ctxt;
-use crate::desc::display_type;
+use super::args::Form;
+use super::ctxt::Ctxt;
+use super::protocol::display_type;
 
 /// The single type argument of `Wrapper<T>` when the last path segment is `wrapper`.
 pub(crate) fn unwrap_generic<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {

@@ -1,5 +1,8 @@
 //! Column types: how a Rust type maps to a cell [`Value`] and back, and how it is described.
 
+pub(crate) mod cells;
+pub(crate) mod typing;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -74,6 +77,39 @@ impl fmt::Display for DataType {
     }
 }
 
+impl DataType {
+    /// The type its [`Display`](fmt::Display) form names (`Vec<Option<String>>`); a struct's
+    /// name reads as [`Json`](DataType::Json), which accepts any column, so a pipeline file
+    /// keeps its column checks as far as names and types allow.
+    pub(crate) fn parse(text: &str) -> Option<DataType> {
+        let text = text.trim();
+        let inner = |prefix: &str| {
+            text.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix('>'))
+                .and_then(DataType::parse)
+                .map(Box::new)
+        };
+        let bits = |prefix: char| text.strip_prefix(prefix).and_then(|b| b.parse::<u8>().ok());
+        Some(match text {
+            "bool" => DataType::Bool,
+            "String" => DataType::String,
+            "Value" => DataType::Json,
+            _ if text.starts_with("Vec<") => DataType::List(inner("Vec<")?),
+            _ if text.starts_with("Option<") => DataType::Optional(inner("Option<")?),
+            _ if text.starts_with("BTreeMap<String, ") => {
+                DataType::Map(inner("BTreeMap<String, ")?)
+            }
+            _ if bits('i').is_some() => DataType::Int(bits('i')?),
+            _ if bits('u').is_some() => DataType::UInt(bits('u')?),
+            _ if bits('f').is_some() => DataType::Float(bits('f')?),
+            _ if !text.is_empty() && text.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                DataType::Json
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// A named, typed column.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ColumnSpec {
@@ -86,6 +122,59 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
+    /// The columns as a pipeline file records them: `{"name", "type", "required"}` each.
+    pub(crate) fn to_settings(columns: &[ColumnSpec]) -> Value {
+        Value::Array(
+            columns
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "name": c.name,
+                        "type": c.data_type.to_string(),
+                        "required": c.required,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The columns recorded at entry `key` by [`to_settings`](Self::to_settings).
+    pub(crate) fn from_settings(
+        settings: &crate::settings::Settings<'_>,
+        key: &str,
+    ) -> Result<Vec<ColumnSpec>, String> {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            name: String,
+            #[serde(rename = "type")]
+            data_type: String,
+            #[serde(default = "required")]
+            required: bool,
+        }
+        fn required() -> bool {
+            true
+        }
+        let recorded: Vec<Recorded> = settings.get(key)?;
+        recorded
+            .into_iter()
+            .map(|c| {
+                let data_type = DataType::parse(&c.data_type).ok_or_else(|| {
+                    format!(
+                        "`{}`: column `{}` has type `{}`, which is no column type",
+                        settings.key_path(key),
+                        c.name,
+                        c.data_type
+                    )
+                })?;
+                Ok(ColumnSpec {
+                    name: c.name,
+                    data_type,
+                    required: c.required,
+                })
+            })
+            .collect()
+    }
+
     /// A required column.
     pub fn new(name: impl Into<String>, data_type: DataType) -> Self {
         ColumnSpec {
@@ -153,9 +242,14 @@ pub trait ColumnValue: Sized + Send + 'static {
     /// `true` for `Option<T>`: as a step argument, the column is an optional input.
     const NULLABLE: bool = false;
     /// What a step input of this type accepts at compile time: `Self`, or
-    /// [`AnyColumn`](crate::__private::AnyColumn) for `serde_json::Value`.
+    /// `AnyColumn` (any type) for `serde_json::Value`.
     #[doc(hidden)]
     type Expect;
+    /// The type with null allowed: `Option<Self>`, or `Self` when it holds null already
+    /// (`Option<T>`, `Value`). A grouped column is a `Vec` of it (a branch that failed on a row
+    /// gives null).
+    #[doc(hidden)]
+    type Nullable: ColumnValue;
     /// The column type.
     fn data_type() -> DataType;
     /// Moves the value into a cell.
@@ -166,6 +260,7 @@ pub trait ColumnValue: Sized + Send + 'static {
 
 impl ColumnValue for String {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::String
     }
@@ -182,6 +277,7 @@ impl ColumnValue for String {
 
 impl ColumnValue for bool {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Bool
     }
@@ -200,6 +296,7 @@ macro_rules! integer_columns {
     ($($ty:ty => $variant:ident($bits:literal) via $as:ident),* $(,)?) => {$(
         impl ColumnValue for $ty {
             type Expect = Self;
+            type Nullable = Option<Self>;
             fn data_type() -> DataType {
                 DataType::$variant($bits)
             }
@@ -223,6 +320,7 @@ integer_columns! {
 
 impl ColumnValue for usize {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::UInt(64)
     }
@@ -239,6 +337,7 @@ impl ColumnValue for usize {
 
 impl ColumnValue for f64 {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Float(64)
     }
@@ -254,6 +353,7 @@ impl ColumnValue for f64 {
 
 impl ColumnValue for f32 {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Float(32)
     }
@@ -266,7 +366,8 @@ impl ColumnValue for f32 {
 }
 
 impl ColumnValue for Value {
-    type Expect = crate::__private::AnyColumn;
+    type Expect = crate::column::typing::AnyColumn;
+    type Nullable = Self;
     fn data_type() -> DataType {
         DataType::Json
     }
@@ -280,6 +381,7 @@ impl ColumnValue for Value {
 
 impl<T: ColumnValue> ColumnValue for Option<T> {
     type Expect = Self;
+    type Nullable = Self;
     const NULLABLE: bool = true;
     fn data_type() -> DataType {
         DataType::Optional(Box::new(T::data_type()))
@@ -297,6 +399,7 @@ impl<T: ColumnValue> ColumnValue for Option<T> {
 
 impl<T: ColumnValue> ColumnValue for Vec<T> {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::List(Box::new(T::data_type()))
     }
@@ -316,6 +419,7 @@ impl<T: ColumnValue> ColumnValue for Vec<T> {
 
 impl<T: ColumnValue> ColumnValue for BTreeMap<String, T> {
     type Expect = Self;
+    type Nullable = Option<Self>;
     fn data_type() -> DataType {
         DataType::Map(Box::new(T::data_type()))
     }
@@ -373,7 +477,7 @@ impl<'a> Arg<'a> for &'a str {
 
 impl<'a> Arg<'a> for &'a Value {
     type Column = Value;
-    type Expect = crate::__private::AnyColumn;
+    type Expect = crate::column::typing::AnyColumn;
     fn from_cell(value: Option<&'a Value>) -> Result<Self, CellError> {
         value.ok_or_else(|| CellError::new("a value", None))
     }
@@ -408,6 +512,23 @@ macro_rules! optional_borrow {
 }
 
 optional_borrow!(&'a str, &'a Value, &'a [Value]);
+
+/// Feeds a column's name and cells into `hasher`, each length-prefixed so no two columns hash
+/// alike: the one way rows are hashed, for loaders' fingerprints and replayed batches alike.
+pub(crate) fn hash_cells<'a>(
+    hasher: &mut sha2::Sha256,
+    name: &str,
+    cells: impl IntoIterator<Item = &'a Value>,
+) {
+    use sha2::Digest;
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    for cell in cells {
+        let text = cell.to_string();
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,9 @@
 //! The runtime interface of steps: what `#[step]` implements, and what an untyped step
 //! implements by hand.
 
+pub(crate) mod function;
+pub(crate) mod params;
+
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +19,9 @@ use crate::{Error, Value};
 
 /// A boxed future, as [`Step`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A step's live status for the progress line; see [`Step::status`].
+pub type Status = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// What a step declares about itself.
 #[derive(Clone, Debug)]
@@ -127,10 +133,28 @@ pub trait Step: Send + 'static {
         None
     }
 
+    /// The LLM the step calls (a task's), whose usage the run's
+    /// [summary](crate::pipeline::RunSummary) shows; `None` for steps without one.
+    fn llm_in_use(&self) -> Option<Arc<dyn crate::llm::Llm>> {
+        None
+    }
+
+    /// What the progress line shows after the step's rows while it runs (an LLM task: its
+    /// concurrency limit as it adapts, and its tokens), read a few times a second from another
+    /// thread. Asked for once, before the run starts; `None` (the default): rows alone.
+    fn status(&self) -> Option<Status> {
+        None
+    }
+
     /// What `pipeline.yaml` records about the step beside its type and runtime parameters, as
     /// an object of named entries (an LLM task records its LLM: provider, model, URL, limits).
     /// Entries named as secrets (`api_key`, `token`, `password`, ..., the whole name) are
-    /// written as null.
+    /// written as null. It is also what a [`Registry`](crate::pipeline::Registry) constructor
+    /// rebuilds the step from when a saved pipeline is loaded
+    /// ([`Pipeline::from_yaml`](crate::Pipeline::from_yaml)): record every setting the
+    /// constructor needs that is no runtime parameter. Entries named as the file's own keys
+    /// (`name`, `type_name`, `runtime_parameters`, `input_mappings`, `output_mappings`,
+    /// `use_cache`) are left out.
     fn describe(&self) -> Option<Value> {
         None
     }
@@ -172,7 +196,83 @@ pub trait Step: Send + 'static {
         let _ = value;
         let known: Vec<(String, Value)> = self.params();
         let known: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-        Err(crate::__private::unknown_param(name, &known))
+        Err(crate::step::params::unknown_param(name, &known))
+    }
+}
+
+/// What a registered constructor rebuilds a step from: the settings its
+/// [`describe`](Step::describe) recorded, read key by key, and the LLMs they name.
+///
+/// ```
+/// use distil::prelude::*;
+/// use distil::pipeline::Registry;
+/// use distil::step::{BoxFuture, Input, Output, StepSpec};
+///
+/// struct Shout { column: String }
+///
+/// #[step(dynamic)]
+/// impl Step for Shout {
+///     fn spec(&self) -> StepSpec {
+///         let mut spec = StepSpec::new("Shout", StepKind::Normal);
+///         spec.inputs.push(ColumnSpec::new(&self.column, DataType::String));
+///         spec
+///     }
+///     fn process<'a>(&'a mut self, _input: Input<'a>) -> BoxFuture<'a, distil::Result<Output>> {
+///         Box::pin(async { Ok(Output::same_rows()) })
+///     }
+///     // What the pipeline file records, and the constructor below reads back.
+///     fn describe(&self) -> Option<Value> {
+///         Some(serde_json::json!({ "column": self.column }))
+///     }
+/// }
+///
+/// let mut registry = Registry::new();
+/// registry.step("Shout", |settings| Ok(Box::new(Shout { column: settings.get("column")? })));
+/// ```
+pub struct StepSettings<'a> {
+    settings: crate::settings::Settings<'a>,
+    llms: &'a LlmBuilder<'a>,
+}
+
+/// A built-in step type's name and constructor, as the [`Registry`](crate::pipeline::Registry)
+/// lists them.
+pub(crate) type Builtin = (
+    &'static str,
+    fn(&StepSettings<'_>) -> Result<Box<dyn Step>, String>,
+);
+
+/// Builds the LLM recorded at some settings (by its `provider`).
+pub(crate) type LlmBuilder<'a> =
+    dyn Fn(&crate::settings::Settings<'_>) -> Result<Arc<dyn crate::llm::Llm>, String> + 'a;
+
+impl<'a> StepSettings<'a> {
+    pub(crate) fn new(settings: crate::settings::Settings<'a>, llms: &'a LlmBuilder<'a>) -> Self {
+        StepSettings { settings, llms }
+    }
+
+    /// The LLM recorded at entry `key` (an object naming its `provider`), rebuilt by the
+    /// registry's LLM constructor for that provider; its API key comes from the environment,
+    /// as when it was first made.
+    pub fn llm(&self, key: &str) -> Result<Arc<dyn crate::llm::Llm>, String> {
+        let nested = self.settings.nested(key)?;
+        (self.llms)(&nested)
+    }
+
+    /// The LLM recorded by `settings` (an object naming its `provider`, found anywhere in the
+    /// step's settings, as a pool's members are).
+    pub fn llm_from(
+        &self,
+        settings: &crate::settings::Settings<'_>,
+    ) -> Result<Arc<dyn crate::llm::Llm>, String> {
+        (self.llms)(settings)
+    }
+}
+
+impl<'a> std::ops::Deref for StepSettings<'a> {
+    type Target = crate::settings::Settings<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.settings
     }
 }
 
@@ -364,5 +464,81 @@ impl Output {
     /// [`METADATA_COLUMN`](crate::METADATA_COLUMN)), next to what upstream steps put there.
     pub fn push_metadata(&mut self, row: usize, key: impl Into<Cow<'static, str>>, value: Value) {
         self.metadata.push((row as u32, key.into(), value));
+    }
+}
+
+tokio::task_local! {
+    static ROW_REQUESTS: Arc<RowRequests>;
+}
+
+/// Where a row's LLM requests stand, for a run asked to stop: a row that only waits for a
+/// place at its LLM's limit (or in a retry's backoff) is dropped, as nothing of it was paid
+/// for or is worth keeping; a row with a request out, or an answer in hand, is let finish.
+#[derive(Default)]
+pub(crate) struct RowRequests {
+    /// The row's LLM says where its requests stand (it called [`request_waiting`]).
+    known: std::sync::atomic::AtomicBool,
+    in_flight: std::sync::atomic::AtomicUsize,
+    answered: std::sync::atomic::AtomicUsize,
+}
+
+impl RowRequests {
+    /// Runs `work` (the row's processing) so that the LLM calls it makes report here.
+    pub(crate) fn scope<F: Future>(self: Arc<Self>, work: F) -> impl Future<Output = F::Output> {
+        ROW_REQUESTS.scope(self, work)
+    }
+
+    /// Whether the row can be dropped with nothing lost: it only waits.
+    pub(crate) fn only_waiting(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.known.load(Relaxed)
+            && self.in_flight.load(Relaxed) == 0
+            && self.answered.load(Relaxed) == 0
+    }
+}
+
+/// Says that the row being processed waits for a place at its LLM's limit, with no request
+/// out. An [`Llm`](crate::llm::Llm) that queues requests calls this before waiting and
+/// [`request_sent`] as a request goes out, so that a run asked to stop drops the rows that
+/// still wait instead of sending them; one that calls neither has its rows finished.
+/// Outside a run it does nothing.
+pub fn request_waiting() {
+    let _ =
+        ROW_REQUESTS.try_with(|row| row.known.store(true, std::sync::atomic::Ordering::Relaxed));
+}
+
+/// Says that a request of the row being processed goes out; the row counts it in flight
+/// until the guard is dropped, and keeps it as paid work once
+/// [`answered`](RequestSent::answered) is called. See [`request_waiting`].
+pub fn request_sent() -> RequestSent {
+    let row = ROW_REQUESTS.try_with(Arc::clone).ok();
+    if let Some(row) = &row {
+        row.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    RequestSent { row }
+}
+
+/// A request of a row in flight; see [`request_sent`].
+pub struct RequestSent {
+    row: Option<Arc<RowRequests>>,
+}
+
+impl RequestSent {
+    /// The request was answered: the row holds paid work and is let finish.
+    pub fn answered(&self) {
+        if let Some(row) = &self.row {
+            row.answered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for RequestSent {
+    fn drop(&mut self) {
+        if let Some(row) = &self.row {
+            row.in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }

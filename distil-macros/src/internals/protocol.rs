@@ -25,10 +25,33 @@ impl ColumnDesc {
     /// A row's column read as an input: optional when its type is an `Option`.
     pub fn as_input(&self, typed: bool) -> ColumnDesc {
         ColumnDesc {
-            required: !self.ty.starts_with("Option<"),
+            required: !holds_null(&self.ty),
             typed,
             ..self.clone()
         }
+    }
+}
+
+/// Whether a column of this displayed type holds null already: `Option<T>` or `Value`.
+pub fn holds_null(ty: &str) -> bool {
+    match syn::parse_str::<syn::Type>(ty) {
+        Ok(syn::Type::Path(p)) => {
+            p.qself.is_none()
+                && p.path.segments.last().is_some_and(|s| {
+                    s.ident == "Option" || (s.ident == "Value" && s.arguments.is_none())
+                })
+        }
+        _ => false,
+    }
+}
+
+/// The displayed type of a grouped column of type `ty`: a list, null where a branch or a
+/// generation failed (`distil::__private::Grouped`).
+pub fn grouped_type(ty: &str) -> String {
+    if holds_null(ty) {
+        format!("Vec<{ty}>")
+    } else {
+        format!("Vec<Option<{ty}>>")
     }
 }
 
@@ -79,6 +102,10 @@ pub struct StepDesc {
     /// The step keeps only the columns listed (as string literals) in this argument of its
     /// constructor call, and reads them (KeepColumns).
     pub keeps_arg: Option<usize>,
+    /// The step groups the columns listed (as string literals) in this argument of its
+    /// constructor call, each into `grouped_<column>` or the name its `.output_columns([..])`
+    /// call gives (GroupColumns).
+    pub groups_arg: Option<usize>,
 }
 
 /// What a row's callback tells.
@@ -86,6 +113,8 @@ pub struct StepDesc {
 pub struct RowDesc {
     pub type_name: String,
     pub columns: Vec<ColumnDesc>,
+    /// Whether the row struct is `pub`; a private row cannot be a public step's output.
+    pub public: bool,
 }
 
 /// One description in the state.
@@ -94,6 +123,23 @@ pub enum Desc {
     Step(StepDesc),
     Row(RowDesc),
 }
+
+/// The column every task adds (`distil::tasks::MODEL_NAME_COLUMN`), a list in none of them.
+pub const MODEL_NAME: &str = "model_name";
+
+// The keys of a description, each written once.
+const TYPE_NAME: &str = "type_name";
+const KIND: &str = "kind";
+const DYNAMIC: &str = "dynamic";
+const INPUTS: &str = "inputs";
+const OUTPUTS: &str = "outputs";
+const COLUMNS: &str = "columns";
+const PUBLIC: &str = "public";
+const ROW_PARAM: &str = "row_param";
+const KEEPS_ARG: &str = "keeps_arg";
+const GROUPS_ARG: &str = "groups_arg";
+const INPUTS_PARAM: &str = "inputs_param";
+const INPUTS_DEFAULT: &str = "inputs_default";
 
 fn columns_tokens(columns: &[ColumnDesc]) -> TokenStream {
     let items = columns.iter().map(|c| {
@@ -116,42 +162,45 @@ impl StepDesc {
             row_param: None,
             inputs_param: RowParam::default(),
             keeps_arg: None,
+            groups_arg: None,
         }
     }
 }
 
 impl StepDesc {
+    /// The description as `key = value` pairs; keys at their default are left out.
     pub fn to_tokens(&self) -> TokenStream {
         let type_name = &self.type_name;
         let kind = self.kind.ident();
-        let dynamic = self.dynamic;
-        let inputs = columns_tokens(&self.inputs);
-        let outputs = columns_tokens(&self.outputs);
-        let optional_index = |i: Option<usize>| match i {
-            Some(i) => {
+        let mut pairs = vec![quote!(type_name = #type_name), quote!(kind = #kind)];
+        if self.dynamic {
+            pairs.push(quote!(dynamic = true));
+        }
+        for (key, columns) in [(INPUTS, &self.inputs), (OUTPUTS, &self.outputs)] {
+            if !columns.is_empty() {
+                let key = format_ident!("{key}");
+                let columns = columns_tokens(columns);
+                pairs.push(quote!(#key = #columns));
+            }
+        }
+        for (key, index) in [
+            (ROW_PARAM, self.row_param),
+            (KEEPS_ARG, self.keeps_arg),
+            (GROUPS_ARG, self.groups_arg),
+            (INPUTS_PARAM, self.inputs_param.index),
+        ] {
+            if let Some(i) = index {
+                let key = format_ident!("{key}");
                 let i = proc_macro2::Literal::usize_unsuffixed(i);
-                quote!(#i)
+                pairs.push(quote!(#key = #i));
             }
-            None => quote!(none),
-        };
-        let row_param = optional_index(self.row_param);
-        let keeps_arg = optional_index(self.keeps_arg);
-        // Only tasks with an input row parameter say more.
-        let inputs_param = match &self.inputs_param {
-            RowParam {
-                index: None,
-                default: None,
-            } => quote!(),
-            RowParam { index, default } => {
-                let index = optional_index(*index);
-                let default = match default {
-                    Some(columns) => columns_tokens(columns),
-                    None => quote!(none),
-                };
-                quote!(#index #default)
-            }
-        };
-        quote!(step { #type_name #kind #dynamic #inputs #outputs #row_param #keeps_arg #inputs_param })
+        }
+        if let Some(columns) = &self.inputs_param.default {
+            let key = format_ident!("{INPUTS_DEFAULT}");
+            let columns = columns_tokens(columns);
+            pairs.push(quote!(#key = #columns));
+        }
+        quote!(step { #(#pairs),* })
     }
 }
 
@@ -159,7 +208,8 @@ impl RowDesc {
     pub fn to_tokens(&self) -> TokenStream {
         let type_name = &self.type_name;
         let columns = columns_tokens(&self.columns);
-        quote!(row { #type_name #columns })
+        let public = self.public;
+        quote!(row { type_name = #type_name, columns = #columns, public = #public })
     }
 }
 
@@ -199,52 +249,89 @@ impl Parse for Desc {
         let tag: Ident = input.parse()?;
         let content;
         braced!(content in input);
-        let type_name: LitStr = content.parse()?;
-        if tag == "row" {
-            let columns = parse_columns(&content)?;
+        let row = tag == "row";
+        if !row && tag != "step" {
+            return Err(syn::Error::new(
+                tag.span(),
+                format!("unknown description `{tag}`"),
+            ));
+        }
+        let mut type_name: Option<LitStr> = None;
+        let mut kind = None;
+        let mut step = StepDesc::new("", Kind::Normal, false);
+        let mut columns = Vec::new();
+        let mut public = true;
+        while !content.is_empty() {
+            let key: Ident = content.parse()?;
+            content.parse::<Token![=]>()?;
+            let index = |content: ParseStream| -> syn::Result<Option<usize>> {
+                Ok(Some(content.parse::<LitInt>()?.base10_parse()?))
+            };
+            match (row, key.to_string().as_str()) {
+                (_, TYPE_NAME) => type_name = Some(content.parse()?),
+                (true, COLUMNS) => columns = parse_columns(&content)?,
+                (true, PUBLIC) => public = content.parse::<LitBool>()?.value,
+                (false, KIND) => {
+                    let word: Ident = content.parse()?;
+                    kind = Some(match word.to_string().as_str() {
+                        "generator" => Kind::Generator,
+                        "normal" => Kind::Normal,
+                        "global" => Kind::Global,
+                        other => {
+                            return Err(syn::Error::new(
+                                word.span(),
+                                format!("unknown step kind `{other}` in a step description"),
+                            ));
+                        }
+                    });
+                }
+                (false, DYNAMIC) => step.dynamic = content.parse::<LitBool>()?.value,
+                (false, INPUTS) => step.inputs = parse_columns(&content)?,
+                (false, OUTPUTS) => step.outputs = parse_columns(&content)?,
+                (false, ROW_PARAM) => step.row_param = index(&content)?,
+                (false, KEEPS_ARG) => step.keeps_arg = index(&content)?,
+                (false, GROUPS_ARG) => step.groups_arg = index(&content)?,
+                (false, INPUTS_PARAM) => step.inputs_param.index = index(&content)?,
+                (false, INPUTS_DEFAULT) => {
+                    step.inputs_param.default = Some(parse_columns(&content)?);
+                }
+                (_, other) => {
+                    // A description from another version of distil-macros.
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown key `{other}` in a {tag} description; distil and distil-macros must be the same version"
+                        ),
+                    ));
+                }
+            }
+            if !content.is_empty() {
+                content.parse::<Token![,]>()?;
+            }
+        }
+        let Some(type_name) = type_name else {
+            return Err(syn::Error::new(
+                tag.span(),
+                format!("a {tag} description without `type_name`"),
+            ));
+        };
+        if row {
             return Ok(Desc::Row(RowDesc {
                 type_name: type_name.value(),
                 columns,
+                public,
             }));
         }
-        let kind: Ident = content.parse()?;
-        let kind = match kind.to_string().as_str() {
-            "generator" => Kind::Generator,
-            "global" => Kind::Global,
-            _ => Kind::Normal,
+        let Some(kind) = kind else {
+            return Err(syn::Error::new(
+                tag.span(),
+                "a step description without `kind`",
+            ));
         };
-        let dynamic: LitBool = content.parse()?;
-        let inputs = parse_columns(&content)?;
-        let outputs = parse_columns(&content)?;
-        let optional_index = |content: ParseStream| -> syn::Result<Option<usize>> {
-            if content.peek(LitInt) {
-                Ok(Some(content.parse::<LitInt>()?.base10_parse()?))
-            } else {
-                content.parse::<Ident>()?;
-                Ok(None)
-            }
-        };
-        let row_param = optional_index(&content)?;
-        let keeps_arg = optional_index(&content)?;
-        let mut inputs_param = RowParam::default();
-        if !content.is_empty() {
-            inputs_param.index = optional_index(&content)?;
-            inputs_param.default = if content.peek(syn::token::Bracket) {
-                Some(parse_columns(&content)?)
-            } else {
-                content.parse::<Ident>()?;
-                None
-            };
-        }
         Ok(Desc::Step(StepDesc {
             type_name: type_name.value(),
             kind,
-            dynamic: dynamic.value,
-            inputs,
-            outputs,
-            row_param,
-            inputs_param,
-            keeps_arg,
+            ..step
         }))
     }
 }
@@ -362,10 +449,37 @@ mod tests {
             ..StepDesc::new("Upper", Kind::Normal, false)
         };
         let tokens = desc.to_tokens().to_string();
-        assert!(!tokens.contains("false ,"), "{tokens}");
+        assert!(!tokens.contains("inputs_param"), "{tokens}");
         let back = round_trip(&desc);
         assert!(back.inputs_param.index.is_none() && back.inputs_param.default.is_none());
         assert!(back.inputs[0].typed);
+    }
+
+    #[test]
+    fn a_description_with_an_unknown_key_or_kind_is_rejected() {
+        let unknown_key = quote!(step { type_name = "Upper", kind = normal, outputs_param = 0 });
+        let error = syn::parse2::<Desc>(unknown_key).expect_err("rejected");
+        assert!(
+            error.to_string().contains("unknown key `outputs_param`"),
+            "{error}"
+        );
+        let unknown_kind = quote!(step { type_name = "Upper", kind = batch });
+        let error = syn::parse2::<Desc>(unknown_kind).expect_err("rejected");
+        assert!(
+            error.to_string().contains("unknown step kind `batch`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_grouping_step_keeps_its_argument_index() {
+        let desc = StepDesc {
+            groups_arg: Some(0),
+            ..StepDesc::new("GroupColumns", Kind::Normal, true)
+        };
+        let back = round_trip(&desc);
+        assert_eq!(back.groups_arg, Some(0));
+        assert!(back.dynamic && back.keeps_arg.is_none());
     }
 
     #[test]

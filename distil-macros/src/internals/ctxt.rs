@@ -57,16 +57,13 @@ impl Drop for Ctxt {
 pub fn unknown_option(
     meta: &syn::meta::ParseNestedMeta,
     what: &str,
-    options: &[&str],
+    options: &[crate::internals::symbol::Symbol],
 ) -> syn::Error {
     let wrong = meta.path.to_token_stream().to_string();
-    let hint = did_you_mean(
-        &wrong,
-        options.iter().map(|o| o.split(' ').next().unwrap_or(o)),
-    )
-    .map(|near| format!("did you mean `{near}`? The options"))
-    .unwrap_or_else(|| "the options".to_owned());
-    let listed: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+    let hint = did_you_mean(&wrong, options.iter().map(|o| o.word))
+        .map(|near| format!("did you mean `{near}`? The options"))
+        .unwrap_or_else(|| "the options".to_owned());
+    let listed: Vec<String> = options.iter().map(|o| format!("`{}`", o.usage)).collect();
     meta.error(format!(
         "unknown {what} option `{wrong}`; {hint} are {}",
         listed.join(", ")
