@@ -35,6 +35,7 @@ pub(crate) fn is_retryable_transport(error: &reqwest::Error) -> bool {
 
 /// Whether a transport error is this process's own lack of resources (no file descriptor
 /// left: EMFILE, ENFILE), which no retry and no server can fix.
+#[cfg(feature = "llm-clients")]
 pub(crate) fn is_local_resource_error(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {

@@ -1,7 +1,8 @@
 //! The engine thread: owns the model and decodes every sequence in flight together, one token
 //! of each per forward pass, admitting new sequences between steps (continuous batching).
-//! Inference is CPU-bound, so it runs on this dedicated thread (candle spreads each matrix
-//! product over its own worker threads), never on the async runtime's.
+//! Inference is CPU-bound, so it runs on a rayon pool of its own (one thread per core, the
+//! loop on one of them, each matrix product shared out among all), never on the async
+//! runtime's threads.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -54,9 +55,17 @@ struct Running {
 impl Engine {
     pub fn start(model: Model, tokenizer: Arc<GgufTokenizer>) -> Engine {
         let (jobs, inbox) = mpsc::channel();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("distil-local-llm-{i}"))
+            .build()
+            .expect("starting the engine's threads");
         std::thread::Builder::new()
             .name("distil-local-llm".into())
-            .spawn(move || run(model, tokenizer, inbox))
+            // The loop runs inside the pool: the products it starts are shared out at once,
+            // without waking the pool from outside at every step.
+            .spawn(move || pool.install(|| run(model, tokenizer, inbox)))
             .expect("spawning the engine thread");
         Engine { jobs }
     }

@@ -19,6 +19,7 @@
 
 mod engine;
 mod fetch;
+mod matmul;
 mod model;
 mod sampling;
 mod tokenizer;

@@ -7,20 +7,20 @@
 
 use std::io::{Read, Seek};
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Result, Tensor};
 
-/// Per-layer weights.
+use super::matmul::QMatrix;
+
+/// Per-layer weights. The query, key and value projections read the same input, as do the
+/// gate and up projections: each group is one matrix, one pass over the input.
 struct Layer {
     attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    qkv: QMatrix,
+    wo: QMatrix,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate_up: QMatrix,
+    down: QMatrix,
 }
 
 /// The model's shape, from the GGUF metadata.
@@ -38,7 +38,7 @@ pub(crate) struct Model {
     embeddings: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: QMatrix,
     cos: Tensor,
     sin: Tensor,
     pub shape: Shape,
@@ -66,8 +66,7 @@ fn metadata<'a>(content: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_f
 }
 
 impl Model {
-    /// Reads the weights. Q4_1 matrices become Q8_0: candle has SIMD kernels for Q8_0 and
-    /// only a scalar loop for Q4_1, and 8 bits hold every 4-bit value's level closely.
+    /// Reads the weights: Q4_1 matrices as they are, others as Q8_0 (see [`QMatrix`]).
     pub fn load<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<Model> {
         let arch = metadata(content, "general.architecture")?
             .to_string()?
@@ -95,20 +94,12 @@ impl Model {
         let device = Device::Cpu;
 
         let mut tensor = |name: &str| content.tensor(reader, name, &device);
-        let matrix = |t: QTensor| -> Result<QMatMul> {
-            let t = if t.dtype() == GgmlDType::Q4_1 {
-                QTensor::quantize(&t.dequantize(&device)?, GgmlDType::Q8_0)?
-            } else {
-                t
-            };
-            QMatMul::from_qtensor(t)
-        };
         let token_embd = tensor("token_embd.weight")?;
         let embeddings = token_embd.dequantize(&device)?;
         let output = match tensor("output.weight") {
-            Ok(t) => matrix(t)?,
+            Ok(t) => QMatrix::from_qtensors(&[t])?,
             // Tied embeddings (SmolLM2): the output head is the embedding matrix.
-            Err(_) => matrix(token_embd)?,
+            Err(_) => QMatrix::from_qtensors(&[token_embd])?,
         };
         let norm = tensor("output_norm.weight")?.dequantize(&device)?;
         let mut blocks = Vec::with_capacity(layers);
@@ -116,14 +107,11 @@ impl Model {
             let mut get = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
             blocks.push(Layer {
                 attn_norm: get("attn_norm")?.dequantize(&device)?,
-                wq: matrix(get("attn_q")?)?,
-                wk: matrix(get("attn_k")?)?,
-                wv: matrix(get("attn_v")?)?,
-                wo: matrix(get("attn_output")?)?,
+                qkv: QMatrix::from_qtensors(&[get("attn_q")?, get("attn_k")?, get("attn_v")?])?,
+                wo: QMatrix::from_qtensors(&[get("attn_output")?])?,
                 ffn_norm: get("ffn_norm")?.dequantize(&device)?,
-                gate: matrix(get("ffn_gate")?)?,
-                up: matrix(get("ffn_up")?)?,
-                down: matrix(get("ffn_down")?)?,
+                gate_up: QMatrix::from_qtensors(&[get("ffn_gate")?, get("ffn_up")?])?,
+                down: QMatrix::from_qtensors(&[get("ffn_down")?])?,
             });
         }
         let inv_freq: Vec<f32> = (0..head_dim / 2)
@@ -173,9 +161,10 @@ impl Model {
         let scale = 1.0 / (head_dim as f64).sqrt();
         for (l, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps as f32)?;
-            let q = layer.wq.forward(&h)?;
-            let k = layer.wk.forward(&h)?;
-            let v = layer.wv.forward(&h)?;
+            let qkv = layer.qkv.forward(&h)?;
+            let q = qkv.narrow(1, 0, heads * head_dim)?;
+            let k = qkv.narrow(1, heads * head_dim, kv_heads * head_dim)?;
+            let v = qkv.narrow(1, (heads + kv_heads) * head_dim, kv_heads * head_dim)?;
             let mut outputs = Vec::with_capacity(segments.len());
             let mut offset = 0;
             for segment in segments.iter_mut() {
@@ -185,6 +174,7 @@ impl Model {
                 let sin = self.sin.narrow(0, start, n)?;
                 let split = |t: &Tensor, h: usize| -> Result<Tensor> {
                     t.narrow(0, offset, n)?
+                        .contiguous()?
                         .reshape((1, n, h, head_dim))?
                         .transpose(1, 2)?
                         .contiguous()
@@ -237,7 +227,9 @@ impl Model {
             let attended = Tensor::cat(&outputs, 0)?;
             x = (x + layer.wo.forward(&attended)?)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps as f32)?;
-            let gated = (layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?;
+            let gate_up = layer.gate_up.forward(&h)?;
+            let ffn = layer.gate_up.rows() / 2;
+            let gated = (gate_up.narrow(1, 0, ffn)?.silu()? * gate_up.narrow(1, ffn, ffn)?)?;
             x = (x + layer.down.forward(&gated)?)?;
         }
         let mut last = Vec::with_capacity(segments.len());
