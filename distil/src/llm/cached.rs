@@ -161,4 +161,8 @@ impl Llm for CachedLlm {
     fn describe(&self) -> Value {
         self.inner.describe()
     }
+
+    fn chat_template(&self) -> Option<&super::ChatTemplate> {
+        self.inner.chat_template()
+    }
 }

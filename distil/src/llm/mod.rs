@@ -1,8 +1,9 @@
-//! LLMs: the [`Llm`] trait every provider implements, the prompt and generation types, and
-//! (feature `llm-clients`, on by default) HTTP clients for OpenAI-compatible servers, Azure
-//! OpenAI, Anthropic and Hugging Face that share one client core: an adaptive concurrency
-//! limit, rate limits, retries with backoff and jitter, a timeout on the server's silence, a
-//! circuit breaker and usage accounting.
+//! LLMs: the [`Llm`] trait every provider implements, the prompt and generation types, the
+//! [`Embeddings`] trait, [`ChatTemplate`], and (feature `llm-clients`, on by default) HTTP
+//! clients for OpenAI-compatible servers, Azure OpenAI, Anthropic, Hugging Face, Mistral and
+//! Gemini (Generative Language API and Vertex AI) that share one client core: an adaptive
+//! concurrency limit, rate limits, retries with backoff and jitter, a timeout on the server's
+//! silence, a circuit breaker and usage accounting.
 //!
 //! ```no_run
 //! use distil::llm::{Llm, OpenAi, Preset};
@@ -15,6 +16,8 @@
 //! ```
 
 mod cached;
+mod chat_template;
+mod embeddings;
 mod error;
 mod generation;
 pub(crate) mod params;
@@ -32,6 +35,8 @@ mod client;
 mod providers;
 
 pub(crate) use cached::{CacheCounts, CachedLlm};
+pub use chat_template::ChatTemplate;
+pub use embeddings::{Embedded, Embeddings};
 pub use error::LlmError;
 pub use generation::{Generation, Generations, Usage};
 pub use params::GenerationParams;
@@ -47,8 +52,8 @@ pub use crate::http::retry::RetryPolicy;
 pub use client::{Client, RateLimits};
 #[cfg(feature = "llm-clients")]
 pub use providers::{
-    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire, Mistral,
-    MistralWire, OpenAi, OpenAiWire, Preset, Wire,
+    Anthropic, AnthropicWire, AzureOpenAi, AzureWire, EmbeddingsWire, Gemini, GeminiWire,
+    HuggingFace, HuggingFaceWire, Mistral, MistralWire, OpenAi, OpenAiWire, Preset, Wire,
 };
 
 use crate::Value;
@@ -159,6 +164,12 @@ pub trait Llm: Send + Sync + 'static {
     fn describe(&self) -> Value {
         serde_json::json!({ "provider": self.provider(), "model": self.model_name() })
     }
+
+    /// The chat template the LLM's raw-text prompts follow, when it has one: tasks that write
+    /// raw text in the model's own format (Magpie) need it. `None` by default.
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        None
+    }
 }
 
 impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
@@ -195,5 +206,8 @@ impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
     }
     fn describe(&self) -> Value {
         (**self).describe()
+    }
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        (**self).chat_template()
     }
 }

@@ -2,6 +2,7 @@
 
 mod chat;
 mod columns;
+mod dedup;
 mod formatting;
 mod loaders;
 mod sampler;
@@ -10,6 +11,7 @@ pub use chat::ChatMessage;
 pub use columns::{
     CombineColumns, CombineOutputs, ExpandColumns, GroupColumns, KeepColumns, MergeColumns,
 };
+pub use dedup::EmbeddingDedup;
 pub use formatting::{
     DpoExample, FormatChatGenerationDPO, FormatChatGenerationSFT, FormatTextGenerationDPO,
     FormatTextGenerationSFT, SftExample,

@@ -10,7 +10,7 @@ use crate::{Value, task};
 
 /// WizardLM's in-depth mutations (they make an instruction harder) and its in-breadth one
 /// (a new instruction on the same topic).
-const INSTRUCTION_MUTATIONS: [(&str, &str); 6] = [
+pub(super) const INSTRUCTION_MUTATIONS: [(&str, &str); 6] = [
     (
         "constraints",
         "Add one more constraint or requirement to the prompt.",
@@ -61,7 +61,7 @@ fn pick(input: &Input<'_>, row: usize, seed: u64, count: usize) -> usize {
 }
 
 /// Strips what models like to put around a rewrite (`#Rewritten Prompt#:`, quotes).
-fn clean(generation: &str, label: &str) -> Result<String, String> {
+pub(super) fn clean(generation: &str, label: &str) -> Result<String, String> {
     let mut text = generation.trim();
     if let Some(at) = text.find(label) {
         text = text[at + label.len()..].trim_start_matches(':').trim();
@@ -179,7 +179,7 @@ evol_instruction_task!(
     ]
 );
 
-fn evolve_instruction_prompt(how: &str, instruction: &str) -> String {
+pub(super) fn evolve_instruction_prompt(how: &str, instruction: &str) -> String {
     format!(
         "I want you to act as a prompt rewriter. Rewrite the given prompt into a more complex version that famous AI systems (such as ChatGPT and GPT-4) would find harder to handle, while a human can still understand and answer it.\n\
          Keep any non-text part of the prompt (tables, code) as it is. The rewrite must not be verbose: add at most 10 to 20 words.\n\

@@ -9,34 +9,61 @@
 //! Built in: [`TextGeneration`] (a template over columns), [`ChatGeneration`] (a
 //! conversation column) and, with the feature `structured`, `StructuredGeneration` (a template
 //! over columns in, the columns of a typed answer out). Write your own with `#[task]`.
+//!
+//! The catalogue, with distilabel's columns: judges ([`UltraFeedback`], [`PrometheusEval`],
+//! [`QualityScorer`], [`ComplexityScorer`], [`InstructionBacktranslation`]), instruction
+//! writers ([`EvolInstruct`], [`EvolComplexity`], [`EvolQuality`], [`SelfInstruct`],
+//! [`Genstruct`], and the generators [`EvolInstructGenerator`], [`MagpieGenerator`]),
+//! [`Magpie`], [`Urial`] (base models), [`Clair`] (minimal revisions),
+//! [`TextClassification`], [`GenerateSentencePair`], [`PooledGeneration`] (several LLMs) and
+//! [`GenerateEmbeddings`]. Each parser fails only the row it cannot read, keeping the raw
+//! output.
 
+mod backtranslation;
 mod chat_generation;
+mod clair;
+mod embeddings;
 mod evol;
+mod evol_generator;
 pub(crate) mod expansion;
+mod genstruct;
+mod magpie;
 mod parsing;
 mod pooled;
 mod prometheus;
 mod runner;
 mod scorers;
 mod self_instruct;
+mod sentence_pair;
 #[cfg(feature = "structured")]
 mod structured_generation;
 mod template;
 #[cfg(test)]
 mod test_support;
+mod text_classification;
 mod text_generation;
 mod ultrafeedback;
+mod urial;
 
+pub use backtranslation::InstructionBacktranslation;
 pub use chat_generation::ChatGeneration;
+pub use clair::Clair;
+pub use embeddings::GenerateEmbeddings;
 pub use evol::{EvolComplexity, EvolInstruct, EvolQuality};
+pub use evol_generator::EvolInstructGenerator;
+pub use genstruct::Genstruct;
+pub use magpie::{Magpie, MagpieGenerator};
 pub use pooled::PooledGeneration;
 pub use prometheus::{PrometheusEval, PrometheusMode, RUBRICS};
 pub use scorers::{ComplexityScorer, QualityScorer};
 pub use self_instruct::SelfInstruct;
+pub use sentence_pair::{GenerateSentencePair, SentencePairAction};
 #[cfg(feature = "structured")]
 pub use structured_generation::StructuredGeneration;
+pub use text_classification::TextClassification;
 pub use text_generation::{Instruction, TextGeneration};
 pub use ultrafeedback::{Aspect, UltraFeedback};
+pub use urial::Urial;
 
 use std::sync::Arc;
 

@@ -19,6 +19,22 @@ pub(crate) fn field<'t>(text: &'t str, label: &str) -> Option<&'t str> {
     })
 }
 
+/// `text` without a leading `label:` (`**Reason:** ...`), case-insensitive; `text` as it is
+/// when it does not start with one.
+pub(crate) fn without_label<'t>(text: &'t str, label: &str) -> &'t str {
+    let cleaned = text.trim_start_matches(['*', '#', ' ']);
+    let starts = cleaned
+        .get(..label.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(label));
+    if starts {
+        let rest = cleaned[label.len()..].trim_start_matches(['*', ' ']);
+        if let Some(rest) = rest.strip_prefix(':') {
+            return rest.trim_start_matches(['*', ' ']).trim();
+        }
+    }
+    text
+}
+
 /// The first integer in `text` (`4`, `4/5`, `Score: 4.`).
 pub(crate) fn first_integer(text: &str) -> Option<i64> {
     let start = text.find(|c: char| c.is_ascii_digit())?;
@@ -120,6 +136,65 @@ pub(crate) fn list_items(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The sections of `text` under the headings `labels` name (`## Positive`, `**Revision:**`,
+/// `Teacher Reasoning:`): for each label, the text from its heading line (after the heading
+/// and a `:` on it) to the next heading of any label, trimmed; `None` where the label has no
+/// heading or its section is empty. A heading is a line that starts (after `#`, `*`, spaces)
+/// with the label, case-insensitive, followed by nothing but `:`/`*`/spaces or by `:` and text.
+pub(crate) fn labelled_sections<'t>(text: &'t str, labels: &[&str]) -> Vec<Option<&'t str>> {
+    // (label index, heading start, body start)
+    let mut headings: Vec<(usize, usize, usize)> = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let stripped = line.trim_start_matches(['#', '*', ' ', '\t']);
+        let lead = line.len() - stripped.len();
+        let lower = stripped.to_ascii_lowercase();
+        for (index, label) in labels.iter().enumerate() {
+            let Some(rest) = lower.strip_prefix(&label.to_ascii_lowercase()) else {
+                continue;
+            };
+            let after_label = rest.trim_start_matches(['*', ' ']);
+            let body = if let Some(inline) = after_label.strip_prefix(':') {
+                // `Label: text` or `**Label:**` then text on the next lines.
+                let inline = inline.trim_start_matches(['*', ' ']);
+                start + lead + (stripped.len() - inline.len())
+            } else if after_label.trim().is_empty() {
+                offset
+            } else {
+                continue; // `Positive feedback is ...`: a sentence, not a heading
+            };
+            headings.push((index, start, body.min(offset)));
+            break;
+        }
+    }
+    let mut sections = vec![None; labels.len()];
+    for (i, &(index, _, body)) in headings.iter().enumerate() {
+        let end = headings.get(i + 1).map_or(text.len(), |next| next.1);
+        let section = text[body..end].trim();
+        if sections[index].is_none() && !section.is_empty() {
+            sections[index] = Some(section);
+        }
+    }
+    sections
+}
+
+/// The JSON object in a generation: the whole text, the inside of a Markdown code fence, or
+/// the span from the first `{` to the last `}` (a model's preamble around it).
+pub(crate) fn json_object(generation: &str) -> Result<serde_json::Map<String, Value>, String> {
+    let trimmed = generation.trim();
+    let span = match (trimmed.find('{'), trimmed.rfind('}')) {
+        (Some(open), Some(close)) if open < close => &trimmed[open..=close],
+        _ => return Err("the generation holds no JSON object".to_owned()),
+    };
+    match serde_json::from_str::<Value>(span) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err("the generation holds no JSON object".to_owned()),
+        Err(e) => Err(format!("the generation is not valid JSON: {e}")),
+    }
+}
+
 /// Row `row` of a text column; an error names the column.
 pub(crate) fn text(input: &Input<'_>, column: &str, row: usize) -> Result<String, String> {
     match input.column(column).map(|c| &c[row]) {
@@ -196,5 +271,41 @@ mod tests {
             ["one", "two", "three"]
         );
         assert_eq!(list_items("a\n\nb"), ["a", "b"]);
+    }
+
+    #[test]
+    fn labelled_sections_and_json_objects() {
+        let text = "Sure.\n## Positive\nA cat sat.\n\n## Negative\n\nA dog ran.\n";
+        assert_eq!(
+            labelled_sections(text, &["positive", "negative"]),
+            [Some("A cat sat."), Some("A dog ran.")]
+        );
+        let text = "**Teacher Reasoning:** too long\nCorrected Student Solution:\nShort.";
+        assert_eq!(
+            labelled_sections(text, &["teacher reasoning", "corrected student solution"]),
+            [Some("too long"), Some("Short.")]
+        );
+        // A sentence starting with a label is no heading; an empty section is none.
+        assert_eq!(
+            labelled_sections(
+                "Positive thinking helps.\n## Negative\n",
+                &["positive", "negative"]
+            ),
+            [None, None]
+        );
+        assert_eq!(
+            json_object("Here:\n```json\n{\"labels\": [\"a\"]}\n```").unwrap()["labels"],
+            serde_json::json!(["a"])
+        );
+        assert!(
+            json_object("no json")
+                .unwrap_err()
+                .contains("no JSON object")
+        );
+        assert!(
+            json_object("{\"labels\": [}")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 }

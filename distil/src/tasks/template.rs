@@ -71,7 +71,11 @@ impl RowPrompt {
     pub(crate) fn inputs(&self) -> Vec<ColumnSpec> {
         let mut inputs = self.specs.to_vec();
         if !inputs.iter().any(|c| c.name == SYSTEM_PROMPT) {
-            inputs.push(ColumnSpec::optional(SYSTEM_PROMPT, DataType::String));
+            // Absent, or null on rows that use the task's own.
+            inputs.push(ColumnSpec::optional(
+                SYSTEM_PROMPT,
+                DataType::Optional(Box::new(DataType::String)),
+            ));
         }
         inputs
     }

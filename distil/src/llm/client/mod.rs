@@ -4,6 +4,7 @@
 //! usage accounting. A provider only says how its requests and answers look (a [`Wire`]).
 
 mod adaptive;
+mod embeddings;
 mod health;
 mod limits;
 
@@ -20,7 +21,7 @@ use limits::Limiter;
 pub use limits::RateLimits;
 
 use super::providers::Wire;
-use super::{GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
+use super::{ChatTemplate, GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
 use crate::Secret;
 use crate::http::retry::{RetryPolicy, is_retryable_status};
 use crate::http::{error_message, is_local_resource_error, retry_after, transport_message};
@@ -57,6 +58,8 @@ pub struct Client<W: Wire> {
     retry: RetryPolicy,
     limits: RateLimits,
     params: GenerationParams,
+    /// Renders chat prompts to raw text for servers that only complete raw text.
+    chat_template: Option<ChatTemplate>,
     shared: Arc<OnceLock<Core>>,
 }
 
@@ -78,6 +81,7 @@ impl<W: Wire> Clone for Client<W> {
             retry: self.retry,
             limits: self.limits,
             params: self.params.clone(),
+            chat_template: self.chat_template.clone(),
             shared: self.shared.clone(),
         }
     }
@@ -186,6 +190,7 @@ impl<W: Wire> Client<W> {
             },
             limits: RateLimits::default(),
             params: GenerationParams::default(),
+            chat_template: None,
             shared: Arc::new(OnceLock::new()),
         }
     }
@@ -307,6 +312,24 @@ impl<W: Wire> Client<W> {
         self
     }
 
+    /// Renders chat prompts with `template` and sends them as raw text (to `/completions` on
+    /// an OpenAI-compatible server), for servers that apply no chat template of their own or
+    /// models served without one; requests with no `stop` stop at the template's
+    /// [stop strings](ChatTemplate::stop). Tasks that need the model's format (Magpie) read it
+    /// from here.
+    ///
+    /// ```no_run
+    /// use distil::llm::{ChatTemplate, OpenAi};
+    ///
+    /// let base = OpenAi::new("meta-llama/Llama-3.1-8B-Instruct")
+    ///     .base_url("http://localhost:8000/v1")
+    ///     .chat_template(ChatTemplate::llama3());
+    /// ```
+    pub fn chat_template(mut self, template: ChatTemplate) -> Self {
+        self.chat_template = Some(template);
+        self
+    }
+
     /// `self` (made for its provider, its key from the environment) with the settings its
     /// [`describe`](Llm::describe) recorded in a pipeline file.
     pub(crate) fn restored(
@@ -346,6 +369,12 @@ impl<W: Wire> Client<W> {
         });
         if let Some(params) = settings.optional("generation")? {
             self.params = params;
+        }
+        if let Some(template) = settings.optional::<crate::Value>("chat_template")? {
+            self.chat_template = Some(
+                ChatTemplate::from_settings(&template)
+                    .map_err(|e| format!("`{}`: {e}", settings.key_path("chat_template")))?,
+            );
         }
         Ok(self)
     }
@@ -525,14 +554,58 @@ impl<W: Wire> Client<W> {
         params: &GenerationParams,
     ) -> Result<Generations, LlmError> {
         let core = self.core();
-        let provider = self.wire.provider();
         let http = core.http.as_ref().map_err(|e| LlmError::fatal(e.clone()))?;
+        let rendered;
+        let (prompt, params) = match (prompt, &self.chat_template) {
+            (Prompt::Chat(messages), Some(template)) => {
+                rendered = (
+                    Prompt::Text(template.render(messages, true).map_err(LlmError::row)?),
+                    GenerationParams {
+                        stop: params
+                            .stop
+                            .clone()
+                            .or_else(|| Some(template.stop_sequences().to_vec()))
+                            .filter(|stop| !stop.is_empty()),
+                        ..params.clone()
+                    },
+                );
+                (&rendered.0, &rendered.1)
+            }
+            _ => (prompt, params),
+        };
         let url = match prompt {
             Prompt::Chat(_) => &http.chat_url,
             Prompt::Text(_) => &http.text_url,
         };
         let body = bytes::Bytes::from(self.wire.body(&self.model, prompt, params)?);
         let estimate = prompt.chars() as u64 / 4 + params.max_new_tokens.unwrap_or(256);
+        let generations = self
+            .exchange(core, http, url, body, estimate, |body| {
+                self.wire.parse(body)
+            })
+            .await?;
+        self.count(
+            core,
+            generations.input_tokens.unwrap_or(0),
+            generations.output_tokens.unwrap_or(0),
+        );
+        Ok(generations)
+    }
+
+    /// Posts `body` to `url` until an answer `parse` reads, or until the retry policy, the
+    /// circuit breaker or a final status says to stop: every request of the client (a
+    /// generation, a batch of embeddings) goes through here. `estimate` is the request's
+    /// tokens for the rate limiter.
+    async fn exchange<T>(
+        &self,
+        core: &Core,
+        http: &Http,
+        url: &reqwest::Url,
+        body: bytes::Bytes,
+        estimate: u64,
+        parse: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, LlmError> {
+        let provider = self.wire.provider();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -558,15 +631,13 @@ impl<W: Wire> Client<W> {
                     let delay = retry_after(headers.get("retry-after").map(HeaderValue::as_bytes));
                     if (200..300).contains(&status) {
                         let parsed = body.and_then(|body| {
-                            self.wire
-                                .parse(&body)
-                                .map_err(|e| format!("malformed answer: {}", self.scrub(e)))
+                            parse(&body).map_err(|e| format!("malformed answer: {}", self.scrub(e)))
                         });
                         match parsed {
-                            Ok(generations) => {
+                            Ok(answer) => {
                                 sent.answered();
                                 ticket.success();
-                                return Ok(self.count(core, generations));
+                                return Ok(answer);
                             }
                             Err(message) => (format!("HTTP {status}, {message}"), None),
                         }
@@ -577,6 +648,10 @@ impl<W: Wire> Client<W> {
                         let said = self.scrub(error_message(&text));
                         if matches!(status, 429 | 503 | 529) {
                             ticket.congestion();
+                        }
+                        if self.wire.rejects_key(status, &text) {
+                            core.failed.fetch_add(1, Ordering::Relaxed);
+                            return Err(self.key_error(status, &said));
                         }
                         if !is_retryable_status(status) {
                             core.failed.fetch_add(1, Ordering::Relaxed);
@@ -674,20 +749,39 @@ impl<W: Wire> Client<W> {
             .map(str::to_owned)
     }
 
-    fn count(&self, core: &Core, generations: Generations) -> Generations {
-        let input = generations.input_tokens.unwrap_or(0);
-        let output = generations.output_tokens.unwrap_or(0);
+    /// Counts an answered request and its tokens.
+    fn count(&self, core: &Core, input: u64, output: u64) {
         core.requests.fetch_add(1, Ordering::Relaxed);
         core.input_tokens.fetch_add(input, Ordering::Relaxed);
         core.output_tokens.fetch_add(output, Ordering::Relaxed);
         core.limiter.used(0, input + output);
-        generations
+    }
+
+    /// The error for an answer rejecting the key (or its absence): it stops the run, naming
+    /// where the key comes from.
+    fn key_error(&self, status: u16, said: &str) -> LlmError {
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {said}")
+        };
+        let key = match &self.key {
+            None => format!("no API key was sent; set {}", self.key_source),
+            Some(_) => format!("check the key in {}", self.key_source),
+        };
+        LlmError::fatal(format!(
+            "{} rejected the request with HTTP {status}{said}; {key}",
+            self.wire.provider()
+        ))
     }
 
     /// The error for a final non-success answer: a rejected key, a missing model or a proxy
     /// refusing stops the run, anything else (an over-long prompt, a bad parameter) fails the
     /// row.
     fn status_error(&self, status: u16, said: &str) -> LlmError {
+        if matches!(status, 401 | 403) {
+            return self.key_error(status, said);
+        }
         let provider = self.wire.provider();
         let said = if said.is_empty() {
             String::new()
@@ -695,15 +789,6 @@ impl<W: Wire> Client<W> {
             format!(": {said}")
         };
         match status {
-            401 | 403 => {
-                let key = match &self.key {
-                    None => format!("no API key was sent; set {}", self.key_source),
-                    Some(_) => format!("check the key in {}", self.key_source),
-                };
-                LlmError::fatal(format!(
-                    "{provider} rejected the request with HTTP {status}{said}; {key}"
-                ))
-            }
             404 => LlmError::fatal(format!(
                 "{provider} answered HTTP 404 for model `{}` at {}{said}; check the model name and the base URL",
                 self.model, self.base_url
@@ -792,6 +877,14 @@ impl<W: Wire> Llm for Client<W> {
                 entries.insert(name.to_owned(), value);
             }
         }
+        // Part of the response cache's key too: another template is another prompt.
+        if let Some(template) = &self.chat_template {
+            described["chat_template"] = template.settings();
+        }
         described
+    }
+
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat_template.as_ref()
     }
 }

@@ -1,9 +1,9 @@
 //! Mistral's La Plateforme API: OpenAI-like chat completions, its own key and error shapes.
 
-use super::Wire;
 use super::openai::OpenAiWire;
+use super::{EmbeddingsWire, Wire};
 use crate::Secret;
-use crate::llm::{Client, GenerationParams, Generations, LlmError, Prompt};
+use crate::llm::{Client, Embedded, GenerationParams, Generations, LlmError, Prompt};
 
 /// Mistral's wire format: OpenAI's bodies at `/v1/chat/completions`; `max_tokens`,
 /// `random_seed` for the seed. Its errors (`{"object": "error", "message": .., "type": ..}`
@@ -71,5 +71,20 @@ impl Wire for MistralWire {
 
     fn parse(&self, body: &[u8]) -> Result<Generations, String> {
         MISTRAL.parse(body)
+    }
+}
+
+/// Mistral's `/v1/embeddings` (`mistral-embed`) takes and answers OpenAI's shapes.
+impl EmbeddingsWire for MistralWire {
+    fn embeddings_url(&self, base_url: &str, model: &str) -> String {
+        MISTRAL.embeddings_url(base_url, model)
+    }
+
+    fn embeddings_body(&self, model: &str, texts: &[String]) -> Result<Vec<u8>, LlmError> {
+        MISTRAL.embeddings_body(model, texts)
+    }
+
+    fn parse_embeddings(&self, body: &[u8]) -> Result<Embedded, String> {
+        MISTRAL.parse_embeddings(body)
     }
 }

@@ -2,17 +2,19 @@
 //! ([`Client`](super::Client)) does the rest.
 
 mod anthropic;
+mod gemini;
 mod hosted;
 mod mistral;
 mod openai;
 
 pub use anthropic::{Anthropic, AnthropicWire};
+pub use gemini::{Gemini, GeminiWire};
 pub use hosted::{AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire};
 pub use mistral::{Mistral, MistralWire};
 pub use openai::{OpenAi, OpenAiWire, Preset};
 
 use crate::Secret;
-use crate::llm::{GenerationParams, Generations, LlmError, Prompt};
+use crate::llm::{Embedded, GenerationParams, Generations, LlmError, Prompt};
 
 /// How a provider speaks HTTP: where a prompt goes, how the key is sent, and the JSON of the
 /// request and of the answer. Implement it to add a provider to [`Client`](super::Client).
@@ -44,11 +46,32 @@ pub trait Wire: Clone + Send + Sync + 'static {
         false
     }
 
+    /// Whether a failed answer says the key is invalid when its status does not (Gemini
+    /// answers a bad API key with a 400): the run then stops as for a 401. `body` is the
+    /// answer's text. The default is no.
+    fn rejects_key(&self, status: u16, body: &str) -> bool {
+        let _ = (status, body);
+        false
+    }
+
     /// What a pipeline file records of the wire beside the client's own settings (Azure's
     /// API version), for its constructor to read back.
     fn settings(&self) -> Vec<(&'static str, crate::Value)> {
         Vec::new()
     }
+}
+
+/// A wire whose API also turns texts into vectors: [`Client`](super::Client) then implements
+/// [`Embeddings`](super::Embeddings).
+pub trait EmbeddingsWire: Wire {
+    /// The URL texts are posted to.
+    fn embeddings_url(&self, base_url: &str, model: &str) -> String;
+
+    /// The request body for `texts`. An error fails the texts' rows.
+    fn embeddings_body(&self, model: &str, texts: &[String]) -> Result<Vec<u8>, LlmError>;
+
+    /// Reads a successful answer: one vector per text, in the texts' order.
+    fn parse_embeddings(&self, body: &[u8]) -> Result<Embedded, String>;
 }
 
 /// The constructors of the HTTP clients, by the provider their `describe` records.
@@ -105,6 +128,25 @@ pub(crate) fn constructors() -> Vec<(&'static str, Box<super::LlmFn>)> {
                 endpoint,
                 settings.get::<String>("model")?,
                 settings.get::<String>("api_version")?,
+            );
+            Ok(Arc::new(client.restored(settings)?))
+        }),
+    ));
+    constructors.push((
+        "Gemini",
+        Box::new(|settings| {
+            Ok(Arc::new(
+                Gemini::new(settings.get::<String>("model")?).restored(settings)?,
+            ))
+        }),
+    ));
+    constructors.push((
+        "Vertex AI",
+        Box::new(|settings| {
+            let client = Gemini::vertex(
+                settings.get::<String>("project")?,
+                settings.get::<String>("location")?,
+                settings.get::<String>("model")?,
             );
             Ok(Arc::new(client.restored(settings)?))
         }),

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::Wire;
+use super::{EmbeddingsWire, Wire};
 use crate::Secret;
-use crate::llm::{Client, Generation, GenerationParams, Generations, LlmError, Prompt};
+use crate::llm::{Client, Embedded, Generation, GenerationParams, Generations, LlmError, Prompt};
 
 /// The OpenAI wire format, with the provider's name and how it takes the key.
 #[derive(Clone, Debug)]
@@ -230,6 +230,52 @@ impl Wire for OpenAiWire {
                 .collect(),
             input_tokens: answer.usage.as_ref().and_then(|u| u.prompt_tokens),
             output_tokens: answer.usage.as_ref().and_then(|u| u.completion_tokens),
+        })
+    }
+}
+
+/// `/embeddings`: `{"model", "input": [texts]}` in, `{"data": [{"index", "embedding"}],
+/// "usage": {"prompt_tokens"}}` out.
+impl EmbeddingsWire for OpenAiWire {
+    fn embeddings_url(&self, base_url: &str, _model: &str) -> String {
+        format!("{base_url}/embeddings")
+    }
+
+    fn embeddings_body(&self, model: &str, texts: &[String]) -> Result<Vec<u8>, LlmError> {
+        serde_json::to_vec(&json!({ "model": model, "input": texts }))
+            .map_err(|e| LlmError::row(e.to_string()))
+    }
+
+    fn parse_embeddings(&self, body: &[u8]) -> Result<Embedded, String> {
+        #[derive(Deserialize)]
+        struct Answer {
+            data: Vec<Item>,
+            usage: Option<TokenUsage>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            index: Option<usize>,
+            embedding: Vec<f32>,
+        }
+        let answer: Answer = super::read_json(body)?;
+        let mut items: Vec<(usize, Vec<f32>)> = answer
+            .data
+            .into_iter()
+            .enumerate()
+            .map(|(at, item)| (item.index.unwrap_or(at), item.embedding))
+            .collect();
+        // The order of `data` is the texts' by `index`, which servers need not keep.
+        items.sort_by_key(|(index, _)| *index);
+        if items
+            .iter()
+            .enumerate()
+            .any(|(at, (index, _))| at != *index)
+        {
+            return Err("the answer's `index` values are not 0..n".to_owned());
+        }
+        Ok(Embedded {
+            vectors: items.into_iter().map(|(_, v)| v).collect(),
+            input_tokens: answer.usage.and_then(|u| u.prompt_tokens),
         })
     }
 }
