@@ -455,3 +455,142 @@ async fn retry_failed_sends_only_the_failed_rows_again() {
     assert!(cached > 0 && cached < 20, "{log}");
     assert!(log.contains("0 requests (2 failed"), "{log}");
 }
+
+/// A generator that keeps its batches, as an LLM generator does; it counts the rows it is
+/// asked to generate and to skip.
+struct Numbers {
+    rows: usize,
+    emitted: usize,
+    generated: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    skipped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl distil::Step for Numbers {
+    fn spec(&self) -> distil::step::StepSpec {
+        let mut spec = distil::step::StepSpec::new("Numbers", distil::StepKind::Generator);
+        spec.outputs
+            .push(distil::ColumnSpec::new("n", distil::DataType::UInt(64)));
+        spec
+    }
+
+    fn start(&mut self) -> distil::step::BoxFuture<'_, distil::Result<()>> {
+        self.emitted = 0;
+        Box::pin(async { Ok(()) })
+    }
+
+    fn generate(
+        &mut self,
+        batch_size: usize,
+    ) -> distil::step::BoxFuture<'_, distil::Result<Option<distil::step::Output>>> {
+        let rows = batch_size.min(self.rows - self.emitted);
+        let values: Vec<Value> = (self.emitted..self.emitted + rows)
+            .map(Value::from)
+            .collect();
+        self.emitted += rows;
+        self.generated
+            .fetch_add(rows, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            Ok((rows > 0).then(|| distil::step::Output::new_rows(rows).column("n", values)))
+        })
+    }
+
+    fn skip(&mut self, rows: usize, _: usize) -> distil::step::BoxFuture<'_, distil::Result<()>> {
+        self.emitted += rows;
+        self.skipped
+            .fetch_add(rows, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn persists(&self) -> bool {
+        true
+    }
+}
+
+/// Stops the run at the first row at or past `fail_at` while `failing` is set.
+struct FailAt {
+    fail_at: u64,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl distil::Step for FailAt {
+    fn spec(&self) -> distil::step::StepSpec {
+        let mut spec = distil::step::StepSpec::new("FailAt", distil::StepKind::Normal);
+        spec.inputs
+            .push(distil::ColumnSpec::new("n", distil::DataType::UInt(64)));
+        spec
+    }
+
+    fn process<'a>(
+        &'a mut self,
+        input: distil::step::Input<'a>,
+    ) -> distil::step::BoxFuture<'a, distil::Result<distil::step::Output>> {
+        let past = input
+            .column("n")
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.as_u64().unwrap_or(0) >= self.fail_at);
+        let failing = self.failing.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if past && failing {
+                Err(distil::Error::fatal("fail", "the disk is full"))
+            } else {
+                Ok(distil::step::Output::same_rows())
+            }
+        })
+    }
+}
+
+/// A persisted generator resumes at the row it had reached: its batches of the failed run are
+/// replayed, it is asked to skip them, and generates only the rest; every row comes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persisted_generator_restarts_at_the_row_it_reached() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let generated = Arc::new(AtomicUsize::new(0));
+    let skipped = Arc::new(AtomicUsize::new(0));
+    let failing = Arc::new(AtomicBool::new(true));
+    let out = tempfile::tempdir().unwrap();
+    // The batch store lives under the cache folder, by pipeline name: a name of its own.
+    let name = format!("generator-offset-{}", std::process::id());
+    let mut pipeline = distil::Pipeline::new(&name);
+    pipeline
+        .add(
+            "numbers",
+            Numbers {
+                rows: 1_000,
+                emitted: 0,
+                generated: generated.clone(),
+                skipped: skipped.clone(),
+            },
+        )
+        .batch_size(50);
+    pipeline
+        .add(
+            "fail",
+            FailAt {
+                fail_at: 600,
+                failing: failing.clone(),
+            },
+        )
+        .input_batch_size(50);
+    pipeline.connect("numbers", "fail");
+    let options = || distil::RunOptions::new().output_dir(out.path());
+    assert!(pipeline.run_with(options()).await.is_err());
+    let first = generated.load(Ordering::SeqCst);
+    assert!((600..1_000).contains(&first), "{first}");
+
+    failing.store(false, Ordering::SeqCst);
+    let distiset = pipeline.run_with(options()).await.unwrap();
+    let skipped = skipped.load(Ordering::SeqCst);
+    assert!(skipped >= 600, "skipped {skipped}");
+    // Replayed, then generated from there: no row made twice.
+    assert_eq!(generated.load(Ordering::SeqCst) - first, 1_000 - skipped);
+    let mut numbers: Vec<u64> = distiset
+        .default_config()
+        .unwrap()
+        .column("n")
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..1_000).collect::<Vec<u64>>());
+}

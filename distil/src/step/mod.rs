@@ -102,6 +102,31 @@ pub trait Step: Send + 'static {
         Box::pin(async { Err(Error::msg("this step does not generate rows")) })
     }
 
+    /// Moves a generator past its first `rows` rows as if it had generated them: a resumed run
+    /// replays the batches a [persisted](Self::persists) generator finished before and asks
+    /// it for the rest. The default generates them (`batch_size` at a time) and drops them,
+    /// which is right for any generator that makes the same rows each run, and costs an LLM
+    /// generator nothing, as its answers come from the response cache. A generator that can
+    /// seek does so instead.
+    fn skip(&mut self, rows: usize, batch_size: usize) -> BoxFuture<'_, crate::Result<()>> {
+        Box::pin(async move {
+            let mut left = rows;
+            while left > 0 {
+                let Some(output) = self.generate(batch_size.max(1).min(left)).await? else {
+                    return Err(Error::msg(format!(
+                        "generated {} rows where an earlier run generated {rows}",
+                        rows - left
+                    )));
+                };
+                let Rows::New(made) = output.rows else {
+                    return Err(Error::msg("a generator must return `Output::new_rows`"));
+                };
+                left = left.saturating_sub(made.max(1));
+            }
+            Ok(())
+        })
+    }
+
     /// Called for every step, one after the other, before any step of the run starts: open
     /// files, check the real schema of the data against the declared columns. An error here
     /// stops the run before any row is processed.

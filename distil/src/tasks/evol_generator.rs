@@ -293,6 +293,11 @@ impl Step for EvolInstructGenerator {
         self.llm.attach(run);
     }
 
+    /// Its batches are kept: a resumed run replays them and generates from the row reached.
+    fn persists(&self) -> bool {
+        true
+    }
+
     fn generate(&mut self, batch_size: usize) -> BoxFuture<'_, crate::Result<Option<Output>>> {
         let rows = batch_size.min(self.num_instructions - self.emitted.min(self.num_instructions));
         let first = self.emitted;

@@ -477,6 +477,11 @@ impl Step for MagpieGenerator {
         self.settings.llm.attach(run);
     }
 
+    /// Its batches are kept: a resumed run replays them and generates from the row reached.
+    fn persists(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> Vec<(String, Value)> {
         let mut params = vec![("num_rows".to_owned(), Value::from(self.num_rows))];
         params.extend(self.settings.params());

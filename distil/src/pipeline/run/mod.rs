@@ -34,7 +34,7 @@ use crate::cache::{BatchStore, ResponseCache};
 use crate::distiset::shards::PendingShards;
 use crate::distiset::sink::{LeafSink, SinkConfig};
 use crate::distiset::{Dataset, Distiset, PIPELINE_LOG, PIPELINE_YAML};
-use crate::step::{RunContext, StepKind};
+use crate::step::RunContext;
 use crate::{Error, Step};
 
 /// Runs `pipeline` in `order` (an execution order the checks returned).
@@ -52,16 +52,13 @@ pub(crate) async fn execute(
     // Routing is seeded even when the user gives no seed, so a rerun routes rows the same way
     // and finds its answers in the caches.
     let seed = options.seed.unwrap_or_else(|| stable_seed(pipeline.name()));
-    // Steps that cost money or time keep their batches; a run without any computes everything
-    // again, which costs less than reading it back.
+    // Steps that cost money or time keep their batches (generators too: an LLM generator
+    // resumes at the row it had reached); a run without any computes everything again, which
+    // costs less than reading it back.
     let persists: Vec<bool> = pipeline
         .nodes
         .iter()
-        .map(|n| {
-            !options.dry_run
-                && n.spec.kind != StepKind::Generator
-                && n.step.as_ref().is_some_and(|s| s.persists())
-        })
+        .map(|n| !options.dry_run && n.step.as_ref().is_some_and(|s| s.persists()))
         .collect();
     let signatures = persists
         .contains(&true)

@@ -89,6 +89,30 @@ pub(super) async fn run_step(mut run: StepRun) -> Finished {
 async fn generate(run: &mut StepRun) -> crate::Result<()> {
     run.step.start().await.map_err(|e| e.in_step(&run.name))?;
     let mut next: u64 = 0;
+    // A persisted generator's batches of an earlier run go on as they were; the generator then
+    // starts at the row they reached.
+    let mut replayed = 0;
+    while let Some(persist) = &mut run.persist {
+        let Some(batch) = persist.replay_generated(&run.name)? else {
+            break;
+        };
+        replayed += batch.len();
+        next = batch
+            .ids
+            .iter()
+            .map(|id| id.index() + 1)
+            .max()
+            .unwrap_or(next);
+        if !run.outputs.send(batch).await {
+            return Ok(());
+        }
+    }
+    if replayed > 0 {
+        run.step
+            .skip(replayed, run.options.batch_size)
+            .await
+            .map_err(|e| e.in_step(&run.name))?;
+    }
     while !run.stop.is_stopped() {
         let Some(output) = run
             .step
@@ -112,6 +136,7 @@ async fn generate(run: &mut StepRun) -> crate::Result<()> {
         let batch = run
             .assembler
             .assemble(Batch::new(ids, Vec::new(), next), output, &run.log)?;
+        record(run, rows, Some([0; 32]), &batch)?;
         if !run.outputs.send(batch).await || run.dry_run {
             return Ok(());
         }

@@ -229,6 +229,31 @@ impl Persist {
         }
     }
 
+    /// A persisted generator's next batch of an earlier run, in order; `None` once they are
+    /// all replayed (or at one that holds rows this step failed on, with `retry_failed`: it
+    /// and the ones after it are generated again).
+    pub(super) fn replay_generated(&mut self, step: &str) -> crate::Result<Option<Batch>> {
+        let Some(front) = self.cached.front() else {
+            return Ok(None);
+        };
+        let batch = Batch::decode(&front.payload, &self.steps)
+            .filter(|batch| !(self.retry_failed && failed_in(batch, step)));
+        match batch {
+            Some(batch) => {
+                self.cached.pop_front();
+                self.next += 1;
+                self.replayed += 1;
+                self.replayed_rows += batch.len() as u64;
+                Ok(Some(batch))
+            }
+            None => {
+                self.cached.clear();
+                self.store.truncate(&self.signature, self.next)?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Stores the step's next output batch, computed from `consumed` input rows.
     pub(super) fn record(
         &mut self,
