@@ -542,10 +542,13 @@ impl distil::Step for FailAt {
 
 /// A persisted generator resumes at the row it had reached: its batches of the failed run are
 /// replayed, it is asked to skip them, and generates only the rest; every row comes once.
+/// (How far the failed run got depends on the edges' buffers: the counts, not a row number,
+/// are checked.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persisted_generator_restarts_at_the_row_it_reached() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ROWS: usize = 5_000;
     let generated = Arc::new(AtomicUsize::new(0));
     let skipped = Arc::new(AtomicUsize::new(0));
     let failing = Arc::new(AtomicBool::new(true));
@@ -557,7 +560,7 @@ async fn a_persisted_generator_restarts_at_the_row_it_reached() {
         .add(
             "numbers",
             Numbers {
-                rows: 1_000,
+                rows: ROWS,
                 emitted: 0,
                 generated: generated.clone(),
                 skipped: skipped.clone(),
@@ -576,15 +579,16 @@ async fn a_persisted_generator_restarts_at_the_row_it_reached() {
     pipeline.connect("numbers", "fail");
     let options = || distil::RunOptions::new().output_dir(out.path());
     assert!(pipeline.run_with(options()).await.is_err());
+    // Up to the failing row at least, and on as far as the edges' buffers let it.
     let first = generated.load(Ordering::SeqCst);
-    assert!((600..1_000).contains(&first), "{first}");
+    assert!(first >= 600, "{first}");
 
     failing.store(false, Ordering::SeqCst);
     let distiset = pipeline.run_with(options()).await.unwrap();
     let skipped = skipped.load(Ordering::SeqCst);
     assert!(skipped >= 600, "skipped {skipped}");
     // Replayed, then generated from there: no row made twice.
-    assert_eq!(generated.load(Ordering::SeqCst) - first, 1_000 - skipped);
+    assert_eq!(generated.load(Ordering::SeqCst) - first, ROWS - skipped);
     let mut numbers: Vec<u64> = distiset
         .default_config()
         .unwrap()
@@ -592,5 +596,5 @@ async fn a_persisted_generator_restarts_at_the_row_it_reached() {
         .map(|n| n.as_u64().unwrap())
         .collect();
     numbers.sort_unstable();
-    assert_eq!(numbers, (0..1_000).collect::<Vec<u64>>());
+    assert_eq!(numbers, (0..ROWS as u64).collect::<Vec<u64>>());
 }
