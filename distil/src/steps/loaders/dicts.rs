@@ -9,6 +9,9 @@ use crate::row::Row;
 use crate::step::{BoxFuture, Output, Step, StepKind, StepSpec};
 use crate::{Value, step};
 
+/// Rows a pipeline file records of an in-memory loader, at most.
+const RECORDED_ROWS: usize = 1_000;
+
 /// Rows from memory. Typed, `LoadDataFromDicts::<MyRow>::new(rows)`, its columns are `MyRow`'s
 /// and are checked at compile time; untyped, `LoadDataFromDicts::untyped(json_objects)`, its
 /// columns are the keys of the first object, checked when the pipeline starts.
@@ -94,7 +97,12 @@ impl LoadDataFromDicts<Untyped> {
         settings: &crate::step::StepSettings<'_>,
     ) -> Result<Box<dyn Step>, String> {
         let columns = ColumnSpec::from_settings(settings, "columns")?;
-        let rows: Vec<Value> = settings.get("data")?;
+        let Some(rows) = settings.optional::<Vec<Value>>("data")? else {
+            return Err(format!(
+                "the loader's rows were not recorded (more than {RECORDED_ROWS}): give them as \
+                 a file to LoadDataFromFileSystem, or build this step in code"
+            ));
+        };
         let mut loader = LoadDataFromDicts::untyped(rows);
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
         let data = names
@@ -122,8 +130,18 @@ impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
         }
     }
 
-    /// The columns and every row: a pipeline file rebuilds the loader from them.
+    /// The columns and every row, when there are at most [`RECORDED_ROWS`]: a pipeline file
+    /// rebuilds the loader from them. More would make every run write its data into
+    /// `pipeline.yaml`; their count is recorded instead (the data's identity is in the step's
+    /// fingerprint).
     fn describe(&self) -> Option<Value> {
+        if self.len > RECORDED_ROWS {
+            return Some(serde_json::json!({
+                "columns": ColumnSpec::to_settings(&self.columns),
+                "data": Value::Null,
+                "rows": self.len,
+            }));
+        }
         let rows: Vec<Value> = (0..self.len)
             .map(|row| {
                 Value::Object(
@@ -169,5 +187,24 @@ impl<R: Send + 'static> Step for LoadDataFromDicts<R> {
         }
         let digest = crate::cache::signature::Signature(hasher.finalize().into());
         Some(Value::String(digest.hex()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_rows_are_counted_not_recorded() {
+        let rows = |n: usize| (0..n).map(|i| serde_json::json!({ "n": i }));
+        let few = LoadDataFromDicts::untyped(rows(RECORDED_ROWS))
+            .describe()
+            .unwrap();
+        assert_eq!(few["data"].as_array().map(Vec::len), Some(RECORDED_ROWS));
+        let many = LoadDataFromDicts::untyped(rows(RECORDED_ROWS + 1))
+            .describe()
+            .unwrap();
+        assert_eq!(many["data"], Value::Null);
+        assert_eq!(many["rows"], serde_json::json!(RECORDED_ROWS + 1));
     }
 }
