@@ -205,40 +205,34 @@ impl Persist {
         input_hash: &[u8; 32],
         step: &str,
     ) -> crate::Result<Option<Batch>> {
-        let Some(front) = self.cached.front() else {
-            return Ok(None);
-        };
-        let same = front.consumed == chunk.len() && front.input_hash == *input_hash;
-        let output = same
-            .then(|| Batch::decode(&front.payload, &self.steps))
-            .flatten()
-            .filter(|batch| !(self.retry_failed && failed_in(batch, step)));
-        match output {
-            Some(batch) => {
-                self.cached.pop_front();
-                self.next += 1;
-                self.replayed += 1;
-                self.replayed_rows += batch.len() as u64;
-                Ok(Some(batch))
-            }
-            None => {
-                self.cached.clear();
-                self.store.truncate(&self.signature, self.next)?;
-                Ok(None)
-            }
-        }
+        self.replay_front(step, |front| {
+            front.consumed == chunk.len() && front.input_hash == *input_hash
+        })
     }
 
     /// A persisted generator's next batch of an earlier run, in order; `None` once they are
     /// all replayed (or at one that holds rows this step failed on, with `retry_failed`: it
     /// and the ones after it are generated again).
     pub(super) fn replay_generated(&mut self, step: &str) -> crate::Result<Option<Batch>> {
+        self.replay_front(step, |_| true)
+    }
+
+    /// The next cached batch when `fits` says it may be replayed, it decodes, and (with
+    /// `retry_failed`) holds no row `step` failed on; otherwise the cached batches from there
+    /// on are dropped, in memory and in the store.
+    fn replay_front(
+        &mut self,
+        step: &str,
+        fits: impl FnOnce(&CachedBatch) -> bool,
+    ) -> crate::Result<Option<Batch>> {
         let Some(front) = self.cached.front() else {
             return Ok(None);
         };
-        let batch = Batch::decode(&front.payload, &self.steps)
+        let output = fits(front)
+            .then(|| Batch::decode(&front.payload, &self.steps))
+            .flatten()
             .filter(|batch| !(self.retry_failed && failed_in(batch, step)));
-        match batch {
+        match output {
             Some(batch) => {
                 self.cached.pop_front();
                 self.next += 1;
