@@ -497,17 +497,36 @@ tokio::task_local! {
 }
 
 /// Where a row's LLM requests stand, for a run asked to stop: a row that only waits for a
-/// place at its LLM's limit (or in a retry's backoff) is dropped, as nothing of it was paid
-/// for or is worth keeping; a row with a request out, or an answer in hand, is let finish.
+/// place at its LLM's limit (or in a retry's backoff) is dropped, and one that reaches the
+/// point of sending once the run is stopping is turned away, as nothing of it was paid for or
+/// is worth keeping; a row with a request out, or an answer in hand, is let finish.
 #[derive(Default)]
 pub(crate) struct RowRequests {
     /// The row's LLM says where its requests stand (it called [`request_waiting`]).
     known: std::sync::atomic::AtomicBool,
     in_flight: std::sync::atomic::AtomicUsize,
     answered: std::sync::atomic::AtomicUsize,
+    /// The run is stopping (shared by the rows of a step).
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// A request of the row was not sent because the run is stopping.
+    turned_away: std::sync::atomic::AtomicBool,
 }
 
 impl RowRequests {
+    /// A row of a step whose stop is `stopping`.
+    pub(crate) fn new(stopping: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        RowRequests {
+            stopping,
+            ..RowRequests::default()
+        }
+    }
+
+    /// Whether a request of the row was not sent because the run is stopping: the row is
+    /// dropped, as if it had still been waiting.
+    pub(crate) fn turned_away(&self) -> bool {
+        self.turned_away.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `work` (the row's processing) so that the LLM calls it makes report here.
     pub(crate) fn scope<F: Future>(self: Arc<Self>, work: F) -> impl Future<Output = F::Output> {
         ROW_REQUESTS.scope(self, work)
@@ -532,16 +551,22 @@ pub fn request_waiting() {
         ROW_REQUESTS.try_with(|row| row.known.store(true, std::sync::atomic::Ordering::Relaxed));
 }
 
-/// Says that a request of the row being processed goes out; the row counts it in flight
-/// until the guard is dropped, and keeps it as paid work once
-/// [`answered`](RequestSent::answered) is called. See [`request_waiting`].
-pub fn request_sent() -> RequestSent {
+/// Says that a request of the row being processed is about to go out; the row counts it in
+/// flight until the guard is dropped, and keeps it as paid work once
+/// [`answered`](RequestSent::answered) is called. `None` when the run is stopping and the row
+/// holds nothing yet: the request must not be sent (the run drops the row; the next run sends
+/// it). See [`request_waiting`].
+pub fn request_sent() -> Option<RequestSent> {
+    use std::sync::atomic::Ordering::Relaxed;
     let row = ROW_REQUESTS.try_with(Arc::clone).ok();
     if let Some(row) = &row {
-        row.in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if row.stopping.load(Relaxed) && row.only_waiting() {
+            row.turned_away.store(true, Relaxed);
+            return None;
+        }
+        row.in_flight.fetch_add(1, Relaxed);
     }
-    RequestSent { row }
+    Some(RequestSent { row })
 }
 
 /// A request of a row in flight; see [`request_sent`].

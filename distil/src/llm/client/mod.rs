@@ -615,7 +615,9 @@ impl<W: Wire> Client<W> {
                 return Err(LlmError::fatal(down));
             }
             core.limiter.acquire(estimate).await;
-            let sent = crate::step::request_sent();
+            let Some(sent) = crate::step::request_sent() else {
+                return Err(LlmError::row("not sent: the run is stopping"));
+            };
             let outcome = self.attempt(core, http, url, body.clone()).await;
             core.limiter.used(estimate, 0);
             let mut unanswered = true;

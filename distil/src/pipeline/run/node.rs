@@ -319,6 +319,8 @@ struct InFlight {
     running: FuturesUnordered<BoxFuture<'static, Result<Processed, Aborted>>>,
     /// Where each running row's LLM requests stand, and how to drop it.
     requests: HashMap<(u64, usize), (Arc<RowRequests>, AbortHandle)>,
+    /// Set at a stop: rows that reach the point of sending then are turned away.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     chunks: BTreeMap<u64, Chunk>,
     next_start: u64,
     next_send: u64,
@@ -338,6 +340,7 @@ impl InFlight {
             mappings: mappings.to_vec().into(),
             running: FuturesUnordered::new(),
             requests: HashMap::new(),
+            stopping: Arc::default(),
             chunks: BTreeMap::new(),
             next_start: 0,
             next_send: 0,
@@ -374,7 +377,7 @@ impl InFlight {
             let row = chunk.split_front(1);
             let processor = self.processor.clone();
             let mappings = self.mappings.clone();
-            let requests = Arc::new(RowRequests::default());
+            let requests = Arc::new(RowRequests::new(self.stopping.clone()));
             let (abort, registration) = AbortHandle::new_pair();
             let work = requests.clone().scope(async move {
                 let result = processor.process(Input::new(&row, &mappings)).await;
@@ -391,7 +394,10 @@ impl InFlight {
         let Ok((sequence, place, row, result)) = ended else {
             return false;
         };
-        self.requests.remove(&(sequence, place));
+        let requests = self.requests.remove(&(sequence, place));
+        if requests.is_some_and(|(requests, _)| requests.turned_away()) {
+            return false;
+        }
         let chunk = self.chunks.get_mut(&sequence).expect("a chunk in flight");
         chunk.rows[place] = Some((row, result));
         chunk.left -= 1;
@@ -399,9 +405,11 @@ impl InFlight {
         true
     }
 
-    /// Drops the running rows that only wait for their LLM (nothing sent, nothing to keep);
-    /// how many.
+    /// Drops the running rows that only wait for their LLM (nothing sent, nothing to keep),
+    /// and turns away from now on those that reach the point of sending; how many it dropped.
     fn drop_waiting(&mut self) -> usize {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut dropped = 0;
         self.requests.retain(|_, (requests, abort)| {
             let waiting = requests.only_waiting();
