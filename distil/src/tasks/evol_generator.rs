@@ -377,18 +377,7 @@ impl Step for EvolInstructGenerator {
     }
 
     fn report(&self) -> Option<String> {
-        let llm = self.llm.llm();
-        let usage = llm.usage();
-        Some(format!(
-            "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens",
-            llm.provider(),
-            llm.model_name(),
-            usage.requests,
-            usage.failed,
-            usage.retries,
-            usage.input_tokens,
-            usage.output_tokens
-        ))
+        Some(super::runner::llm_report(&**self.llm.llm()))
     }
 }
 

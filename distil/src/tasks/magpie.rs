@@ -167,18 +167,7 @@ impl Settings {
     }
 
     fn report(&self) -> Option<String> {
-        let llm = self.llm.llm();
-        let usage = llm.usage();
-        Some(format!(
-            "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens",
-            llm.provider(),
-            llm.model_name(),
-            usage.requests,
-            usage.failed,
-            usage.retries,
-            usage.input_tokens,
-            usage.output_tokens
-        ))
+        Some(super::runner::llm_report(&**self.llm.llm()))
     }
 }
 

@@ -74,7 +74,12 @@ pub fn describe<T: Task>(task: &T) -> Option<Value> {
 
 /// The LLM's usage, for `pipeline.log`.
 pub fn report<T: Task>(task: &T) -> Option<String> {
-    let llm = task.llm().llm();
+    Some(llm_report(&**task.llm().llm()))
+}
+
+/// An LLM's usage line for `pipeline.log`: requests, tokens, answers from the response cache
+/// and its adapted concurrency limit; every step calling an LLM reports it in these words.
+pub(crate) fn llm_report(llm: &dyn crate::llm::Llm) -> String {
     let usage = llm.usage();
     let limit = match llm.current_limit() {
         Some(limit) => format!(
@@ -83,7 +88,7 @@ pub fn report<T: Task>(task: &T) -> Option<String> {
         ),
         None => String::new(),
     };
-    Some(format!(
+    format!(
         "{} `{}`: {} requests ({} failed, {} retries), {} input tokens, {} output tokens, \
          {} answered from the response cache{limit}",
         llm.provider(),
@@ -94,7 +99,7 @@ pub fn report<T: Task>(task: &T) -> Option<String> {
         usage.input_tokens,
         usage.output_tokens,
         usage.cached
-    ))
+    )
 }
 
 /// The task's live status: the concurrency limit when it has adapted below the maximum, and
