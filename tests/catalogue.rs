@@ -452,7 +452,7 @@ async fn embeddings_are_generated_over_http_and_near_duplicates_marked() {
     pipeline.add("load", docs(&texts));
     pipeline.add(
         "embed",
-        GenerateEmbeddings::new(embedder(&url, "embed-secret")).batch_size(2),
+        GenerateEmbeddings::new(embedder(&url, "embed-secret")).texts_per_request(2),
     );
     pipeline.add("dedup", EmbeddingDedup::new().threshold(0.99));
     pipeline.connect("load", "embed");
@@ -1055,7 +1055,7 @@ async fn a_rerun_replays_the_embeddings() {
         );
         pipeline.add(
             "embed",
-            GenerateEmbeddings::new(embedder(&url, "embed-secret")).batch_size(2),
+            GenerateEmbeddings::new(embedder(&url, "embed-secret")).texts_per_request(2),
         );
         pipeline.add("dedup", EmbeddingDedup::new().threshold(threshold));
         pipeline.connect("load", "embed");

@@ -85,6 +85,20 @@ pub(crate) fn constructors() -> Vec<(&'static str, Box<LlmFn>)> {
     constructors
 }
 
+/// Rebuilds an embedding model from what its [`Embeddings::describe`] recorded.
+pub(crate) type EmbeddingsFn = dyn Fn(&crate::settings::Settings<'_>) -> Result<std::sync::Arc<dyn Embeddings>, String>
+    + Send
+    + Sync;
+
+/// The constructors of distil's own embedding models, by the provider they record.
+pub(crate) fn embeddings_constructors() -> Vec<(&'static str, Box<EmbeddingsFn>)> {
+    #[allow(unused_mut)]
+    let mut constructors: Vec<(&'static str, Box<EmbeddingsFn>)> = Vec::new();
+    #[cfg(feature = "llm-clients")]
+    constructors.extend(providers::embeddings_constructors());
+    constructors
+}
+
 /// A language model: turns a [`Prompt`] into [`Generations`].
 ///
 /// The HTTP clients of this module implement it; implement it yourself for another provider or

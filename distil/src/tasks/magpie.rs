@@ -169,6 +169,45 @@ impl Settings {
     fn report(&self) -> Option<String> {
         Some(super::runner::llm_report(&**self.llm.llm()))
     }
+
+    /// What a pipeline file records beside the runtime parameters.
+    fn describe(&self) -> Value {
+        serde_json::json!({
+            "llm": self.llm.llm().describe(),
+            "only_instruction": self.only_instruction,
+        })
+    }
+
+    /// The settings a pipeline file records (the runtime parameters are applied after).
+    fn from_settings(settings: &crate::step::StepSettings<'_>) -> Result<Self, String> {
+        let mut restored = Settings::new(settings.llm("llm")?);
+        restored.only_instruction = settings.optional("only_instruction")?.unwrap_or_default();
+        Ok(restored)
+    }
+}
+
+impl Magpie {
+    /// The step a pipeline file records.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        Ok(Box::new(Magpie {
+            settings: Settings::from_settings(settings)?,
+        }))
+    }
+}
+
+impl MagpieGenerator {
+    /// The step a pipeline file records.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        Ok(Box::new(MagpieGenerator {
+            settings: Settings::from_settings(settings)?,
+            num_rows: 10,
+            emitted: 0,
+        }))
+    }
 }
 
 /// One conversation: for each turn, a user query the model writes from the start of a user
@@ -382,7 +421,7 @@ impl Step for Magpie {
     }
 
     fn describe(&self) -> Option<Value> {
-        Some(serde_json::json!({ "llm": self.settings.llm.llm().describe() }))
+        Some(self.settings.describe())
     }
 
     fn report(&self) -> Option<String> {
@@ -495,7 +534,7 @@ impl Step for MagpieGenerator {
     }
 
     fn describe(&self) -> Option<Value> {
-        Some(serde_json::json!({ "llm": self.settings.llm.llm().describe() }))
+        Some(self.settings.describe())
     }
 
     fn report(&self) -> Option<String> {

@@ -388,6 +388,20 @@ pub(crate) fn constructors() -> Vec<crate::step::Builtin> {
         ("SelfInstruct", SelfInstruct::from_settings),
         ("PrometheusEval", PrometheusEval::from_settings),
         ("PooledGeneration", PooledGeneration::from_settings),
+        ("InstructionBacktranslation", |s| {
+            Ok(Box::new(InstructionBacktranslation::new(s.llm("llm")?)))
+        }),
+        ("GenerateSentencePair", GenerateSentencePair::from_settings),
+        ("TextClassification", TextClassification::from_settings),
+        ("Genstruct", |s| Ok(Box::new(Genstruct::new(s.llm("llm")?)))),
+        ("URIAL", |s| Ok(Box::new(Urial::new(s.llm("llm")?)))),
+        ("CLAIR", Clair::from_settings),
+        ("EvolInstructGenerator", |s| {
+            Ok(Box::new(EvolInstructGenerator::new(s.llm("llm")?)))
+        }),
+        ("Magpie", Magpie::from_settings),
+        ("MagpieGenerator", MagpieGenerator::from_settings),
+        ("GenerateEmbeddings", GenerateEmbeddings::from_settings),
     ]
 }
 
