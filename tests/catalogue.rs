@@ -19,8 +19,8 @@ use distil::llm::{
 use distil::prelude::*;
 use distil::steps::{EmbeddingDedup, LoadDataFromDicts};
 use distil::tasks::{
-    Clair, EvolInstructGenerator, GenerateEmbeddings, Magpie, MagpieGenerator, PooledGeneration,
-    TextClassification, Urial,
+    Clair, EvolComplexityGenerator, EvolInstructGenerator, GenerateEmbeddings, Magpie,
+    MagpieGenerator, PooledGeneration, TextClassification, Urial,
 };
 use serde_json::json;
 
@@ -582,6 +582,105 @@ async fn evolved_instructions_are_generated_then_answered() {
     assert_eq!(
         cells(&distiset, "generation"),
         vec![json!("Answer to: Explain tides to a sailor, in three steps."); 5]
+    );
+}
+
+/// The in-depth mutations, as the generators' prompts name their method, and the one
+/// (`breadth`) EvolComplexityGenerator never uses.
+const IN_DEPTH: [&str; 5] = [
+    "Add one more constraint",
+    "increase the depth and breadth",
+    "Replace general concepts",
+    "multi-step reasoning",
+    "Add structured input",
+];
+const BREADTH: &str = "Write a brand-new prompt";
+
+/// EvolComplexityGenerator over HTTP: seed instructions evolved with in-depth mutations only,
+/// each final one answered; its batches are kept, so a second run sends nothing.
+#[tokio::test]
+async fn evol_complexity_generator_evolves_in_depth_and_answers() {
+    // The rewrite names the method it was asked for, so the rows show which were drawn.
+    let url = scripted_server(|user| {
+        if let Some(rest) = user.split("#The Given Prompt#:\n").nth(1) {
+            let given = rest.split("\n\n#Rewritten Prompt#").next().unwrap();
+            let method = user
+                .split("Method: ")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap();
+            let tag = IN_DEPTH
+                .iter()
+                .position(|m| method.contains(m))
+                .map_or_else(|| format!("[{method}]"), |i| format!("[depth {i}]"));
+            format!("#Rewritten Prompt#:\n{given} {tag}")
+        } else if user.contains("these words") {
+            "#Instruction#: Explain tides.".to_owned()
+        } else {
+            format!("Answer to: {user}")
+        }
+    })
+    .await;
+    assert!(!IN_DEPTH.iter().any(|m| m.starts_with(BREADTH)));
+    // A seed of this process's own: the first run finds no batch of an earlier one cached.
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+    let build = || {
+        let mut pipeline = Pipeline::new("evol-complexity-generator");
+        pipeline.add(
+            "instructions",
+            EvolComplexityGenerator::new(OpenAi::new("writer").base_url(&url).no_proxy())
+                .num_instructions(12)
+                .num_evolutions(3)
+                .seed(seed)
+                .generate_answers(true),
+        );
+        pipeline
+    };
+    // Every request is sent (no answer of an earlier process's from the response cache).
+    let options = |out: &std::path::Path| {
+        RunOptions::new()
+            .output_dir(out.join("run"))
+            .response_cache(false)
+            .progress(false)
+    };
+    let first_out = tempfile::tempdir().unwrap();
+    let mut pipeline = build();
+    let distiset = pipeline.run_with(options(first_out.path())).await.unwrap();
+    let instructions = cells(&distiset, "instruction");
+    let answers = cells(&distiset, "answer");
+    assert_eq!(instructions.len(), 12);
+    for (instruction, answer) in instructions.iter().zip(&answers) {
+        let instruction = instruction.as_str().unwrap();
+        assert!(
+            instruction.starts_with("Explain tides. [depth "),
+            "{instruction}"
+        );
+        assert_eq!(instruction.matches("[depth ").count(), 3, "{instruction}");
+        assert!(!instruction.contains(BREADTH), "{instruction}");
+        assert_eq!(answer, &json!(format!("Answer to: {instruction}")));
+    }
+    let summary = pipeline.summary().unwrap();
+    // A seed, three evolutions and an answer per row.
+    let usage = &summary.steps[0].llm.as_ref().unwrap().usage;
+    assert_eq!(usage.requests, 12 * 5, "{summary}");
+
+    let second_out = tempfile::tempdir().unwrap();
+    let mut again = build();
+    let replayed = again.run_with(options(second_out.path())).await.unwrap();
+    assert_eq!(cells(&replayed, "instruction"), instructions);
+    assert_eq!(cells(&replayed, "answer"), answers);
+    let summary = again.summary().unwrap();
+    assert_eq!(summary.steps[0].replayed_rows, 12, "{summary}");
+    assert_eq!(
+        summary.steps[0].llm.as_ref().unwrap().usage.requests,
+        0,
+        "{summary}"
     );
 }
 

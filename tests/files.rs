@@ -25,11 +25,11 @@ use distil::steps::{
     LoadDataFromHub, MergeColumns,
 };
 use distil::tasks::{
-    Aspect, ChatGeneration, Clair, ComplexityScorer, EvolComplexity, EvolInstruct,
-    EvolInstructGenerator, EvolQuality, GenerateEmbeddings, GenerateSentencePair, Genstruct,
-    InstructionBacktranslation, Magpie, MagpieGenerator, PooledGeneration, PrometheusEval,
-    PrometheusMode, QualityScorer, SelfInstruct, SentencePairAction, TextClassification,
-    TextGeneration, UltraFeedback, Urial,
+    Aspect, ChatGeneration, Clair, ComplexityScorer, EvolComplexity, EvolComplexityGenerator,
+    EvolInstruct, EvolInstructGenerator, EvolQuality, GenerateEmbeddings, GenerateSentencePair,
+    Genstruct, InstructionBacktranslation, Magpie, MagpieGenerator, PooledGeneration,
+    PrometheusEval, PrometheusMode, QualityScorer, SelfInstruct, SentencePairAction,
+    TextClassification, TextGeneration, UltraFeedback, Urial,
 };
 use serde_json::json;
 
@@ -289,6 +289,13 @@ fn every_builtin() -> Pipeline {
             .seed(11),
     );
     p.add(
+        "complexity_generator",
+        EvolComplexityGenerator::new(llm())
+            .num_instructions(6)
+            .num_evolutions(3)
+            .generate_answers(true),
+    );
+    p.add(
         "magpie_generator",
         MagpieGenerator::new(templated())
             .num_rows(5)
@@ -345,6 +352,7 @@ fn every_builtin() -> Pipeline {
         ("hub", "keep_hub", "instruction"),
         ("sampler", "keep_sampler", "q"),
         ("evol_generator", "keep_evolved", "instruction"),
+        ("complexity_generator", "keep_complex", "answer"),
         ("magpie_generator", "keep_magpie", "instruction"),
     ] {
         p.add(keep, KeepColumns::new([column]));
@@ -462,6 +470,7 @@ fn every_builtin_step_and_task_round_trips_through_yaml_and_json() {
         r#""strategy":"Random""#,
         r#""system_prompt": "Answer in French.""#,
         r#""only_instruction": true"#,
+        r#""generate_answers": true"#,
         r#""hard_negative": true"#,
         r#""label_descriptions": ["Glad.","Sad."]"#,
         r#""structured_output": true"#,

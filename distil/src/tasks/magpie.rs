@@ -424,6 +424,10 @@ impl Step for Magpie {
         Some(self.settings.describe())
     }
 
+    fn llm_in_use(&self) -> Option<Arc<dyn Llm>> {
+        Some(self.settings.llm.llm().clone())
+    }
+
     fn report(&self) -> Option<String> {
         self.settings.report()
     }
@@ -501,6 +505,21 @@ impl Step for MagpieGenerator {
         Box::pin(async { Ok(()) })
     }
 
+    /// Seeks (its rows do not depend on their position): a resumed run sends no request for
+    /// the rows it replays.
+    fn skip(&mut self, rows: usize, _batch_size: usize) -> BoxFuture<'_, crate::Result<()>> {
+        let left = self.num_rows.saturating_sub(self.emitted);
+        let skipped = if rows > left {
+            Err(crate::Error::msg(format!(
+                "an earlier run generated {rows} rows where this one generates {left}"
+            )))
+        } else {
+            self.emitted += rows;
+            Ok(())
+        };
+        Box::pin(async move { skipped })
+    }
+
     fn attach(&mut self, run: &RunContext) {
         self.settings.llm.attach(run);
     }
@@ -535,6 +554,10 @@ impl Step for MagpieGenerator {
 
     fn describe(&self) -> Option<Value> {
         Some(self.settings.describe())
+    }
+
+    fn llm_in_use(&self) -> Option<Arc<dyn Llm>> {
+        Some(self.settings.llm.llm().clone())
     }
 
     fn report(&self) -> Option<String> {
