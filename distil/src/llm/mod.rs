@@ -33,6 +33,8 @@ pub mod local;
 mod client;
 #[cfg(feature = "llm-clients")]
 mod providers;
+#[cfg(feature = "llm-clients")]
+mod token;
 
 pub(crate) use cached::{CacheCounts, CachedLlm};
 pub use chat_template::ChatTemplate;
@@ -53,8 +55,11 @@ pub use client::{Client, RateLimits};
 #[cfg(feature = "llm-clients")]
 pub use providers::{
     Anthropic, AnthropicWire, AzureOpenAi, AzureWire, EmbeddingsWire, Gemini, GeminiWire,
-    HuggingFace, HuggingFaceWire, Mistral, MistralWire, OpenAi, OpenAiWire, Preset, Wire,
+    HuggingFace, HuggingFaceWire, Mistral, MistralWire, OpenAi, OpenAiWire, Preset, ServiceAccount,
+    Wire,
 };
+#[cfg(feature = "llm-clients")]
+pub use token::TokenSource;
 
 use crate::Value;
 use crate::step::BoxFuture;

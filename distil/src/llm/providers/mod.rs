@@ -3,12 +3,14 @@
 
 mod anthropic;
 mod gemini;
+mod google_auth;
 mod hosted;
 mod mistral;
 mod openai;
 
 pub use anthropic::{Anthropic, AnthropicWire};
 pub use gemini::{Gemini, GeminiWire};
+pub use google_auth::ServiceAccount;
 pub use hosted::{AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire};
 pub use mistral::{Mistral, MistralWire};
 pub use openai::{OpenAi, OpenAiWire, Preset};
