@@ -638,6 +638,24 @@ mod tests {
                         names.push(rest[..rest.find('"').expect("a closed literal")].to_owned());
                     }
                 }
+                // Types a macro makes are named by `stringify!`: the first bare name of each
+                // invocation (after its doc comments).
+                for (at, _) in text.match_indices("evol_") {
+                    let rest = &text[at..];
+                    let Some(body) = rest.split_once("!(\n").filter(|(name, _)| {
+                        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    }) else {
+                        continue;
+                    };
+                    let name = body
+                        .1
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.starts_with("///"));
+                    if let Some(name) = name.and_then(|l| l.strip_suffix(',')) {
+                        names.push(name.to_owned());
+                    }
+                }
             }
         }
         names.sort();
@@ -663,8 +681,17 @@ mod tests {
             missing.is_empty(),
             "built-in step types without a constructor in `Registry::new`: {missing:?}"
         );
-        for name in ["EvolInstruct", "EvolComplexity", "EvolQuality", "Magpie"] {
-            assert!(registered.contains(&name), "{name}");
+        // The scan sees the types macros make too.
+        for name in [
+            "EvolInstruct",
+            "EvolComplexity",
+            "EvolInstructGenerator",
+            "EvolComplexityGenerator",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "the scan finds {name}: {names:?}"
+            );
         }
     }
 
