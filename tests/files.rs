@@ -439,6 +439,15 @@ fn every_builtin_step_and_task_round_trips_through_yaml_and_json() {
         registry.embeddings_providers().map(str::to_owned).collect();
     assert_eq!(embedders, registered_embedders);
 
+    // No step lists a parameter twice (a task's own `seed` or `n` over its LLM's).
+    for (step, params) in original.params() {
+        let mut names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort();
+        let all = names.len();
+        names.dedup();
+        assert_eq!(names.len(), all, "step `{step}` lists a parameter twice");
+    }
+
     let from_yaml = Pipeline::from_yaml(&yaml).unwrap();
     let from_json = Pipeline::from_json(&json_file).unwrap();
     for (loaded, label) in [(&from_yaml, "yaml"), (&from_json, "json")] {

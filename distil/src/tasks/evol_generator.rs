@@ -269,7 +269,14 @@ impl Generator {
             ),
             ("seed".to_owned(), Value::from(self.seed)),
         ];
-        params.extend(self.llm.params().entries());
+        // `seed` is the generator's (the words and mutations), not the LLM's.
+        params.extend(
+            self.llm
+                .params()
+                .entries()
+                .into_iter()
+                .filter(|(name, _)| name != "seed"),
+        );
         params
     }
 
