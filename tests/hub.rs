@@ -253,6 +253,28 @@ async fn files_python_downloaded_are_reused_offline_and_online() {
         error.contains("HF_HUB_OFFLINE") && error.contains("`v2`"),
         "{error}"
     );
+    // A file offline and not in the cache: said so, nothing asked of the (absent) Hub.
+    let missing = distil::hub::RemoteFile {
+        path: "default/train-00001-of-00002.parquet".into(),
+        size: 3,
+        version: "0".repeat(64),
+        is_sha256: true,
+    };
+    let error = HubClient::new(
+        HubConfig::from_vars(|_| None)
+            .with_endpoint("http://127.0.0.1:9")
+            .with_cache_dir(&cache)
+            .with_offline(true),
+    )
+    .unwrap()
+    .download_file(REPO, "main", &missing)
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("HF_HUB_OFFLINE") && error.contains("default/train-00001-of-00002.parquet"),
+        "{error}"
+    );
 
     // Online: listed, not downloaded.
     let server = HubServer::start(TOKEN).await;

@@ -277,6 +277,16 @@ impl HubClient {
             tracing::debug!(file = %file.path, "already in the cache");
             return Ok(link);
         }
+        if self.config().offline {
+            return Err(Error::HubInvalid {
+                repo: repo_id.to_owned(),
+                message: format!(
+                    "HF_HUB_OFFLINE is set and the cache ({}) does not hold `{}` at revision `{revision}`",
+                    cache.root().display(),
+                    file.path
+                ),
+            });
+        }
         self.fetch(&call, &cache, repo_id, revision, file).await
     }
 }
