@@ -162,6 +162,10 @@ impl Llm for CachedLlm {
         self.inner.current_limit()
     }
 
+    fn in_flight(&self) -> Option<usize> {
+        self.inner.in_flight()
+    }
+
     fn supports_n(&self) -> bool {
         self.inner.supports_n()
     }

@@ -157,6 +157,12 @@ pub trait Llm: Send + Sync + 'static {
         None
     }
 
+    /// Requests in flight now, for the progress line; `None` when the LLM does not count
+    /// them.
+    fn in_flight(&self) -> Option<usize> {
+        None
+    }
+
     /// Whether one request can ask for several choices (OpenAI's `n`): tasks then ask for all
     /// of a row's generations at once, sharing the prompt's processing; otherwise they send a
     /// request per generation.
@@ -210,6 +216,9 @@ impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
     }
     fn current_limit(&self) -> Option<usize> {
         (**self).current_limit()
+    }
+    fn in_flight(&self) -> Option<usize> {
+        (**self).in_flight()
     }
     fn supports_n(&self) -> bool {
         (**self).supports_n()

@@ -877,6 +877,10 @@ impl<W: Wire> Llm for Client<W> {
         Some(Client::current_limit(self))
     }
 
+    fn in_flight(&self) -> Option<usize> {
+        Some(self.shared.get().map_or(0, |core| core.gate.in_flight()))
+    }
+
     fn supports_n(&self) -> bool {
         self.wire.supports_n()
     }
