@@ -7,7 +7,7 @@ use syn::{Data, DeriveInput, Fields, LitStr};
 
 use crate::internals::ctxt::Ctxt;
 use crate::internals::protocol::{
-    ColumnDesc, RowDesc, callback_macro, display_type, unique_suffix,
+    ColumnDesc, RowDesc, callback_macro, unique_suffix,
 };
 
 struct Field {
@@ -119,7 +119,7 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
             .iter()
             .map(|f| ColumnDesc {
                 name: f.column.clone(),
-                ty: display_type(&f.ty),
+                ty: f.ty.clone(),
                 required: true,
                 typed: true,
             })

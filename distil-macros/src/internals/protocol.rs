@@ -8,14 +8,17 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream};
-use syn::{LitBool, LitInt, LitStr, Token, braced, bracketed, parenthesized};
+use syn::{LitBool, LitInt, LitStr, Token, Type, braced, bracketed, parenthesized};
 
-/// A column in a description: name, type for display, whether required, and whether
-/// `pipeline!` checks its type at compile time.
+use super::types::holds_null;
+
+/// A column in a description: its name, its type (as the column holds it: `String` for an
+/// input read as `&str`), whether required, and whether `pipeline!` checks its type at
+/// compile time.
 #[derive(Clone, Debug)]
 pub struct ColumnDesc {
     pub name: String,
-    pub ty: String,
+    pub ty: Type,
     pub required: bool,
     /// `false` for an input the step's type has no `InCol` for (checked when it runs).
     pub typed: bool,
@@ -29,29 +32,6 @@ impl ColumnDesc {
             typed,
             ..self.clone()
         }
-    }
-}
-
-/// Whether a column of this displayed type holds null already: `Option<T>` or `Value`.
-pub fn holds_null(ty: &str) -> bool {
-    match syn::parse_str::<syn::Type>(ty) {
-        Ok(syn::Type::Path(p)) => {
-            p.qself.is_none()
-                && p.path.segments.last().is_some_and(|s| {
-                    s.ident == "Option" || (s.ident == "Value" && s.arguments.is_none())
-                })
-        }
-        _ => false,
-    }
-}
-
-/// The displayed type of a grouped column of type `ty`: a list, null where a branch or a
-/// generation failed (`distil::__private::Grouped`).
-pub fn grouped_type(ty: &str) -> String {
-    if holds_null(ty) {
-        format!("Vec<{ty}>")
-    } else {
-        format!("Vec<Option<{ty}>>")
     }
 }
 
@@ -140,12 +120,26 @@ const KEEPS_ARG: &str = "keeps_arg";
 const GROUPS_ARG: &str = "groups_arg";
 const INPUTS_PARAM: &str = "inputs_param";
 const INPUTS_DEFAULT: &str = "inputs_default";
+const NAME: &str = "name";
+const TY: &str = "ty";
+const REQUIRED: &str = "required";
+const TYPED: &str = "typed";
 
+/// `[ { name = "text", ty = (String) }, { name = "hint", ty = (Option<String>), required = false, typed = false } ]`:
+/// `required` and `typed` are written only when `false`.
 fn columns_tokens(columns: &[ColumnDesc]) -> TokenStream {
     let items = columns.iter().map(|c| {
-        let (name, ty, required) = (&c.name, &c.ty, c.required);
-        let untyped = (!c.typed).then(|| quote!(, false));
-        quote!((#name, #ty, #required #untyped))
+        let (name, ty) = (&c.name, &c.ty);
+        let name_key = format_ident!("{NAME}");
+        let ty_key = format_ident!("{TY}");
+        let mut pairs = vec![quote!(#name_key = #name), quote!(#ty_key = (#ty))];
+        for (key, value) in [(REQUIRED, c.required), (TYPED, c.typed)] {
+            if !value {
+                let key = format_ident!("{key}");
+                pairs.push(quote!(#key = false));
+            }
+        }
+        quote!({ #(#pairs),* })
     });
     quote!([#(#items),*])
 }
@@ -219,22 +213,37 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
     let mut columns = Vec::new();
     while !content.is_empty() {
         let item;
-        parenthesized!(item in content);
-        let name: LitStr = item.parse()?;
-        item.parse::<Token![,]>()?;
-        let ty: LitStr = item.parse()?;
-        item.parse::<Token![,]>()?;
-        let required: LitBool = item.parse()?;
-        let typed = if item.is_empty() {
-            true
-        } else {
-            item.parse::<Token![,]>()?;
-            item.parse::<LitBool>()?.value
+        let brace = braced!(item in content);
+        let (mut name, mut ty) = (None, None);
+        let (mut required, mut typed) = (true, true);
+        while !item.is_empty() {
+            let key: Ident = item.parse()?;
+            item.parse::<Token![=]>()?;
+            match key.to_string().as_str() {
+                NAME => name = Some(item.parse::<LitStr>()?.value()),
+                TY => {
+                    let inner;
+                    parenthesized!(inner in item);
+                    ty = Some(inner.parse::<Type>()?);
+                }
+                REQUIRED => required = item.parse::<LitBool>()?.value,
+                TYPED => typed = item.parse::<LitBool>()?.value,
+                other => return Err(unknown_key(&key, other, "column")),
+            }
+            if !item.is_empty() {
+                item.parse::<Token![,]>()?;
+            }
+        }
+        let (Some(name), Some(ty)) = (name, ty) else {
+            return Err(syn::Error::new(
+                brace.span.join(),
+                "a column description without `name` or `ty`",
+            ));
         };
         columns.push(ColumnDesc {
-            name: name.value(),
-            ty: ty.value(),
-            required: required.value,
+            name,
+            ty,
+            required,
             typed,
         });
         if !content.is_empty() {
@@ -242,6 +251,16 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
         }
     }
     Ok(columns)
+}
+
+/// A key from another version of distil-macros.
+fn unknown_key(key: &Ident, word: &str, what: &str) -> syn::Error {
+    syn::Error::new(
+        key.span(),
+        format!(
+            "unknown key `{word}` in a {what} description; distil and distil-macros must be the same version"
+        ),
+    )
 }
 
 impl Parse for Desc {
@@ -295,15 +314,7 @@ impl Parse for Desc {
                 (false, INPUTS_DEFAULT) => {
                     step.inputs_param.default = Some(parse_columns(&content)?);
                 }
-                (_, other) => {
-                    // A description from another version of distil-macros.
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!(
-                            "unknown key `{other}` in a {tag} description; distil and distil-macros must be the same version"
-                        ),
-                    ));
-                }
+                (_, other) => return Err(unknown_key(&key, other, &tag.to_string())),
             }
             if !content.is_empty() {
                 content.parse::<Token![,]>()?;
@@ -372,26 +383,6 @@ pub fn unique_suffix(tokens: &TokenStream) -> String {
     format!("{:016x}", distil_graph::column_id(&place))
 }
 
-/// A type as the user would write it, for messages: `&str` reads as `String`.
-pub fn display_type(ty: &syn::Type) -> String {
-    let text = quote!(#ty).to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ' ' {
-            let prev = out.chars().last();
-            let next = chars.peek().copied();
-            let tight =
-                |x: Option<char>| matches!(x, Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']'));
-            if tight(prev) || (tight(next) && next != Some('(')) || next == Some(',') {
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    out.replace(",", ", ").replace(",  ", ", ")
-}
-
 /// The state of a callback chain once it reaches its final macro: the `[ todo ]` list (empty
 /// by then) is skipped and the `{ .. }` body returned.
 pub fn state_body<'a>(stream: ParseStream<'a>) -> syn::Result<syn::parse::ParseBuffer<'a>> {
@@ -410,7 +401,7 @@ mod tests {
     fn column(name: &str, ty: &str, required: bool, typed: bool) -> ColumnDesc {
         ColumnDesc {
             name: name.to_owned(),
-            ty: ty.to_owned(),
+            ty: syn::parse_str(ty).expect("a type"),
             required,
             typed,
         }
@@ -469,6 +460,30 @@ mod tests {
             error.to_string().contains("unknown step kind `batch`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn column_types_travel_as_tokens_and_unknown_column_keys_are_rejected() {
+        let desc = StepDesc {
+            outputs: vec![column(
+                "scores",
+                "std::collections::BTreeMap<String, Vec<Option<u64>>>",
+                true,
+                true,
+            )],
+            ..StepDesc::new("Score", Kind::Normal, false)
+        };
+        let back = round_trip(&desc);
+        assert_eq!(back.outputs[0].ty, desc.outputs[0].ty);
+        let unknown = quote!(step { type_name = "Upper", kind = normal, inputs = [{ name = "text", ty = (String), nullable = true }] });
+        let error = syn::parse2::<Desc>(unknown).expect_err("rejected");
+        assert!(
+            error.to_string().contains("unknown key `nullable` in a column description"),
+            "{error}"
+        );
+        let untyped = quote!(step { type_name = "Upper", kind = normal, inputs = [{ name = "text" }] });
+        let error = syn::parse2::<Desc>(untyped).expect_err("rejected");
+        assert!(error.to_string().contains("without `name` or `ty`"), "{error}");
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl TaskHeader {
         }
         outputs.push(ColumnDesc {
             name: MODEL_NAME.to_owned(),
-            ty: "String".to_owned(),
+            ty: syn::parse_quote!(String),
             required: true,
             typed: !self.generic_output,
         });

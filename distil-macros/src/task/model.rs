@@ -8,8 +8,7 @@ use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type};
 use crate::internals::args::Form;
 use crate::internals::args::{Arg, Input, parse_args};
 use crate::internals::ctxt::{Ctxt, did_you_mean};
-use crate::internals::protocol::display_type;
-use crate::internals::types::{check_row_type_of, input_display, unwrap_generic};
+use crate::internals::types::{check_row_type_of, column_type, display_type, unwrap_generic};
 
 /// The methods a `#[task]` impl may have.
 pub(super) const METHODS: [&str; 3] = ["format_input", "format_output", "check"];
@@ -295,8 +294,8 @@ pub(super) fn model_from_impl(
             .find(|i| i.column == late.column)
         {
             let (a, b) = (
-                input_display(Form::Row, &early.ty),
-                input_display(Form::Row, &late.ty),
+                display_type(&column_type(Form::Row, &early.ty)),
+                display_type(&column_type(Form::Row, &late.ty)),
             );
             if a != b {
                 cx.error(
