@@ -216,24 +216,16 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
         let brace = braced!(item in content);
         let (mut name, mut ty) = (None, None);
         let (mut required, mut typed) = (true, true);
-        while !item.is_empty() {
-            let key: Ident = item.parse()?;
-            item.parse::<Token![=]>()?;
-            match key.to_string().as_str() {
-                NAME => name = Some(item.parse::<LitStr>()?.value()),
-                TY => {
-                    let inner;
-                    parenthesized!(inner in item);
-                    ty = Some(inner.parse::<Type>()?);
-                }
-                REQUIRED => required = item.parse::<LitBool>()?.value,
-                TYPED => typed = item.parse::<LitBool>()?.value,
-                other => return Err(unknown_key(&key, other, "column")),
+        parse_keys(&item, "column", |key, value| {
+            match key {
+                NAME => name = Some(value.parse::<LitStr>()?.value()),
+                TY => ty = Some(parenthesized_type(value)?),
+                REQUIRED => required = value.parse::<LitBool>()?.value,
+                TYPED => typed = value.parse::<LitBool>()?.value,
+                _ => return Ok(false),
             }
-            if !item.is_empty() {
-                item.parse::<Token![,]>()?;
-            }
-        }
+            Ok(true)
+        })?;
         let (Some(name), Some(ty)) = (name, ty) else {
             return Err(syn::Error::new(
                 brace.span.join(),
@@ -251,6 +243,34 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
         }
     }
     Ok(columns)
+}
+
+/// `(Type)`.
+pub fn parenthesized_type(input: ParseStream) -> syn::Result<Type> {
+    let inner;
+    parenthesized!(inner in input);
+    inner.parse()
+}
+
+/// Reads `key = value, ..` to the end of `input`: `field` reads the value of each key it knows
+/// and says whether it knew it; any other key is an error naming `what` is described.
+pub fn parse_keys(
+    input: ParseStream,
+    what: &str,
+    mut field: impl FnMut(&str, ParseStream) -> syn::Result<bool>,
+) -> syn::Result<()> {
+    while !input.is_empty() {
+        let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        input.parse::<Token![=]>()?;
+        let word = key.to_string();
+        if !field(&word, input)? {
+            return Err(unknown_key(&key, &word, what));
+        }
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+    }
+    Ok(())
 }
 
 /// A key from another version of distil-macros.
@@ -280,18 +300,17 @@ impl Parse for Desc {
         let mut step = StepDesc::new("", Kind::Normal, false);
         let mut columns = Vec::new();
         let mut public = true;
-        while !content.is_empty() {
-            let key: Ident = content.parse()?;
-            content.parse::<Token![=]>()?;
-            let index = |content: ParseStream| -> syn::Result<Option<usize>> {
-                Ok(Some(content.parse::<LitInt>()?.base10_parse()?))
+        let what = tag.to_string();
+        parse_keys(&content, &what, |key, value| {
+            let index = |value: ParseStream| -> syn::Result<Option<usize>> {
+                Ok(Some(value.parse::<LitInt>()?.base10_parse()?))
             };
-            match (row, key.to_string().as_str()) {
-                (_, TYPE_NAME) => type_name = Some(content.parse()?),
-                (true, COLUMNS) => columns = parse_columns(&content)?,
-                (true, PUBLIC) => public = content.parse::<LitBool>()?.value,
+            match (row, key) {
+                (_, TYPE_NAME) => type_name = Some(value.parse()?),
+                (true, COLUMNS) => columns = parse_columns(value)?,
+                (true, PUBLIC) => public = value.parse::<LitBool>()?.value,
                 (false, KIND) => {
-                    let word: Ident = content.parse()?;
+                    let word: Ident = value.parse()?;
                     kind = Some(match word.to_string().as_str() {
                         "generator" => Kind::Generator,
                         "normal" => Kind::Normal,
@@ -304,22 +323,20 @@ impl Parse for Desc {
                         }
                     });
                 }
-                (false, DYNAMIC) => step.dynamic = content.parse::<LitBool>()?.value,
-                (false, INPUTS) => step.inputs = parse_columns(&content)?,
-                (false, OUTPUTS) => step.outputs = parse_columns(&content)?,
-                (false, ROW_PARAM) => step.row_param = index(&content)?,
-                (false, KEEPS_ARG) => step.keeps_arg = index(&content)?,
-                (false, GROUPS_ARG) => step.groups_arg = index(&content)?,
-                (false, INPUTS_PARAM) => step.inputs_param.index = index(&content)?,
+                (false, DYNAMIC) => step.dynamic = value.parse::<LitBool>()?.value,
+                (false, INPUTS) => step.inputs = parse_columns(value)?,
+                (false, OUTPUTS) => step.outputs = parse_columns(value)?,
+                (false, ROW_PARAM) => step.row_param = index(value)?,
+                (false, KEEPS_ARG) => step.keeps_arg = index(value)?,
+                (false, GROUPS_ARG) => step.groups_arg = index(value)?,
+                (false, INPUTS_PARAM) => step.inputs_param.index = index(value)?,
                 (false, INPUTS_DEFAULT) => {
-                    step.inputs_param.default = Some(parse_columns(&content)?);
+                    step.inputs_param.default = Some(parse_columns(value)?);
                 }
-                (_, other) => return Err(unknown_key(&key, other, &tag.to_string())),
+                _ => return Ok(false),
             }
-            if !content.is_empty() {
-                content.parse::<Token![,]>()?;
-            }
-        }
+            Ok(true)
+        })?;
         let Some(type_name) = type_name else {
             return Err(syn::Error::new(
                 tag.span(),
@@ -344,6 +361,119 @@ impl Parse for Desc {
             kind,
             ..step
         }))
+    }
+}
+
+/// What `#[step]` and `#[task]` tell `__define_step`, ahead of their description and the
+/// rows': `define { vis = (pub), ident = Upper, suffix = "..", step_impl = { .. }, .. }`.
+pub struct DefineHeader {
+    pub vis: syn::Visibility,
+    pub ident: Ident,
+    /// The callback macro's unique suffix.
+    pub suffix: String,
+    /// The step's `Step` impl, which needs the row to be one (empty for a task's).
+    pub step_impl: TokenStream,
+    /// A task's header (`TaskHeader`'s keys): its rows and what they are to it.
+    pub task: Option<TokenStream>,
+    /// A function-form step's output row as written, and its `StepKind`.
+    pub output: Option<(Type, TokenStream)>,
+    /// Where distil is (`crate = path`), when not `::distil`.
+    pub krate: Option<syn::Path>,
+}
+
+// The keys of a define header.
+const VIS: &str = "vis";
+const IDENT: &str = "ident";
+const SUFFIX: &str = "suffix";
+const STEP_IMPL: &str = "step_impl";
+const TASK: &str = "task";
+const OUTPUT: &str = "output";
+const STEP_KIND: &str = "step_kind";
+const KRATE: &str = "krate";
+
+impl DefineHeader {
+    pub fn to_tokens(&self) -> TokenStream {
+        let key = |k: &str| Ident::new(k, Span::call_site());
+        let (vis, ident, suffix, step_impl) =
+            (&self.vis, &self.ident, &self.suffix, &self.step_impl);
+        let [vis_key, ident_key, suffix_key, impl_key] = [VIS, IDENT, SUFFIX, STEP_IMPL].map(key);
+        let mut pairs = vec![
+            quote!(#vis_key = (#vis)),
+            quote!(#ident_key = #ident),
+            quote!(#suffix_key = #suffix),
+            quote!(#impl_key = { #step_impl }),
+        ];
+        if let Some(task) = &self.task {
+            let k = key(TASK);
+            pairs.push(quote!(#k = { #task }));
+        }
+        if let Some((output, kind)) = &self.output {
+            let (o, k) = (key(OUTPUT), key(STEP_KIND));
+            pairs.push(quote!(#o = (#output)));
+            pairs.push(quote!(#k = { #kind }));
+        }
+        if let Some(krate) = &self.krate {
+            let k = key(KRATE);
+            pairs.push(quote!(#k = (#krate)));
+        }
+        quote!(define { #(#pairs),* })
+    }
+}
+
+impl Parse for DefineHeader {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let tag: Ident = input.parse()?;
+        if tag != "define" {
+            return Err(syn::Error::new(tag.span(), "expected a define header"));
+        }
+        let content;
+        braced!(content in input);
+        let (mut vis, mut ident, mut suffix, mut step_impl) = (None, None, None, None);
+        let (mut task, mut output, mut kind, mut krate) = (None, None, None, None);
+        let braced_tokens = |value: ParseStream| -> syn::Result<TokenStream> {
+            let inner;
+            braced!(inner in value);
+            inner.parse()
+        };
+        parse_keys(&content, "define", |key, value| {
+            match key {
+                VIS => {
+                    let inner;
+                    parenthesized!(inner in value);
+                    vis = Some(inner.parse::<syn::Visibility>()?);
+                }
+                IDENT => ident = Some(value.parse::<Ident>()?),
+                SUFFIX => suffix = Some(value.parse::<LitStr>()?.value()),
+                STEP_IMPL => step_impl = Some(braced_tokens(value)?),
+                TASK => task = Some(braced_tokens(value)?),
+                OUTPUT => output = Some(parenthesized_type(value)?),
+                STEP_KIND => kind = Some(braced_tokens(value)?),
+                KRATE => {
+                    let inner;
+                    parenthesized!(inner in value);
+                    krate = Some(inner.call(syn::Path::parse_mod_style)?);
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        let (Some(vis), Some(ident), Some(suffix), Some(step_impl)) =
+            (vis, ident, suffix, step_impl)
+        else {
+            return Err(syn::Error::new(
+                tag.span(),
+                "a define header without `vis`, `ident`, `suffix` or `step_impl`",
+            ));
+        };
+        Ok(DefineHeader {
+            vis,
+            ident,
+            suffix,
+            step_impl,
+            task,
+            output: output.zip(kind),
+            krate,
+        })
     }
 }
 
@@ -478,12 +608,18 @@ mod tests {
         let unknown = quote!(step { type_name = "Upper", kind = normal, inputs = [{ name = "text", ty = (String), nullable = true }] });
         let error = syn::parse2::<Desc>(unknown).expect_err("rejected");
         assert!(
-            error.to_string().contains("unknown key `nullable` in a column description"),
+            error
+                .to_string()
+                .contains("unknown key `nullable` in a column description"),
             "{error}"
         );
-        let untyped = quote!(step { type_name = "Upper", kind = normal, inputs = [{ name = "text" }] });
+        let untyped =
+            quote!(step { type_name = "Upper", kind = normal, inputs = [{ name = "text" }] });
         let error = syn::parse2::<Desc>(untyped).expect_err("rejected");
-        assert!(error.to_string().contains("without `name` or `ty`"), "{error}");
+        assert!(
+            error.to_string().contains("without `name` or `ty`"),
+            "{error}"
+        );
     }
 
     #[test]

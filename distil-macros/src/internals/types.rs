@@ -299,13 +299,22 @@ mod tests {
     #[test]
     fn an_aliased_or_qualified_value_is_read_by_its_structure() {
         for borrowed in ["&serde_json::Value", "&Value", "&'a Json::Value"] {
-            assert_eq!(display_type(&column_type(Form::Row, &ty(borrowed))), "Value");
+            assert_eq!(
+                display_type(&column_type(Form::Row, &ty(borrowed))),
+                "Value"
+            );
         }
         assert_eq!(
-            display_type(&column_type(Form::Row, &ty("Option<&'a [serde_json::Value]>"))),
+            display_type(&column_type(
+                Form::Row,
+                &ty("Option<&'a [serde_json::Value]>")
+            )),
             "Option<Vec<Value>>"
         );
-        assert_eq!(display_type(&column_type(Form::Row, &ty("&'a str"))), "String");
+        assert_eq!(
+            display_type(&column_type(Form::Row, &ty("&'a str"))),
+            "String"
+        );
         assert_eq!(display_type(&ty("std::string::String")), "String");
         assert_eq!(
             display_type(&ty("BTreeMap<String, (u8, [f32; 4])>")),
@@ -319,7 +328,13 @@ mod tests {
         assert!(holds_null(&ty("serde_json::Value")));
         assert!(!holds_null(&ty("Vec<Option<u8>>")));
         assert!(!holds_null(&ty("Value<u8>")));
-        assert_eq!(display_type(&grouped_type(&ty("String"))), "Vec<Option<String>>");
-        assert_eq!(display_type(&grouped_type(&ty("Option<u8>"))), "Vec<Option<u8>>");
+        assert_eq!(
+            display_type(&grouped_type(&ty("String"))),
+            "Vec<Option<String>>"
+        );
+        assert_eq!(
+            display_type(&grouped_type(&ty("Option<u8>"))),
+            "Vec<Option<u8>>"
+        );
     }
 }

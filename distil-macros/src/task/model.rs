@@ -35,6 +35,8 @@ pub(super) struct TaskModel {
     pub(super) check: bool,
     /// `#[task(structured)]`: the response format is the output row's JSON schema.
     pub(super) structured: bool,
+    /// Where distil is (`#[task(crate = path)]`).
+    pub(super) krate: Option<syn::Path>,
 }
 
 impl TaskModel {
@@ -201,6 +203,7 @@ fn format_output(method: &mut ImplItemFn, cx: &Ctxt) -> (Method, Type) {
 pub(super) fn model_from_impl(
     mut item: ItemImpl,
     structured: bool,
+    krate: Option<syn::Path>,
     cx: &Ctxt,
 ) -> Option<TaskModel> {
     let Type::Path(self_path) = &*item.self_ty else {
@@ -284,6 +287,7 @@ pub(super) fn model_from_impl(
         output,
         check,
         structured,
+        krate,
     };
     // A column both methods read is read with one type.
     for late in &model.format_output.inputs {
