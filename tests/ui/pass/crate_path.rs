@@ -35,7 +35,7 @@ fn main() {
     let distiset = runtime
         .block_on(distil_test_steps::echo_pipeline(prompts(), Echo).run())
         .unwrap();
-    let summarised = distiset.config("summarise").unwrap();
+    let summarised = distiset.default_config().unwrap();
     assert_eq!(
         summarised.column("summary").next(),
         Some(&serde_json::json!("Shorten: hello"))
