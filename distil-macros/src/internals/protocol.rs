@@ -4,6 +4,11 @@
 //! type. Called as `Name! { [ (next) ... ] { state } }`, it appends its description to the state
 //! and calls the next macro of the list; the last one is a proc macro (`__collect` for
 //! `pipeline!`, `__define_step` for `#[step]` and `#[task]`) that sees every description at once.
+//!
+//! Every description is `key = value` pairs, read by [`parse_keys`], which rejects a key it does
+//! not know (a macro of another version): `step { type_name = "Upper", kind = normal, inputs =
+//! [{ name = "text", ty = (String) }] }`. Types travel as tokens (`ty = (Option<String>)`) and
+//! are read by their structure (`internals::types`), never by their text.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
