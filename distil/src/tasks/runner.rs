@@ -132,7 +132,16 @@ pub fn params<T: Task>(task: &T) -> Vec<(String, Value)> {
         "group_generations".to_owned(),
         json!(task.llm().group_generations()),
     ));
-    params.extend(task.llm().params().entries());
+    // A generation parameter named like one of the task's own (EvolInstruct's `seed`, the
+    // mutations'; TextClassification's `n`, its labels') is the task's: it is listed once.
+    let own: Vec<String> = params.iter().map(|(name, _)| name.clone()).collect();
+    params.extend(
+        task.llm()
+            .params()
+            .entries()
+            .into_iter()
+            .filter(|(name, _)| !own.contains(name)),
+    );
     params
 }
 
