@@ -36,6 +36,11 @@ pub struct StepSpec {
     pub outputs: Vec<ColumnSpec>,
     /// Which upstream columns pass through.
     pub passthrough: Passthrough,
+    /// `(input, output)`: the output is a list of the input's values, one per branch that
+    /// delivered the row, null where that branch failed on it (GroupColumns). The validator
+    /// types it from what reaches the input: `Vec<Option<T>>` for each branch's `T`, whatever
+    /// the output's declared type.
+    pub grouped: Vec<(String, String)>,
 }
 
 impl StepSpec {
@@ -47,6 +52,7 @@ impl StepSpec {
             inputs: Vec::new(),
             outputs: Vec::new(),
             passthrough: Passthrough::All,
+            grouped: Vec::new(),
         }
     }
 }
