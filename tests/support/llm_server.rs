@@ -113,7 +113,12 @@ impl LlmServer {
             let _ = state.slots.set(tokio::sync::Semaphore::new(slots));
         }
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A deep accept queue, as production servers configure theirs: with tokio's default
+        // (1,024), a client opening a thousand connections at once overflows it, and each
+        // dropped SYN costs the connection a second before the kernel retries.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(8192).unwrap();
         let port = listener.local_addr().unwrap().port();
         let url = match tls {
             Some(_) => format!("https://localhost:{port}"),
