@@ -45,13 +45,20 @@ pipeline() {
   echo '}'
 }
 
+# The fastest of three builds: on a shared machine the others measure its other work.
 timed_build() {
-  touch "$work/src/main.rs"
-  local start end
-  start=$(date +%s.%N)
-  cargo build --quiet --manifest-path "$work/Cargo.toml" --target-dir "$root/target" >/dev/null
-  end=$(date +%s.%N)
-  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+  local best="" start end took
+  for _ in 1 2 3; do
+    touch "$work/src/main.rs"
+    start=$(date +%s.%N)
+    cargo build --quiet --manifest-path "$work/Cargo.toml" --target-dir "$root/target" >/dev/null
+    end=$(date +%s.%N)
+    took=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    if [ -z "$best" ] || awk -v t="$took" -v b="$best" 'BEGIN { exit !(t < b) }'; then
+      best=$took
+    fi
+  done
+  echo "$best"
 }
 
 echo "$empty" > "$work/src/main.rs"
@@ -61,4 +68,4 @@ pipeline > "$work/src/main.rs"
 cargo build --quiet --manifest-path "$work/Cargo.toml" --target-dir "$root/target" >/dev/null
 pipeline_s=$(timed_build)
 added=$(awk -v a="$empty_s" -v b="$pipeline_s" 'BEGIN { printf "%.3f", b - a }')
-printf '{"bench":"build_time_20_steps","empty_main_s":%.3f,"pipeline_main_s":%.3f,"added_s":%.3f}\n' "$empty_s" "$pipeline_s" "$added"
+printf '{"bench":"build_time_20_steps","empty_main_s":%.3f,"pipeline_main_s":%.3f,"added_s":%.3f,"target_added_s":2}\n' "$empty_s" "$pipeline_s" "$added"
