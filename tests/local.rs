@@ -176,7 +176,10 @@ async fn a_pipeline_generates_rows_on_the_embedded_model() {
         load >> generate,
     };
     let distiset = pipeline
-        .run_with(RunOptions::new().output_dir(dir.path()))
+        .run_with(
+            // Generated now, not answered from the caches an earlier run of this test filled.
+            RunOptions::new().output_dir(dir.path()).use_cache(false),
+        )
         .await
         .unwrap();
     let config = distiset.default_config().unwrap();
