@@ -18,6 +18,9 @@
 //! Each block of weights, loaded once, serves up to eight input rows. AVX2 is detected at run
 //! time; elsewhere a scalar loop computes the same sums.
 //!
+//! The choice of candidate tokens for sampling ([`sampling_candidates`], [`argmax`]), a pass
+//! over the whole vocabulary per token, is here for the same reason.
+//!
 //! ```
 //! use distil_kernels::QMatrix;
 //!
@@ -456,6 +459,59 @@ impl QMatrix {
     }
 }
 
+/// The index of the largest logit (the first of equals; 0 for none).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, l) in logits.iter().enumerate() {
+        if *l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// The tokens sampling at `temperature` (above 0) may draw, likeliest first, each with its
+/// weight `exp((logit - max) / temperature)`: cut to the `top_k` likeliest when given, then to
+/// the fewest whose probabilities add up to `top_p`. Tokens more than e^30 less likely than
+/// the likeliest are left out: they cannot be drawn, and leaving them out spares sorting the
+/// whole vocabulary for every token.
+pub fn sampling_candidates(
+    logits: &[f32],
+    temperature: f64,
+    top_k: Option<usize>,
+    top_p: f64,
+) -> Vec<(u32, f64)> {
+    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let floor = top - (30.0 * temperature) as f32;
+    let mut candidates: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l >= floor)
+        .map(|(i, &l)| (i as u32, l))
+        .collect();
+    candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if let Some(k) = top_k.filter(|&k| k > 0) {
+        candidates.truncate(k);
+    }
+    let max = candidates.first().map_or(0.0, |c| c.1 as f64);
+    let mut weighted: Vec<(u32, f64)> = candidates
+        .iter()
+        .map(|&(id, l)| (id, ((l as f64 - max) / temperature).exp()))
+        .collect();
+    if top_p < 1.0 {
+        let total: f64 = weighted.iter().map(|c| c.1).sum();
+        let mut kept = 0.0;
+        for i in 0..weighted.len() {
+            kept += weighted[i].1 / total;
+            if kept >= top_p {
+                weighted.truncate(i + 1);
+                break;
+            }
+        }
+    }
+    weighted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,6 +669,22 @@ mod tests {
         } else {
             panic!("Q8_0 expected");
         }
+    }
+
+    #[test]
+    fn sampling_keeps_the_likeliest_tokens_within_top_k_and_top_p() {
+        let logits = [1.0, 3.0, -50.0, 2.0, 3.0];
+        assert_eq!(argmax(&logits), 1);
+        let all = sampling_candidates(&logits, 1.0, None, 1.0);
+        let ids: Vec<u32> = all.iter().map(|c| c.0).collect();
+        // Ties in order of id; the token e^53 less likely than the top one is left out.
+        assert_eq!(ids, [1, 4, 3, 0]);
+        assert!((all[0].1 - 1.0).abs() < 1e-12 && (all[2].1 - (-1f64).exp()).abs() < 1e-12);
+        let top_k = sampling_candidates(&logits, 1.0, Some(3), 1.0);
+        assert_eq!(top_k.len(), 3);
+        // The two top tokens hold 2 / (2 + e^-1 + e^-2) = 0.799 of the probability.
+        assert_eq!(sampling_candidates(&logits, 1.0, None, 0.75).len(), 2);
+        assert_eq!(sampling_candidates(&logits, 1.0, None, 0.8).len(), 3);
     }
 
     #[test]
