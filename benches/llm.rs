@@ -329,15 +329,96 @@ fn raw(url: &str, concurrency: usize) {
     );
 }
 
-/// An LLM that answers after the same latency without HTTP: the pipeline's own cost.
-struct Sleepy;
+/// The machine's floor for any HTTP/1.1 client: C keep-alive connections, each writing
+/// ready-made request bytes and reading the answer's head and Content-Length body, nothing else
+/// (no pool, no parsing beyond that, no JSON). What it misses of C / L is what connecting,
+/// the kernel's loopback and the server's process cost on these cores.
+fn raw_tcp(url: &str, concurrency: usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let cpu_before = cpu_seconds();
+    let start = Instant::now();
+    runtime.block_on(async {
+        let next = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let next = next.clone();
+            let authority = authority.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut buffer = Vec::with_capacity(4096);
+                while next.fetch_add(1, Ordering::Relaxed) < ROWS {
+                    let body = r#"{"model":"m","messages":[{"role":"user","content":"poem"}]}"#;
+                    let request = format!(
+                        "POST /v1/chat/completions HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.write_all(request.as_bytes()).await.unwrap();
+                    buffer.clear();
+                    loop {
+                        let mut chunk = [0u8; 4096];
+                        let read = stream.read(&mut chunk).await.unwrap();
+                        assert!(read > 0, "the server closed the connection");
+                        buffer.extend_from_slice(&chunk[..read]);
+                        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .split("content-length:")
+                            .nth(1)
+                            .and_then(|rest| rest.lines().next())
+                            .and_then(|v| v.trim().parse().ok())
+                            .expect("answers carry a Content-Length");
+                        if buffer.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let rounds = ROWS.div_ceil(concurrency) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "raw_tcp_floor",
+            "max_concurrency": concurrency,
+            "rows_per_sec": (ROWS as f64 / seconds).round(),
+            "fraction_of_bound": (ROWS as f64 / seconds / (concurrency as f64 / LATENCY.as_secs_f64()) * 1000.0).round() / 1000.0,
+            // Rows finish in whole rounds of L: ceil(rows / C) rounds is the best any client does.
+            "fraction_of_bound_whole_rounds": ((ROWS as f64 / (rounds * LATENCY.as_secs_f64())) / (concurrency as f64 / LATENCY.as_secs_f64()) * 1000.0).round() / 1000.0,
+            "cpu_us_per_request": (cpu / ROWS as f64 * 1e6).round(),
+        })
+    );
+}
+
+/// An LLM that answers after the same latency without HTTP: the pipeline's own cost, at a
+/// concurrency of its own.
+struct Sleepy(usize);
 
 impl Llm for Sleepy {
     fn model_name(&self) -> &str {
         "sleepy"
     }
     fn max_concurrency(&self) -> usize {
-        256
+        self.0
     }
     fn generate<'a>(
         &'a self,
@@ -357,13 +438,14 @@ impl Llm for Sleepy {
 }
 
 /// The pipeline alone: TextGeneration over an LLM without HTTP.
-fn no_http() {
-    let (_, seconds, cpu) = generate_all(Sleepy, ROWS);
+fn no_http(concurrency: usize) {
+    let (_, seconds, cpu) = generate_all(Sleepy(concurrency), ROWS);
     println!(
         "{}",
         serde_json::json!({
             "bench": "pipeline_without_http",
             "rows": ROWS,
+            "max_concurrency": concurrency,
             "rows_per_sec": (ROWS as f64 / seconds).round(),
             "cpu_us_per_row": (cpu / ROWS as f64 * 1e6).round(),
         })
@@ -374,8 +456,9 @@ fn main() {
     if let Some(args) = support::scenario_args() {
         match args[0].as_str() {
             "serve" => serve(args[1].parse().unwrap(), &args[2], args[3].parse().unwrap()),
-            "no_http" => no_http(),
+            "no_http" => no_http(args[1].parse().unwrap()),
             "raw" => raw(&args[1], args[2].parse().unwrap()),
+            "raw_tcp" => raw_tcp(&args[1], args[2].parse().unwrap()),
             "faulty" => faulty_client(&args[1], args[2].parse().unwrap()),
             "client_without_cache" => client(&args[1], args[2].parse().unwrap(), false),
             _ => client(&args[1], args[2].parse().unwrap(), true),
@@ -424,6 +507,17 @@ fn throughput() {
         ]);
         println!("{raw}");
     }
-    println!("{}", support::child(&["no_http".to_owned()]));
+    for concurrency in [16, 64, 256, 1024] {
+        let floor = support::child(&[
+            "raw_tcp".to_owned(),
+            server.url.clone(),
+            concurrency.to_string(),
+        ]);
+        println!("{floor}");
+    }
+    for concurrency in [16, 256] {
+        let line = support::child(&["no_http".to_owned(), concurrency.to_string()]);
+        println!("{line}");
+    }
     server.stop();
 }

@@ -2,15 +2,21 @@
 //! CombineColumns; with `--sample 2`, each batch goes to two of the three (`sample_n_steps`).
 //!
 //! The three LLMs are three models of one OpenAI-compatible server here (`OPENAI_MODELS`,
-//! comma-separated; else `OPENAI_MODEL` three times); give each task `distil::llm::Mistral`,
-//! `Anthropic` or any other LLM instead.
+//! comma-separated; else `OPENAI_MODEL` three times), or the embedded model three times when no
+//! endpoint is given; give each task `distil::llm::Mistral`, `Anthropic` or any other LLM
+//! instead.
 //!
 //! ```text
 //! OPENAI_BASE_URL=http://localhost:11434/v1 OPENAI_MODELS=llama3.2,qwen2.5,mistral \
 //!     cargo run --example fan_out_combine -- --sample 2
 //! ```
 
-use distil::llm::OpenAi;
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use distil::llm::{Llm, LlmError};
 use distil::prelude::*;
 use distil::steps::{CombineColumns, LoadDataFromDicts};
 use distil::tasks::TextGeneration;
@@ -35,17 +41,18 @@ pub fn rows() -> Vec<Prompted> {
     .collect()
 }
 
-/// The LLMs: `OPENAI_MODELS` (comma-separated) on one OpenAI-compatible server.
-pub fn llms() -> Vec<OpenAi> {
+/// The LLMs: `OPENAI_MODELS` (comma-separated) on one OpenAI-compatible server, else the
+/// embedded model.
+pub fn llms() -> Result<Vec<Arc<dyn Llm>>, LlmError> {
     let models = std::env::var("OPENAI_MODELS").unwrap_or_else(|_| {
         let one = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned());
         format!("{one},{one},{one}")
     });
-    models.split(',').map(|m| OpenAi::new(m.trim())).collect()
+    models.split(',').map(|m| common::llm(m.trim())).collect()
 }
 
 /// load >> [text_generation_i] >> combine_generations, each batch to `sample` of them when set.
-pub fn pipeline(llms: Vec<OpenAi>, sample: Option<usize>) -> Pipeline {
+pub fn pipeline(llms: Vec<Arc<dyn Llm>>, sample: Option<usize>) -> Pipeline {
     let mut pipeline = Pipeline::new("pipe-name").with_description("My first pipe");
     pipeline
         .add("load_dataset", LoadDataFromDicts::new(rows()))
@@ -96,7 +103,7 @@ async fn main() -> distil::Result<()> {
         .position(|a| a == "--sample")
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok());
-    let mut pipeline = pipeline(llms(), sample);
+    let mut pipeline = pipeline(llms()?, sample);
     let distiset = pipeline.run().await?;
     let rows = distiset.default_config().expect("one leaf");
     for row in rows.rows() {

@@ -6,19 +6,25 @@
 //! OPENAI_BASE_URL=http://localhost:11434/v1 OPENAI_MODEL=llama3.2 cargo run --example hub_text_generation
 //! ```
 
-use distil::llm::OpenAi;
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use distil::llm::{Llm, LlmError};
 use distil::prelude::*;
 use distil::steps::LoadDataFromHub;
 use distil::tasks::TextGeneration;
 
-/// The LLM: any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`).
-pub fn llm() -> OpenAi {
+/// The LLM: any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`),
+/// else the embedded model.
+pub fn llm() -> Result<Arc<dyn Llm>, LlmError> {
     let model = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-3.5-turbo".to_owned());
-    OpenAi::new(model)
+    common::llm(&model)
 }
 
 /// load_dataset >> text_generation; the repo is set at run time ([`options`]).
-pub fn pipeline(llm: OpenAi) -> Pipeline {
+pub fn pipeline(llm: Arc<dyn Llm>) -> Pipeline {
     let mut pipeline = Pipeline::new("simple-text-generation-pipeline")
         .with_description("A simple text generation pipeline");
     pipeline
@@ -47,7 +53,7 @@ async fn main() -> distil::Result<()> {
         "distilabel-internal-testing/instruction-dataset-mini",
         "test",
     );
-    let mut pipeline = pipeline(llm());
+    let mut pipeline = pipeline(llm()?);
     let distiset = pipeline.run_with(options).await?;
     let rows = distiset.default_config().expect("one leaf");
     println!(

@@ -7,7 +7,12 @@
 //!     cargo run --example preference_dpo
 //! ```
 
-use distil::llm::OpenAi;
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use distil::llm::{Llm, LlmError};
 use distil::prelude::*;
 use distil::steps::{CombineColumns, FormatTextGenerationDPO, LoadDataFromDicts};
 use distil::tasks::{Aspect, TextGeneration, UltraFeedback};
@@ -33,20 +38,22 @@ pub fn rows() -> Vec<Seed> {
     .collect()
 }
 
-/// The generators (`OPENAI_MODELS`, comma-separated, else `OPENAI_MODEL` twice) and the
-/// labeller (`OPENAI_JUDGE`, else `OPENAI_MODEL`), on one OpenAI-compatible server.
-pub fn llms() -> (Vec<OpenAi>, OpenAi) {
+/// The generators: `OPENAI_MODELS` (comma-separated, else `OPENAI_MODEL` twice) on one
+/// OpenAI-compatible server, else the embedded model twice.
+pub fn generators() -> Result<Vec<Arc<dyn Llm>>, LlmError> {
     let one = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned());
     let models = std::env::var("OPENAI_MODELS").unwrap_or_else(|_| format!("{one},{one}"));
-    let judge = std::env::var("OPENAI_JUDGE").unwrap_or(one);
-    (
-        models.split(',').map(|m| OpenAi::new(m.trim())).collect(),
-        OpenAi::new(judge),
-    )
+    models.split(',').map(|m| common::llm(m.trim())).collect()
+}
+
+/// The labeller: `OPENAI_JUDGE` (else `OPENAI_MODEL`) on that server, else the embedded model.
+pub fn judge() -> Result<Arc<dyn Llm>, LlmError> {
+    let one = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned());
+    common::llm(&std::env::var("OPENAI_JUDGE").unwrap_or(one))
 }
 
 /// load >> [generate_i] >> combine >> ultrafeedback >> dpo.
-pub fn pipeline(generators: Vec<OpenAi>, judge: OpenAi) -> Pipeline {
+pub fn pipeline(generators: Vec<Arc<dyn Llm>>, judge: Arc<dyn Llm>) -> Pipeline {
     let mut pipeline = Pipeline::new("preference-dpo")
         .with_description("Generations of several LLMs rated by UltraFeedback, as DPO pairs.");
     pipeline.add("load", LoadDataFromDicts::new(rows()));
@@ -78,8 +85,7 @@ pub fn pipeline(generators: Vec<OpenAi>, judge: OpenAi) -> Pipeline {
 async fn main() -> distil::Result<()> {
     // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
     distil::logging::init();
-    let (generators, judge) = llms();
-    let mut pipeline = pipeline(generators, judge);
+    let mut pipeline = pipeline(generators()?, judge()?);
     let distiset = pipeline.run().await?;
     let rows = distiset.default_config().expect("one leaf");
     println!(

@@ -6,7 +6,12 @@
 //!     cargo run --example prometheus_eval
 //! ```
 
-use distil::llm::OpenAi;
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use distil::llm::{Llm, LlmError};
 use distil::prelude::*;
 use distil::steps::{KeepColumns, LoadDataFromDicts};
 use distil::tasks::{PrometheusEval, PrometheusMode};
@@ -46,14 +51,15 @@ pub fn rows() -> Vec<Answered> {
     .collect()
 }
 
-/// The LLM: any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`).
-pub fn llm() -> OpenAi {
+/// The LLM: any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`),
+/// else the embedded model.
+pub fn llm() -> Result<Arc<dyn Llm>, LlmError> {
     let model = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned());
-    OpenAi::new(model)
+    common::llm(&model)
 }
 
 /// load >> prometheus >> keep.
-pub fn pipeline(llm: OpenAi) -> Pipeline {
+pub fn pipeline(llm: Arc<dyn Llm>) -> Pipeline {
     let mut pipeline = Pipeline::new("prometheus-eval")
         .with_description("Grades answers against references with PrometheusEval.");
     pipeline.add("load", LoadDataFromDicts::new(rows()));
@@ -84,7 +90,7 @@ pub fn pipeline(llm: OpenAi) -> Pipeline {
 async fn main() -> distil::Result<()> {
     // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
     distil::logging::init();
-    let mut pipeline = pipeline(llm());
+    let mut pipeline = pipeline(llm()?);
     let distiset = pipeline.run().await?;
     let rows = distiset.default_config().expect("one leaf");
     for row in rows.rows() {

@@ -5,7 +5,12 @@
 //! OPENAI_BASE_URL=http://localhost:11434/v1 OPENAI_MODEL=llama3.2 cargo run --example sft_evol
 //! ```
 
-use distil::llm::OpenAi;
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use distil::llm::{Llm, LlmError};
 use distil::prelude::*;
 use distil::steps::{FormatTextGenerationSFT, LoadDataFromDicts};
 use distil::tasks::{EvolInstruct, TextGeneration};
@@ -32,14 +37,15 @@ pub fn rows() -> Vec<Seed> {
     .collect()
 }
 
-/// The LLM: any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`).
-pub fn llm() -> OpenAi {
+/// The LLM: any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`),
+/// else the embedded model.
+pub fn llm() -> Result<Arc<dyn Llm>, LlmError> {
     let model = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned());
-    OpenAi::new(model)
+    common::llm(&model)
 }
 
 /// load >> evolve >> answer >> sft.
-pub fn pipeline(llm: OpenAi) -> Pipeline {
+pub fn pipeline(llm: Arc<dyn Llm>) -> Pipeline {
     let mut pipeline = Pipeline::new("sft-evol")
         .with_description("Evolved instructions and their answers, as SFT conversations.");
     pipeline.add("load", LoadDataFromDicts::new(rows()));
@@ -62,7 +68,7 @@ pub fn pipeline(llm: OpenAi) -> Pipeline {
 async fn main() -> distil::Result<()> {
     // RUST_LOG=distil=debug (or trace) shows what the runtime logs.
     distil::logging::init();
-    let mut pipeline = pipeline(llm());
+    let mut pipeline = pipeline(llm()?);
     let distiset = pipeline.run().await?;
     let rows = distiset.default_config().expect("one leaf");
     println!(

@@ -19,8 +19,8 @@ use distil::llm::{
 use distil::prelude::*;
 use distil::steps::{EmbeddingDedup, LoadDataFromDicts};
 use distil::tasks::{
-    Clair, EvolInstructGenerator, GenerateEmbeddings, Magpie, MagpieGenerator, PooledGeneration,
-    TextClassification, Urial,
+    Clair, EvolComplexityGenerator, EvolInstructGenerator, GenerateEmbeddings, Magpie,
+    MagpieGenerator, PooledGeneration, TextClassification, Urial,
 };
 use serde_json::json;
 
@@ -452,7 +452,7 @@ async fn embeddings_are_generated_over_http_and_near_duplicates_marked() {
     pipeline.add("load", docs(&texts));
     pipeline.add(
         "embed",
-        GenerateEmbeddings::new(embedder(&url, "embed-secret")).batch_size(2),
+        GenerateEmbeddings::new(embedder(&url, "embed-secret")).texts_per_request(2),
     );
     pipeline.add("dedup", EmbeddingDedup::new().threshold(0.99));
     pipeline.connect("load", "embed");
@@ -582,6 +582,105 @@ async fn evolved_instructions_are_generated_then_answered() {
     assert_eq!(
         cells(&distiset, "generation"),
         vec![json!("Answer to: Explain tides to a sailor, in three steps."); 5]
+    );
+}
+
+/// The in-depth mutations, as the generators' prompts name their method, and the one
+/// (`breadth`) EvolComplexityGenerator never uses.
+const IN_DEPTH: [&str; 5] = [
+    "Add one more constraint",
+    "increase the depth and breadth",
+    "Replace general concepts",
+    "multi-step reasoning",
+    "Add structured input",
+];
+const BREADTH: &str = "Write a brand-new prompt";
+
+/// EvolComplexityGenerator over HTTP: seed instructions evolved with in-depth mutations only,
+/// each final one answered; its batches are kept, so a second run sends nothing.
+#[tokio::test]
+async fn evol_complexity_generator_evolves_in_depth_and_answers() {
+    // The rewrite names the method it was asked for, so the rows show which were drawn.
+    let url = scripted_server(|user| {
+        if let Some(rest) = user.split("#The Given Prompt#:\n").nth(1) {
+            let given = rest.split("\n\n#Rewritten Prompt#").next().unwrap();
+            let method = user
+                .split("Method: ")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap();
+            let tag = IN_DEPTH
+                .iter()
+                .position(|m| method.contains(m))
+                .map_or_else(|| format!("[{method}]"), |i| format!("[depth {i}]"));
+            format!("#Rewritten Prompt#:\n{given} {tag}")
+        } else if user.contains("these words") {
+            "#Instruction#: Explain tides.".to_owned()
+        } else {
+            format!("Answer to: {user}")
+        }
+    })
+    .await;
+    assert!(!IN_DEPTH.iter().any(|m| m.starts_with(BREADTH)));
+    // A seed of this process's own: the first run finds no batch of an earlier one cached.
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+    let build = || {
+        let mut pipeline = Pipeline::new("evol-complexity-generator");
+        pipeline.add(
+            "instructions",
+            EvolComplexityGenerator::new(OpenAi::new("writer").base_url(&url).no_proxy())
+                .num_instructions(12)
+                .num_evolutions(3)
+                .seed(seed)
+                .generate_answers(true),
+        );
+        pipeline
+    };
+    // Every request is sent (no answer of an earlier process's from the response cache).
+    let options = |out: &std::path::Path| {
+        RunOptions::new()
+            .output_dir(out.join("run"))
+            .response_cache(false)
+            .progress(false)
+    };
+    let first_out = tempfile::tempdir().unwrap();
+    let mut pipeline = build();
+    let distiset = pipeline.run_with(options(first_out.path())).await.unwrap();
+    let instructions = cells(&distiset, "instruction");
+    let answers = cells(&distiset, "answer");
+    assert_eq!(instructions.len(), 12);
+    for (instruction, answer) in instructions.iter().zip(&answers) {
+        let instruction = instruction.as_str().unwrap();
+        assert!(
+            instruction.starts_with("Explain tides. [depth "),
+            "{instruction}"
+        );
+        assert_eq!(instruction.matches("[depth ").count(), 3, "{instruction}");
+        assert!(!instruction.contains(BREADTH), "{instruction}");
+        assert_eq!(answer, &json!(format!("Answer to: {instruction}")));
+    }
+    let summary = pipeline.summary().unwrap();
+    // A seed, three evolutions and an answer per row.
+    let usage = &summary.steps[0].llm.as_ref().unwrap().usage;
+    assert_eq!(usage.requests, 12 * 5, "{summary}");
+
+    let second_out = tempfile::tempdir().unwrap();
+    let mut again = build();
+    let replayed = again.run_with(options(second_out.path())).await.unwrap();
+    assert_eq!(cells(&replayed, "instruction"), instructions);
+    assert_eq!(cells(&replayed, "answer"), answers);
+    let summary = again.summary().unwrap();
+    assert_eq!(summary.steps[0].replayed_rows, 12, "{summary}");
+    assert_eq!(
+        summary.steps[0].llm.as_ref().unwrap().usage.requests,
+        0,
+        "{summary}"
     );
 }
 
@@ -1055,7 +1154,7 @@ async fn a_rerun_replays_the_embeddings() {
         );
         pipeline.add(
             "embed",
-            GenerateEmbeddings::new(embedder(&url, "embed-secret")).batch_size(2),
+            GenerateEmbeddings::new(embedder(&url, "embed-secret")).texts_per_request(2),
         );
         pipeline.add("dedup", EmbeddingDedup::new().threshold(threshold));
         pipeline.connect("load", "embed");
@@ -1131,4 +1230,340 @@ fn pipeline_files_keep_gemini_vertex_and_chat_templates() {
     let again = dir.path().join("again.yaml");
     loaded.save(&again).unwrap();
     assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+}
+
+/// The loopback token endpoint's and Vertex look-alike's shared state.
+#[derive(Default)]
+struct GoogleAuth {
+    /// The token URI the key file names (the JWT's audience).
+    token_uri: String,
+    /// Tokens issued, in order.
+    issued: Vec<String>,
+    /// The lifetime the next tokens get, in seconds.
+    expires_in: u64,
+    /// Tokens Vertex refuses (revoked).
+    revoked: Vec<String>,
+    /// Vertex refuses every token.
+    refuse_all: bool,
+    /// The token endpoint refuses the grant.
+    refuse_grant: bool,
+    /// The bearer token of each Vertex request, and its status.
+    vertex_calls: Vec<(String, u16)>,
+    /// Each JWT's header `kid` and claims, as the token endpoint verified them.
+    claims: Vec<(Option<String>, Value)>,
+}
+
+type Auth = Arc<Mutex<GoogleAuth>>;
+
+const TEST_PUBLIC_KEY: &str = include_str!("support/fixtures/test-service-account.pub.pem");
+const TEST_PRIVATE_KEY: &str = include_str!("support/fixtures/test-service-account.pem");
+const ACCOUNT: &str = "distil-test@example-project.iam.gserviceaccount.com";
+
+/// Google's OAuth token endpoint (the JWT bearer grant, the JWT's RS256 signature checked
+/// with the account's public key) and Vertex AI's `generateContent`, both on 127.0.0.1.
+async fn google_auth_servers() -> (String, Auth) {
+    async fn token(State(auth): State<Auth>, body: String) -> (StatusCode, Json<Value>) {
+        let field = |name: &str| {
+            body.split('&')
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            field("grant_type"),
+            "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+        );
+        let mut s = auth.lock().unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[s.token_uri.clone()]);
+        validation.set_issuer(&[ACCOUNT]);
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_PUBLIC_KEY.as_bytes()).unwrap();
+        let decoded = jsonwebtoken::decode::<Value>(&field("assertion"), &key, &validation)
+            .expect("a JWT signed RS256 with the account's key");
+        s.claims.push((decoded.header.kid, decoded.claims));
+        if s.refuse_grant {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+                ),
+            );
+        }
+        let token = format!("ya29.test-{}", s.issued.len() + 1);
+        s.issued.push(token.clone());
+        (
+            StatusCode::OK,
+            Json(
+                json!({"access_token": token, "expires_in": s.expires_in, "token_type": "Bearer"}),
+            ),
+        )
+    }
+    async fn vertex(
+        State(auth): State<Auth>,
+        headers: HeaderMap,
+        uri: axum::http::Uri,
+    ) -> (StatusCode, Json<Value>) {
+        assert!(
+            uri.path().ends_with(
+                "/projects/p/locations/l/publishers/google/models/gemini-test:generateContent"
+            ),
+            "{uri}"
+        );
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .to_owned();
+        let mut s = auth.lock().unwrap();
+        let valid = s.issued.contains(&bearer) && !s.revoked.contains(&bearer) && !s.refuse_all;
+        let status = if valid { 200 } else { 401 };
+        s.vertex_calls.push((bearer, status));
+        if !valid {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(
+                    json!({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}),
+                ),
+            );
+        }
+        let n = s.vertex_calls.len();
+        (
+            StatusCode::OK,
+            Json(json!({
+                "candidates": [{"content": {"role": "model", "parts": [{"text": format!("answer {n}")}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}
+            })),
+        )
+    }
+    let auth: Auth = Arc::default();
+    let app = Router::new()
+        .route("/token", post(token))
+        .fallback(post(vertex))
+        .with_state(auth.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let base = format!("http://{addr}");
+    {
+        let mut s = auth.lock().unwrap();
+        s.token_uri = format!("{base}/token");
+        s.expires_in = 3600;
+    }
+    (base, auth)
+}
+
+/// A service-account key file as the Cloud console writes it, its token URI the loopback's.
+fn key_file(dir: &std::path::Path, token_uri: &str) -> std::path::PathBuf {
+    let path = dir.join("key.json");
+    let key = json!({
+        "type": "service_account",
+        "project_id": "example-project",
+        "private_key_id": "key-id-1",
+        "private_key": TEST_PRIVATE_KEY,
+        "client_email": ACCOUNT,
+        "client_id": "1234",
+        "token_uri": token_uri,
+    });
+    std::fs::write(&path, key.to_string()).unwrap();
+    path
+}
+
+fn vertex_with(base: &str, account: distil::llm::ServiceAccount) -> distil::llm::Gemini {
+    distil::llm::Gemini::vertex("p", "l", "gemini-test")
+        .base_url(format!(
+            "{base}/v1/projects/p/locations/l/publishers/google"
+        ))
+        .no_proxy()
+        .service_account(account)
+}
+
+/// Vertex AI with a service account's key file: a signed JWT exchanged for a token that is
+/// reused until five minutes before it expires, replaced once when Vertex refuses it, and
+/// never written anywhere.
+#[tokio::test]
+async fn vertex_ai_with_a_service_account_renews_its_tokens() {
+    use distil::llm::ServiceAccount;
+
+    let (base, auth) = google_auth_servers().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_uri = auth.lock().unwrap().token_uri.clone();
+    let account = ServiceAccount::from_file(key_file(dir.path(), &token_uri)).unwrap();
+    assert_eq!(account.email(), Some(ACCOUNT));
+    let shown = format!("{account:?}");
+    assert!(
+        shown.contains(ACCOUNT) && !shown.contains("PRIVATE KEY"),
+        "{shown}"
+    );
+    let llm = vertex_with(&base, account.clone());
+    assert!(!format!("{llm:?}").contains("PRIVATE KEY"));
+    let ask = || async {
+        llm.generate(&Prompt::from("Hi"), &GenerationParams::default())
+            .await
+            .map(|g| g.choices[0].text.clone().unwrap())
+    };
+
+    // One token for many requests while it is valid.
+    for _ in 0..3 {
+        ask().await.unwrap();
+    }
+    {
+        let s = auth.lock().unwrap();
+        assert_eq!(s.issued, ["ya29.test-1"]);
+        assert!(
+            s.vertex_calls
+                .iter()
+                .all(|(t, status)| t == "ya29.test-1" && *status == 200)
+        );
+        let (kid, claims) = &s.claims[0];
+        assert_eq!(kid.as_deref(), Some("key-id-1"));
+        assert_eq!(claims["iss"], ACCOUNT);
+        assert_eq!(claims["aud"], token_uri.as_str());
+        assert_eq!(
+            claims["scope"],
+            "https://www.googleapis.com/auth/cloud-platform"
+        );
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            3600
+        );
+    }
+
+    // Refused (revoked): a fresh token, and the request goes through. The new one lives
+    // less than the renewal margin, so the next request renews it before it is sent.
+    {
+        let mut s = auth.lock().unwrap();
+        s.revoked.push("ya29.test-1".into());
+        s.expires_in = 60;
+    }
+    assert_eq!(ask().await.unwrap(), "answer 5");
+    ask().await.unwrap();
+    {
+        let s = auth.lock().unwrap();
+        assert_eq!(s.issued, ["ya29.test-1", "ya29.test-2", "ya29.test-3"]);
+        let last: Vec<(&str, u16)> = s.vertex_calls[3..]
+            .iter()
+            .map(|(t, status)| (t.as_str(), *status))
+            .collect();
+        assert_eq!(
+            last,
+            [
+                ("ya29.test-1", 401),
+                ("ya29.test-2", 200),
+                ("ya29.test-3", 200)
+            ]
+        );
+    }
+
+    // Refused again after a fresh token: once, then the run stops, naming the account.
+    auth.lock().unwrap().refuse_all = true;
+    let calls = auth.lock().unwrap().vertex_calls.len();
+    let error = llm
+        .generate(&Prompt::from("Hi"), &GenerationParams::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_fatal());
+    assert!(
+        error.message().contains("HTTP 401")
+            && error
+                .message()
+                .contains(&format!("service account `{ACCOUNT}`"))
+            && error.message().contains("refused too"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(auth.lock().unwrap().vertex_calls.len(), calls + 2);
+    auth.lock().unwrap().refuse_all = false;
+
+    // A grant the endpoint refuses stops the run with the endpoint's reason.
+    auth.lock().unwrap().refuse_grant = true;
+    let fresh = ServiceAccount::from_file(key_file(dir.path(), &token_uri)).unwrap();
+    let error = vertex_with(&base, fresh)
+        .generate(&Prompt::from("Hi"), &GenerationParams::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_fatal());
+    assert!(
+        error
+            .message()
+            .contains("HTTP 400: invalid_grant (Invalid JWT Signature.)")
+            && error.message().contains("key.json"),
+        "{}",
+        error.message()
+    );
+    assert!(!error.message().contains("PRIVATE KEY"));
+    auth.lock().unwrap().refuse_grant = false;
+
+    // A run: the key and the tokens are in none of the files it writes.
+    auth.lock().unwrap().expires_in = 3600;
+    let out = dir.path().join("run");
+    let mut pipeline = Pipeline::new("vertex-service-account");
+    pipeline.add(
+        "load",
+        LoadDataFromDicts::new(vec![
+            Review { text: "one".into() },
+            Review { text: "two".into() },
+        ]),
+    );
+    pipeline.add(
+        "answer",
+        distil::tasks::TextGeneration::<Review>::with_input(vertex_with(&base, account))
+            .template("{{ text }}"),
+    );
+    pipeline.connect("load", "answer");
+    pipeline
+        .run_with(RunOptions::new().output_dir(&out).progress(false))
+        .await
+        .unwrap();
+    let key_line = TEST_PRIVATE_KEY.lines().nth(1).unwrap();
+    for file in walk(&out) {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains(key_line) && !text.contains("ya29."),
+            "{} holds a secret",
+            file.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn service_account_key_files_are_checked_and_never_quoted() {
+    use distil::llm::ServiceAccount;
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let cases = [
+        ("user.json", json!({"type": "authorized_user", "client_id": "x", "refresh_token": "1//secret"}).to_string(), "holds a `authorized_user` credential"),
+        ("nokey.json", json!({"type": "service_account", "client_email": ACCOUNT}).to_string(), "has no `private_key`"),
+        ("bad.json", json!({"type": "service_account", "client_email": ACCOUNT, "private_key": "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"}).to_string(), "is not an RSA private key in PEM"),
+        ("text.json", "not json at all: secret".to_owned(), "is not a JSON key file"),
+    ];
+    for (name, text, expected) in cases {
+        let error = ServiceAccount::from_file(write(name, &text)).unwrap_err();
+        assert!(error.contains(name) && error.contains(expected), "{error}");
+        assert!(
+            !error.contains("secret") && !error.contains("c2VjcmV0"),
+            "{error}"
+        );
+    }
+    let missing = ServiceAccount::from_file(dir.path().join("missing.json")).unwrap_err();
+    assert!(missing.contains("cannot be read"), "{missing}");
 }

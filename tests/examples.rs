@@ -5,6 +5,9 @@
 //! modules), with the LLM pointed at the server: running `cargo run --example` as a process
 //! would build every example again per test, and the functions are what the binaries run.
 
+// Each example is a program of its own, with its own copy of examples/common.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "support/canned_llm.rs"]
 mod canned_llm;
 
@@ -22,11 +25,13 @@ mod prometheus_eval;
 mod sft_evol;
 
 use canned_llm::CannedLlm;
-use distil::llm::OpenAi;
+use std::sync::Arc;
+
+use distil::llm::{Llm, OpenAi};
 use distil::{Distiset, Value};
 
-fn at(server: &CannedLlm, model: &str) -> OpenAi {
-    OpenAi::new(model).base_url(&server.v1).no_proxy()
+fn at(server: &CannedLlm, model: &str) -> Arc<dyn Llm> {
+    Arc::new(OpenAi::new(model).base_url(&server.v1).no_proxy())
 }
 
 fn columns(distiset: &Distiset) -> Vec<String> {

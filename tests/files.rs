@@ -12,21 +12,24 @@ use std::path::Path;
 use std::sync::Arc;
 
 use distil::llm::{
-    Anthropic, AzureOpenAi, HuggingFace, Llm, LlmPool, Mistral, OpenAi, PoolStrategy, Preset,
+    Anthropic, AzureOpenAi, ChatTemplate, Gemini, HuggingFace, Llm, LlmPool, Mistral, OpenAi,
+    PoolStrategy, Preset,
 };
 use distil::pipeline::Registry;
 use distil::prelude::*;
 use distil::step::{BoxFuture, Input, Output, StepSpec};
 use distil::steps::{
-    CombineColumns, CombineOutputs, DataSampler, ExpandColumns, FileFormat,
+    CombineColumns, CombineOutputs, DataSampler, EmbeddingDedup, ExpandColumns, FileFormat,
     FormatChatGenerationDPO, FormatChatGenerationSFT, FormatTextGenerationDPO,
     FormatTextGenerationSFT, GroupColumns, KeepColumns, LoadDataFromDicts, LoadDataFromFileSystem,
     LoadDataFromHub, MergeColumns,
 };
 use distil::tasks::{
-    Aspect, ChatGeneration, ComplexityScorer, EvolComplexity, EvolInstruct, EvolQuality,
-    PooledGeneration, PrometheusEval, PrometheusMode, QualityScorer, SelfInstruct, TextGeneration,
-    UltraFeedback,
+    Aspect, ChatGeneration, Clair, ComplexityScorer, EvolComplexity, EvolComplexityGenerator,
+    EvolInstruct, EvolInstructGenerator, EvolQuality, GenerateEmbeddings, GenerateSentencePair,
+    Genstruct, InstructionBacktranslation, Magpie, MagpieGenerator, PooledGeneration,
+    PrometheusEval, PrometheusMode, QualityScorer, SelfInstruct, SentencePairAction,
+    TextClassification, TextGeneration, UltraFeedback, Urial,
 };
 use serde_json::json;
 
@@ -58,7 +61,10 @@ fn every_builtin() -> Pipeline {
         "generation": "hi", "generations": ["a", "b"], "ratings": [1, 2],
         "response": "hello", "responses": ["x", "y"], "instructions": ["p", "q"],
         "input": "a topic", "messages": [{"role": "user", "content": "hi"}],
-        "reference": "ref", "encoded": "[1, 2]",
+        "reference": "ref", "encoded": "[1, 2]", "anchor": "A cat.", "text": "Great!",
+        "title": "Cats", "content": "Cats purr.", "task": "2 + 2?", "student_solution": "5",
+        "conversation": [{"role": "user", "content": "hi"}], "system_prompt": "Be nice.",
+        "embedding": [0.5, 0.25],
     });
     let mut p = Pipeline::new("every-builtin").with_description("all the built-ins");
     p.add("load", LoadDataFromDicts::untyped(vec![row.clone(), row]))
@@ -182,7 +188,135 @@ fn every_builtin() -> Pipeline {
             "2024-10-21",
         )),
     );
+    p.add("backtranslation", InstructionBacktranslation::new(llm()));
+    p.add(
+        "sentence_pair",
+        GenerateSentencePair::new(llm(), SentencePairAction::Query)
+            .triplet(true)
+            .hard_negative(true)
+            .context("Cooking."),
+    );
+    p.add(
+        "classify",
+        TextClassification::new(llm())
+            .n(2)
+            .context("By sentiment.")
+            .examples(["`Awful.` -> negative"])
+            .described_labels([("positive", "Glad."), ("negative", "Sad.")])
+            .default_label("none")
+            .query_title("Review")
+            .system_prompt("Classify.")
+            .structured_output(true),
+    );
+    p.add("classify_free", TextClassification::new(llm()));
+    p.add("genstruct", Genstruct::new(llm()));
+    p.add("urial", Urial::new(llm()).max_new_tokens(64));
+    p.add("clair", Clair::new(llm()).system_prompt("Teach."));
+    let templated = || llm().chat_template(ChatTemplate::chatml());
+    p.add(
+        "magpie",
+        Magpie::new(templated())
+            .n_turns(2)
+            .only_instruction(true)
+            .system_prompt("Ask about cats."),
+    );
+    p.add(
+        "embed",
+        GenerateEmbeddings::new(
+            OpenAi::new("text-embedding-3-small")
+                .base_url(LLM_URL)
+                .max_concurrency(3),
+        )
+        .texts_per_request(8),
+    );
+    p.add(
+        "embed_mistral",
+        GenerateEmbeddings::new(Mistral::new("mistral-embed")),
+    );
+    p.add(
+        "dedup",
+        EmbeddingDedup::new().threshold(0.8).drop_duplicates(true),
+    );
+    p.add(
+        "gemini",
+        ChatGeneration::new(Gemini::new("gemini-2.5-flash").max_concurrency(2)),
+    );
+    p.add(
+        "vertex",
+        ChatGeneration::new(Gemini::vertex(
+            "my-project",
+            "europe-west4",
+            "gemini-2.5-pro",
+        )),
+    );
+    // Every OpenAI-compatible preset, as the members of a pool any task can use.
+    let presets: Vec<Arc<dyn Llm>> = [
+        Preset::Vllm,
+        Preset::Tgi,
+        Preset::LlamaCpp,
+        Preset::Ollama,
+        Preset::Groq,
+        Preset::Together,
+        Preset::OpenRouter,
+        Preset::DeepSeek,
+    ]
+    .into_iter()
+    .map(|preset| Arc::new(OpenAi::preset(preset, "m")) as Arc<dyn Llm>)
+    .collect();
+    p.add("presets", UltraFeedback::new(LlmPool::new(presets.clone())));
+    for (index, preset) in presets.iter().enumerate() {
+        let name = format!("embed_preset_{index}");
+        let described = preset.describe();
+        let preset = match described["provider"].as_str().unwrap() {
+            "vLLM" => Preset::Vllm,
+            "TGI" => Preset::Tgi,
+            "llama.cpp" => Preset::LlamaCpp,
+            "Ollama" => Preset::Ollama,
+            "Groq" => Preset::Groq,
+            "Together" => Preset::Together,
+            "OpenRouter" => Preset::OpenRouter,
+            "DeepSeek" => Preset::DeepSeek,
+            other => panic!("a preset named {other}"),
+        };
+        p.add(&name, GenerateEmbeddings::new(OpenAi::preset(preset, "e")));
+        p.connect("load", &name);
+    }
+    p.add(
+        "evol_generator",
+        EvolInstructGenerator::new(llm())
+            .num_instructions(4)
+            .num_evolutions(2)
+            .seed(11),
+    );
+    p.add(
+        "complexity_generator",
+        EvolComplexityGenerator::new(llm())
+            .num_instructions(6)
+            .num_evolutions(3)
+            .generate_answers(true),
+    );
+    p.add(
+        "magpie_generator",
+        MagpieGenerator::new(templated())
+            .num_rows(5)
+            .n_turns(1)
+            .system_prompt("You teach."),
+    );
     let fed = [
+        "backtranslation",
+        "sentence_pair",
+        "classify",
+        "classify_free",
+        "genstruct",
+        "urial",
+        "clair",
+        "magpie",
+        "embed",
+        "embed_mistral",
+        "dedup",
+        "gemini",
+        "vertex",
+        "presets",
         "keep",
         "combine",
         "group",
@@ -217,6 +351,9 @@ fn every_builtin() -> Pipeline {
         ("files", "keep_files", "instruction"),
         ("hub", "keep_hub", "instruction"),
         ("sampler", "keep_sampler", "q"),
+        ("evol_generator", "keep_evolved", "instruction"),
+        ("complexity_generator", "keep_complex", "answer"),
+        ("magpie_generator", "keep_magpie", "instruction"),
     ] {
         p.add(keep, KeepColumns::new([column]));
         p.connect(from, keep);
@@ -272,8 +409,44 @@ fn every_builtin_step_and_task_round_trips_through_yaml_and_json() {
             at[start..].split('"').next().unwrap().to_owned()
         })
         .collect();
-    let registered: BTreeSet<String> = Registry::new().step_types().map(str::to_owned).collect();
+    let registry = Registry::new();
+    let registered: BTreeSet<String> = registry.step_types().map(str::to_owned).collect();
     assert_eq!(used, registered);
+    // And every LLM and embeddings provider (the in-process model aside: it needs its files).
+    let document: Value = serde_json::from_str(&read(&json_file)).unwrap();
+    fn llm_providers(llm: &Value, found: &mut BTreeSet<String>) {
+        found.insert(llm["provider"].as_str().unwrap().to_owned());
+        for member in llm["members"].as_array().into_iter().flatten() {
+            llm_providers(member, found);
+        }
+    }
+    let (mut llms, mut embedders) = (BTreeSet::new(), BTreeSet::new());
+    for step in document["pipeline"]["steps"].as_array().unwrap() {
+        if step["llm"].is_object() {
+            llm_providers(&step["llm"], &mut llms);
+        }
+        if let Some(provider) = step["embeddings"]["provider"].as_str() {
+            embedders.insert(provider.to_owned());
+        }
+    }
+    let registered_llms: BTreeSet<String> = registry
+        .llm_providers()
+        .filter(|p| *p != "local")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(llms, registered_llms);
+    let registered_embedders: BTreeSet<String> =
+        registry.embeddings_providers().map(str::to_owned).collect();
+    assert_eq!(embedders, registered_embedders);
+
+    // No step lists a parameter twice (a task's own `seed` or `n` over its LLM's).
+    for (step, params) in original.params() {
+        let mut names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort();
+        let all = names.len();
+        names.dedup();
+        assert_eq!(names.len(), all, "step `{step}` lists a parameter twice");
+    }
 
     let from_yaml = Pipeline::from_yaml(&yaml).unwrap();
     let from_json = Pipeline::from_json(&json_file).unwrap();
@@ -305,6 +478,15 @@ fn every_builtin_step_and_task_round_trips_through_yaml_and_json() {
         "router: \"sample_n_steps(1)\"",
         r#""strategy":"Random""#,
         r#""system_prompt": "Answer in French.""#,
+        r#""only_instruction": true"#,
+        r#""generate_answers": true"#,
+        r#""hard_negative": true"#,
+        r#""label_descriptions": ["Glad.","Sad."]"#,
+        r#""structured_output": true"#,
+        r#""texts_per_request": 8"#,
+        r#""provider":"pool""#,
+        r#""chat_template":"#,
+        r#""project":"my-project""#,
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }

@@ -106,12 +106,36 @@ async fn downloads_the_shards_of_a_config_split_and_caches_them() {
     assert_eq!(std::fs::read(&paths[0]).unwrap(), SHARD_0);
     assert_eq!(std::fs::read(&paths[1]).unwrap(), SHARD_1);
     assert!(paths[0].starts_with(&hub.config().cache_dir));
+    // The Hub gets the token; the Parquet files (LFS) come from the CDN the resolve URLs
+    // redirect to: each a one-byte probe for its size, then its content.
+    let requests = server.requests();
+    let (cdn, hub_side): (Vec<_>, Vec<_>) =
+        requests.iter().partition(|r| r.path.starts_with("/cdn/"));
     assert!(
-        server
-            .requests()
+        hub_side
             .iter()
-            .all(|r| r.authorization.as_deref() == Some(&*format!("Bearer {TOKEN}")))
+            .all(|r| r.authorization.as_deref() == Some(&*format!("Bearer {TOKEN}"))),
+        "{hub_side:?}"
     );
+    assert!(
+        cdn.iter().all(|r| r.host.starts_with("localhost:")),
+        "{cdn:?}"
+    );
+    assert_eq!(cdn.len(), 4, "{cdn:?}");
+    let probes: Vec<_> = cdn
+        .iter()
+        .filter(|r| r.range.as_deref() == Some("bytes=0-0"))
+        .collect();
+    assert_eq!(probes.len(), 2, "{cdn:?}");
+    // The content comes through the redirect, which drops the token for the other host.
+    // (hf-hub 0.4 sends its probe to the CDN with the token: see the type `HfApi`.)
+    assert!(
+        cdn.iter()
+            .filter(|r| r.range.as_deref() != Some("bytes=0-0"))
+            .all(|r| r.authorization.is_none()),
+        "{cdn:?}"
+    );
+    assert_eq!(server.count("GET", "/resolve/"), 4);
 
     // Same versions: listed again, not downloaded again.
     let again = hub
@@ -119,7 +143,7 @@ async fn downloads_the_shards_of_a_config_split_and_caches_them() {
         .await
         .unwrap();
     assert_eq!(again, paths);
-    assert_eq!(server.count("GET", "/resolve/"), 2);
+    assert_eq!(server.count("GET", "/resolve/"), 4);
 
     let chat = hub
         .download_parquet(&DatasetRequest::new(REPO).config("chat"))
@@ -227,6 +251,28 @@ async fn files_python_downloaded_are_reused_offline_and_online() {
     .to_string();
     assert!(
         error.contains("HF_HUB_OFFLINE") && error.contains("`v2`"),
+        "{error}"
+    );
+    // A file offline and not in the cache: said so, nothing asked of the (absent) Hub.
+    let missing = distil::hub::RemoteFile {
+        path: "default/train-00001-of-00002.parquet".into(),
+        size: 3,
+        version: "0".repeat(64),
+        is_sha256: true,
+    };
+    let error = HubClient::new(
+        HubConfig::from_vars(|_| None)
+            .with_endpoint("http://127.0.0.1:9")
+            .with_cache_dir(&cache)
+            .with_offline(true),
+    )
+    .unwrap()
+    .download_file(REPO, "main", &missing)
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("HF_HUB_OFFLINE") && error.contains("default/train-00001-of-00002.parquet"),
         "{error}"
     );
 
@@ -412,7 +458,8 @@ async fn a_cut_download_is_retried_and_a_lasting_one_leaves_nothing() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(&paths[0]).unwrap(), SHARD_0);
-    assert_eq!(server.count("GET", "/resolve/"), 3);
+    // A probe and the content per attempt: two attempts for the first file, one for the other.
+    assert_eq!(server.count("GET", "/resolve/"), 6);
 
     server.with_state(|s| s.faults.cut_downloads = 100);
     let hub = client(&server, Some(TOKEN));
@@ -429,7 +476,7 @@ async fn a_cut_download_is_retried_and_a_lasting_one_leaves_nothing() {
                 Some("default/train-00000-of-00002.parquet")
             );
             assert!(
-                message.contains("connection lost") && message.contains("after 3 attempts"),
+                message.contains("the connection failed") && message.contains("after 3 attempts"),
                 "{message}"
             );
             assert!(
@@ -928,4 +975,132 @@ async fn push_to_hub_commits_a_distiset_produced_by_a_pipeline() {
             words: 1
         }
     );
+}
+
+/// A file larger than a range comes in ranges, several at once, each asked with `Range`.
+#[tokio::test]
+async fn a_large_file_downloads_in_ranges_several_at_once() {
+    let server = HubServer::start(TOKEN).await;
+    let content: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let path = "default/train-00000-of-00001.parquet";
+    server.add_file(REPO, "main", path, &content);
+    let config = HubConfig::from_vars(|_| None)
+        .with_endpoint(&server.base)
+        .with_token(Some(TOKEN))
+        .with_cache_dir(temp_dir("ranges"))
+        .with_retry(fast_retries())
+        .with_download_ranges(1_000, 3);
+    let hub = HubClient::new(config).unwrap();
+    let paths = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), content);
+    let mut ranges: Vec<(usize, usize)> =
+        server.with_state(|s| s.served_ranges.iter().flatten().copied().collect());
+    ranges.sort();
+    // The probe for the size, then ten ranges covering the file.
+    assert_eq!(ranges.len(), 11, "{ranges:?}");
+    assert_eq!(ranges[0], (0, 0));
+    for (i, (start, _)) in ranges[1..].iter().enumerate() {
+        assert_eq!(*start, i * 1_000, "{ranges:?}");
+    }
+    assert!(ranges.last().unwrap().1 >= content.len() - 1);
+    // Nothing but the layout's files is left: no lock, no partial file.
+    let repo = hub.config().cache_dir.join("datasets--distil-rs--prompts");
+    let mut left: Vec<String> = files_under(&repo)
+        .iter()
+        .map(|p| p.strip_prefix(&repo).unwrap().display().to_string())
+        .collect();
+    left.sort();
+    let commit = hub_server::commit_of("main");
+    assert_eq!(
+        left,
+        [
+            format!("blobs/{}", hub_server::sha256(&content)),
+            "refs/main".to_owned(),
+            format!("snapshots/{commit}/{path}"),
+        ]
+    );
+}
+
+/// A download whose content is not the listed SHA-256 is thrown away and tried again; one
+/// that stays wrong fails with a sentence naming the repo and the file, leaving nothing.
+#[tokio::test]
+async fn downloaded_content_is_checked_against_the_listed_sha256() {
+    let server = server_with_dataset().await;
+    server.with_state(|s| s.faults.corrupt_downloads = 1);
+    let hub = client(&server, Some(TOKEN));
+    let paths = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), SHARD_0);
+    assert_eq!(std::fs::read(&paths[1]).unwrap(), SHARD_1);
+
+    server.with_state(|s| s.faults.corrupt_downloads = 100);
+    let hub = client(&server, Some(TOKEN));
+    let error = hub
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("`distil-rs/prompts`")
+            && text.contains("default/train-00000-of-00002.parquet")
+            && text.contains(&format!(
+                "differs from the listed {}",
+                hub_server::sha256(SHARD_0)
+            ))
+            && text.contains("after 3 attempts"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('{') && !text.contains("Error"),
+        "a sentence: {text}"
+    );
+    assert_no_token(&error);
+    let left = files_under(&hub.config().cache_dir);
+    assert!(
+        left.iter().all(|p| !p.to_string_lossy().contains("blobs")),
+        "{left:?}"
+    );
+}
+
+/// A refusal while downloading reads as the listing's do: which repo, which file, why.
+#[tokio::test]
+async fn download_refusals_name_the_repo_and_the_file() {
+    let server = server_with_dataset().await;
+    server.with_state(|s| s.faults.statuses.push(("/resolve/".into(), 404, 1)));
+    let error = client(&server, Some(TOKEN))
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap_err();
+    match &error {
+        Error::HubNotFound { repo, what, .. } => {
+            assert_eq!(repo, REPO);
+            assert!(
+                what.contains("default/train-00000-of-00002.parquet"),
+                "{what}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    server.with_state(|s| s.faults.statuses.push(("/resolve/".into(), 403, 1)));
+    let error = client(&server, Some(TOKEN))
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::HubAccessDenied { status: 403, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(REPO), "{error}");
+    assert_no_token(&error);
+    // A server error is retried, as for the listing.
+    server.with_state(|s| s.faults.statuses.push(("/resolve/".into(), 503, 1)));
+    client(&server, Some(TOKEN))
+        .download_parquet(&DatasetRequest::new(REPO))
+        .await
+        .unwrap();
 }

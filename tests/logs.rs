@@ -270,3 +270,63 @@ async fn the_summary_counts_failed_rows_by_step_and_reason() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_run_that_returns_a_finished_runs_distiset_summarizes_that_run() {
+    use distil::llm::OpenAi;
+    use distil::tasks::TextGeneration;
+
+    let server = canned_llm::CannedLlm::start().await;
+    let build = || {
+        let rows = ["", "ok", "far too long", "also too long", "fine"]
+            .into_iter()
+            .map(|text| Prompt {
+                instruction: text.into(),
+            });
+        pipeline! {
+            name: "finished-before",
+            load = LoadDataFromDicts::<Prompt>::new(rows),
+            answer = TextGeneration::new(OpenAi::new("canned").base_url(&server.v1)),
+            picky = Picky::new(),
+            load >> answer >> picky,
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let options = || RunOptions::new().output_dir(dir.path()).progress(false);
+    let mut first = build();
+    first.run_with(options()).await.unwrap();
+    let ran = first.summary().unwrap().clone();
+    assert!(!ran.reused);
+    assert_eq!(server.requests(), 5);
+
+    // The same steps on the same data into the same folder: nothing runs, and the summary
+    // says what the finished run did.
+    let mut again = build();
+    let distiset = again.run_with(options()).await.unwrap();
+    assert_eq!(server.requests(), 5, "nothing is sent again");
+    let summary = again.summary().unwrap();
+    assert!(summary.reused && summary.finished, "{summary}");
+    assert_eq!(summary.dir, dir.path());
+    assert_eq!(summary.configs, [("default".to_owned(), 5)]);
+    assert_eq!(summary.rows(), distiset.total_rows() as u64);
+    assert_eq!(summary.failed_rows(), 3);
+    for (reused, earlier) in summary.steps.iter().zip(&ran.steps) {
+        assert_eq!(reused.name, earlier.name);
+        assert_eq!(reused.rows, earlier.rows, "{summary}");
+        assert_eq!(reused.replayed_rows, earlier.rows, "{summary}");
+        assert_eq!(reused.failed_rows, earlier.failed_rows, "{summary}");
+        assert_eq!(reused.failures, earlier.failures, "{summary}");
+    }
+    assert_eq!(summary.steps[2].failed_rows, 3);
+    let llm = summary.steps[1].llm.as_ref().unwrap();
+    assert_eq!((llm.model.as_str(), llm.usage.requests), ("canned", 0));
+    let text = summary.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "pipeline `finished-before` had finished before with the same steps and data: 5 rows (3 failed) in {}, returned as they are\n",
+            dir.path().display()
+        )) && text.contains("step `answer`: 5 rows, 5 replayed from the cache; OpenAI `canned`: 0 requests")
+            && text.contains("step `picky`: 5 rows, 3 failed, 5 replayed from the cache\n    2 failed: the instruction is too long\n    1 failed: the instruction is empty\n"),
+        "{text}"
+    );
+}

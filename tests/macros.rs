@@ -491,3 +491,41 @@ async fn tasks_generate_columns_and_model_name_and_keep_the_raw_output_of_a_fail
         "{failed}"
     );
 }
+
+/// Answers with the prompt's last user message.
+struct EchoLlm;
+
+impl distil::llm::Llm for EchoLlm {
+    fn model_name(&self) -> &str {
+        "echo"
+    }
+    fn generate<'a>(
+        &'a self,
+        prompt: &'a distil::llm::Prompt,
+        _: &'a distil::llm::GenerationParams,
+    ) -> distil::step::BoxFuture<'a, Result<distil::llm::Generations, distil::llm::LlmError>> {
+        let text = prompt.last_user_text().to_owned();
+        Box::pin(async move {
+            Ok(distil::llm::Generations::one(
+                distil::llm::Generation::text(text),
+            ))
+        })
+    }
+}
+
+/// tests/steps-crate reaches distil as `engine` (`::distil` names nothing there): its rows,
+/// steps, task and pipeline, told `crate = engine`, compute what they would under `::distil`.
+#[tokio::test]
+async fn a_crate_reaching_distil_under_another_name_runs_its_macros_output() {
+    let mut pipeline = distil_test_steps::echo_pipeline(prompts(&["hello", "hi"]), EchoLlm);
+    let distiset = pipeline.run().await.expect("runs");
+    assert_eq!(
+        column(&distiset, "summary"),
+        [json!("Shorten: hello"), json!("Shorten: hi")]
+    );
+    assert_eq!(column(&distiset, "score"), [json!(5), json!(2)]);
+    assert_eq!(
+        column(&distiset, "model_name"),
+        [json!("echo"), json!("echo")]
+    );
+}

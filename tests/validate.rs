@@ -331,3 +331,73 @@ fn a_mapping_written_the_wrong_way_round_gets_the_reversed_mapping() {
         "the wrong mapping is the one error: {message}"
     );
 }
+
+#[derive(Row)]
+struct Best {
+    best: String,
+}
+
+#[step]
+fn pick(grouped_generation: Vec<String>) -> Best {
+    Best {
+        best: grouped_generation.concat(),
+    }
+}
+
+#[step]
+fn pick_present(grouped_generation: Vec<Option<String>>) -> Best {
+    Best {
+        best: grouped_generation.into_iter().flatten().collect(),
+    }
+}
+
+#[derive(Row)]
+struct Rounds {
+    rounds: usize,
+}
+
+#[step]
+fn count_rounds(regrouped: Vec<Option<Vec<String>>>) -> Rounds {
+    Rounds {
+        rounds: regrouped.len(),
+    }
+}
+
+/// `load >> [a, b] >> group >> reader`, with GroupColumns gathering `generation`.
+fn grouped_pipeline(reader: impl Step + 'static) -> Pipeline {
+    let mut pipeline = with_loader();
+    pipeline.add("a", GenerateA::new());
+    pipeline.add("b", GenerateB::new());
+    pipeline.add("group", GroupColumns::new(["generation"]));
+    pipeline.add("pick", reader);
+    pipeline.connect("load", "a");
+    pipeline.connect("load", "b");
+    pipeline.connect("a", "group");
+    pipeline.connect("b", "group");
+    pipeline.connect("group", "pick");
+    pipeline
+}
+
+#[test]
+fn a_grouped_column_is_a_list_of_nullable_values_of_its_branches_type() {
+    // tests/ui/grouped/read_as_plain_list.rs: a branch that failed on a row gives null.
+    assert_reports(
+        &grouped_pipeline(Pick::new()),
+        "column `grouped_generation` has type `Vec<Option<String>>` as step `group` writes it, grouping `generation` from `a`, but step `pick` expects `Vec<String>`",
+    );
+    assert_eq!(problems(&grouped_pipeline(PickPresent::new())), "");
+
+    // Grouped again, the list of lists is typed through both GroupColumns.
+    let mut twice = grouped_pipeline(PickPresent::new());
+    twice.add(
+        "regroup",
+        GroupColumns::new(["grouped_generation"]).output_columns(["regrouped"]),
+    );
+    twice.add("rounds", CountRounds::new());
+    twice.connect("group", "regroup");
+    twice.connect("regroup", "rounds");
+    assert_reports(
+        &twice,
+        "column `regrouped` has type `Vec<Option<Vec<Option<String>>>>` as step `regroup` writes it, grouping `grouped_generation` from `group`, but step `rounds` expects `Vec<Option<Vec<String>>>`",
+    );
+}

@@ -254,6 +254,7 @@ pub fn check(graph: &Graph, compatible: Option<Compatible<'_>>) -> Report {
                                     expected: input.ty.clone(),
                                     found: origin.ty.clone(),
                                     producer: graph.steps[origin.producer].name.clone(),
+                                    grouping: None,
                                     site: Site::Step(s),
                                 });
                             }

@@ -55,6 +55,9 @@ pub enum Problem {
         found: String,
         /// The binding name of the step producing the column.
         producer: String,
+        /// When the producer groups the column (GroupColumns): `(its input, the branch whose
+        /// values it groups)`.
+        grouping: Option<(String, String)>,
         /// The reading step.
         site: Site,
     },
@@ -331,11 +334,18 @@ impl fmt::Display for Problem {
                 expected,
                 found,
                 producer,
+                grouping,
                 ..
-            } => write!(
-                f,
-                "column `{column}` has type `{found}` as step `{producer}` writes it, but step `{step}` expects `{expected}`"
-            ),
+            } => {
+                let grouping = grouping
+                    .as_ref()
+                    .map(|(input, branch)| format!(", grouping `{input}` from `{branch}`"))
+                    .unwrap_or_default();
+                write!(
+                    f,
+                    "column `{column}` has type `{found}` as step `{producer}` writes it{grouping}, but step `{step}` expects `{expected}`"
+                )
+            }
             Problem::UnknownInputMapping {
                 step,
                 column,

@@ -15,46 +15,18 @@ mod task;
 
 use proc_macro::TokenStream;
 
-/// Every macro's output: its paths into distil's private module versioned, and printed to
-/// stderr in `DISTIL_MACROS_DEBUG=1` builds, to see what a macro generated.
-fn debug(name: &str, output: proc_macro2::TokenStream) -> TokenStream {
-    let output = versioned(output);
+/// Every macro's output, its `::distil` paths at the crate the user named (`crate = path`)
+/// and distil's private module versioned; printed to stderr in `DISTIL_MACROS_DEBUG=1` builds,
+/// to see what a macro generated.
+fn debug(
+    name: &str,
+    (output, krate): (proc_macro2::TokenStream, Option<syn::Path>),
+) -> TokenStream {
+    let output = internals::krate::resolve(output, krate.as_ref());
     if std::env::var_os("DISTIL_MACROS_DEBUG").is_some() {
         eprintln!("--- {name} ---\n{output}");
     }
     output.into()
-}
-
-/// The expansion with each `distil::__private` path named by this crate's patch version
-/// (`distil::__private0`), as serde and thiserror version theirs: a distil of another version
-/// has no such module and fails loudly. The macros write `::distil::__private` throughout;
-/// this is the one place that knows the version.
-fn versioned(tokens: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    use proc_macro2::TokenTree;
-    let private = concat!("__private", env!("CARGO_PKG_VERSION_PATCH"));
-    let mut out: Vec<TokenTree> = Vec::new();
-    for token in tokens {
-        let token = match token {
-            TokenTree::Group(g) => {
-                let mut group = proc_macro2::Group::new(g.delimiter(), versioned(g.stream()));
-                group.set_span(g.span());
-                TokenTree::Group(group)
-            }
-            TokenTree::Ident(i)
-                if i == "__private"
-                    && matches!(
-                        &out[..],
-                        [.., TokenTree::Ident(d), TokenTree::Punct(a), TokenTree::Punct(b)]
-                            if d == "distil" && a.as_char() == ':' && b.as_char() == ':'
-                    ) =>
-            {
-                TokenTree::Ident(proc_macro2::Ident::new(private, i.span()))
-            }
-            other => other,
-        };
-        out.push(token);
-    }
-    out.into_iter().collect()
 }
 
 /// See `distil::Row`.

@@ -5,10 +5,10 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Data, DeriveInput, Fields, LitStr};
 
-use crate::internals::ctxt::Ctxt;
-use crate::internals::protocol::{
-    ColumnDesc, RowDesc, callback_macro, display_type, unique_suffix,
-};
+use crate::internals::ctxt::{Ctxt, unknown_option};
+use crate::internals::krate::{parse_crate, set_crate};
+use crate::internals::protocol::{ColumnDesc, RowDesc, callback_macro, unique_suffix};
+use crate::internals::symbol::{CRATE, RENAME, ROW_FIELD_OPTIONS, ROW_OPTIONS};
 
 struct Field {
     ident: syn::Ident,
@@ -19,10 +19,26 @@ struct Field {
 struct Model {
     input: DeriveInput,
     fields: Vec<Field>,
+    /// Where distil is (`#[row(crate = path)]` on the struct).
+    krate: Option<syn::Path>,
 }
 
 fn parse(input: DeriveInput, cx: &Ctxt) -> Model {
     let mut fields = Vec::new();
+    let mut krate = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("row")) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path == CRATE {
+                set_crate(&mut krate, parse_crate(&meta)?, cx);
+                Ok(())
+            } else {
+                Err(unknown_option(&meta, "row", ROW_OPTIONS))
+            }
+        });
+        if let Err(e) = parsed {
+            cx.push(e);
+        }
+    }
     if !input.generics.params.is_empty() {
         cx.error(
             &input.generics,
@@ -37,12 +53,11 @@ fn parse(input: DeriveInput, cx: &Ctxt) -> Model {
                     let mut column = ident.to_string().trim_start_matches("r#").to_owned();
                     for attr in f.attrs.iter().filter(|a| a.path().is_ident("row")) {
                         let parsed = attr.parse_nested_meta(|meta| {
-                            if meta.path.is_ident("rename") {
+                            if meta.path == RENAME {
                                 column = meta.value()?.parse::<LitStr>()?.value();
                                 Ok(())
                             } else {
-                                Err(meta
-                                    .error("unknown row attribute; expected `rename = \"column\"`"))
+                                Err(unknown_option(&meta, "row field", ROW_FIELD_OPTIONS))
                             }
                         });
                         if let Err(e) = parsed {
@@ -67,7 +82,11 @@ fn parse(input: DeriveInput, cx: &Ctxt) -> Model {
             "#[derive(Row)] works on structs: each field is a column",
         ),
     }
-    Model { input, fields }
+    Model {
+        input,
+        fields,
+        krate,
+    }
 }
 
 fn validate(model: &Model, cx: &Ctxt) {
@@ -119,7 +138,7 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
             .iter()
             .map(|f| ColumnDesc {
                 name: f.column.clone(),
-                ty: display_type(&f.ty),
+                ty: f.ty.clone(),
                 required: true,
                 typed: true,
             })
@@ -223,17 +242,18 @@ fn expand(model: &Model, stub: bool) -> TokenStream {
     }
 }
 
-/// Entry point of `#[derive(Row)]`.
-pub fn derive(input: DeriveInput) -> TokenStream {
+/// Entry point of `#[derive(Row)]`: the expansion, and where distil is.
+pub fn derive(input: DeriveInput) -> (TokenStream, Option<syn::Path>) {
     let cx = Ctxt::new();
     let model = parse(input, &cx);
     validate(&model, &cx);
-    match cx.check() {
+    let tokens = match cx.check() {
         Ok(()) => expand(&model, false),
         Err(e) => {
             let error = e.to_compile_error();
             let stub = expand(&model, true);
             quote!(#error #stub)
         }
-    }
+    };
+    (tokens, model.krate)
 }

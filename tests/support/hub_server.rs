@@ -1,5 +1,7 @@
 //! A Hugging Face Hub look-alike on 127.0.0.1 for the Hub tests: the endpoints distil's
-//! `hub` module uses, with in-memory repos, a log of the requests, and faults to inject.
+//! `hub` module and the `hf-hub` crate use (resolve URLs that redirect LFS files to a CDN on
+//! another host name, byte ranges, the commit and ETag headers), with in-memory repos, a log
+//! of the requests, and faults to inject.
 
 #![allow(dead_code)]
 
@@ -20,8 +22,12 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: String,
+    /// The host it was sent to (`localhost:<port>` for the CDN, `127.0.0.1:<port>` else).
+    pub host: String,
     /// The path, still percent-encoded.
     pub path: String,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
     pub authorization: Option<String>,
     pub body: Vec<u8>,
 }
@@ -53,6 +59,8 @@ pub struct Faults {
     pub cut_downloads: u32,
     /// Answer the file listing with this body instead.
     pub tree_body: Option<String>,
+    /// Flip a byte of the content of this many answers (the size stays right).
+    pub corrupt_downloads: u32,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +75,10 @@ pub struct HubState {
     pub faults: Faults,
     /// Files larger than this (or Parquet files) are LFS files.
     pub lfs_threshold: usize,
+    /// The LFS objects the CDN serves, by SHA-256: what the resolve URLs redirected to.
+    pub cdn: HashMap<String, Vec<u8>>,
+    /// The byte range each file content answer was asked for (`None`: all of it).
+    pub served_ranges: Vec<Option<(usize, usize)>>,
 }
 
 /// The running server.
@@ -179,7 +191,16 @@ async fn handle(
     let mut s = state.lock().unwrap();
     s.requests.push(Recorded {
         method: method.to_string(),
+        host: headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
         path: path.clone(),
+        range: headers
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         authorization: authorization.clone(),
         body: body.to_vec(),
     });
@@ -192,7 +213,7 @@ async fn handle(
     let expected = format!("Bearer {}", s.token);
     let authenticated = authorization.as_deref() == Some(expected.as_str());
     // The signed LFS URLs carry no token, like S3's.
-    let needs_token_check = !path.starts_with("/lfs-upload/");
+    let needs_token_check = !path.starts_with("/lfs-upload/") && !path.starts_with("/cdn/");
     if needs_token_check && authorization.is_some() && !authenticated {
         return error(401, "Invalid credentials in Authorization header", None);
     }
@@ -260,33 +281,38 @@ async fn handle(
             else {
                 return error(404, "Entry not found", Some("EntryNotFound"));
             };
-            if s.faults.cut_downloads > 0 {
-                s.faults.cut_downloads -= 1;
-                // Half the body goes out, then, a moment later, the connection breaks.
-                let half = Bytes::copy_from_slice(&content[..content.len() / 2]);
-                let body = futures_util::stream::unfold(Some(half), |half| async move {
-                    match half {
-                        Some(half) => Some((Ok(half), None)),
-                        None => {
-                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                            Some((
-                                Err(std::io::Error::other("connection cut by the test")),
-                                None,
-                            ))
-                        }
-                    }
-                });
+            let commit = commit_of(&decode(revision));
+            if is_lfs(&file, content.len(), s.lfs_threshold) {
+                // As the Hub: an LFS file redirects to the CDN, another host; the answer names
+                // the commit and the content's SHA-256 (`x-linked-etag`).
+                let oid = sha256(&content);
+                let cdn = s.base.replace("127.0.0.1", "localhost");
+                s.cdn.insert(oid.clone(), content.clone());
                 return Response::builder()
-                    .header("content-length", content.len())
-                    .body(Body::from_stream(body))
+                    .status(StatusCode::FOUND)
+                    .header(
+                        "location",
+                        format!("{cdn}/cdn/{oid}?X-Amz-Signature=signed"),
+                    )
+                    .header("x-repo-commit", commit)
+                    .header("x-linked-etag", format!("\"{oid}\""))
+                    .header("x-linked-size", content.len())
+                    .header("etag", format!("\"pointer-{}\"", &oid[..12]))
+                    .body(Body::empty())
                     .unwrap();
             }
-            // As the Hub: the commit served and the content's version (the SHA-256 for LFS).
-            Response::builder()
-                .header("x-repo-commit", commit_of(&decode(revision)))
-                .header("etag", format!("\"{}\"", sha256(&content)))
-                .body(Body::from(content))
-                .unwrap()
+            // A small file comes from the Hub itself, its git blob id as its ETag.
+            let extra = [
+                ("x-repo-commit", commit),
+                ("etag", format!("\"blob{}\"", content.len())),
+            ];
+            serve(&mut s, &content, &headers, &extra)
+        }
+        ("GET", ["cdn", oid]) => {
+            let Some(content) = s.cdn.get(*oid).cloned() else {
+                return error(404, "no such object on the CDN", None);
+            };
+            serve(&mut s, &content, &headers, &[])
         }
         ("POST", ["api", "datasets", owner, name, "preupload", _revision]) => {
             let repo = format!("{owner}/{name}");
@@ -421,6 +447,75 @@ async fn handle(
         }
         _ => error(404, "no such endpoint in the test Hub", None),
     }
+}
+
+/// A file's content, the part a `Range: bytes=a-b` header asks for (206, with
+/// `content-range`) or all of it; a cut fault breaks the connection half way through, except
+/// for the one-byte probes that read a file's headers.
+fn serve(
+    s: &mut HubState,
+    content: &[u8],
+    headers: &HeaderMap,
+    extra: &[(&str, String)],
+) -> Response {
+    let range = headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.split_once('-'))
+        .map(|(a, b)| (a.parse::<usize>().unwrap(), b.parse::<usize>().ok()));
+    let mut response = Response::builder();
+    for (name, value) in extra {
+        response = response.header(*name, value);
+    }
+    let (part, probe) = match range {
+        Some((start, end)) => {
+            if start >= content.len() && !content.is_empty() {
+                return error(416, "range not satisfiable", None);
+            }
+            let end = end
+                .unwrap_or(usize::MAX)
+                .min(content.len().saturating_sub(1));
+            response = response.status(StatusCode::PARTIAL_CONTENT).header(
+                "content-range",
+                format!("bytes {start}-{end}/{}", content.len()),
+            );
+            (
+                &content[start..=end.max(start).min(content.len() - 1)],
+                start == 0 && end == 0,
+            )
+        }
+        None => (content, false),
+    };
+    s.served_ranges
+        .push(range.map(|(a, b)| (a, b.unwrap_or(usize::MAX))));
+    if !probe && s.faults.cut_downloads > 0 {
+        s.faults.cut_downloads -= 1;
+        // Half the body goes out, then, a moment later, the connection breaks.
+        let half = Bytes::copy_from_slice(&part[..part.len() / 2]);
+        let body = futures_util::stream::unfold(Some(half), |half| async move {
+            match half {
+                Some(half) => Some((Ok(half), None)),
+                None => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    Some((
+                        Err(std::io::Error::other("connection cut by the test")),
+                        None,
+                    ))
+                }
+            }
+        });
+        return response
+            .header("content-length", part.len())
+            .body(Body::from_stream(body))
+            .unwrap();
+    }
+    let mut part = part.to_vec();
+    if !probe && !part.is_empty() && s.faults.corrupt_downloads > 0 {
+        s.faults.corrupt_downloads -= 1;
+        part[0] ^= 0xff;
+    }
+    response.body(Body::from(part)).unwrap()
 }
 
 fn is_lfs(path: &str, size: usize, threshold: usize) -> bool {

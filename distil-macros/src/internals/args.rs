@@ -100,7 +100,7 @@ pub(crate) fn parse_args<'a>(
                 imp,
                 format!(
                     "`{}` in a step's arguments: {what}, so its type is fixed; take a concrete type (`&str`, `String`, `u64`, `Vec<T>`, `Option<T>`, a #[derive(Row)] type, `Value`)",
-                    crate::internals::protocol::display_type(&Type::ImplTrait(imp.clone()))
+                    display_type(&Type::ImplTrait(imp.clone()))
                 ),
             );
             continue;
@@ -118,7 +118,7 @@ pub(crate) fn parse_args<'a>(
         let ty = match form {
             Form::Batch | Form::Global => match unwrap_generic(&ty, "Vec") {
                 Some(Type::Reference(r)) => {
-                    let owned = owned_form(&r.elem);
+                    let owned = display_type(&owned_form(&r.elem));
                     cx.error(
                         r,
                         format!("a batch or global step owns its columns: take `Vec<{owned}>`"),
@@ -176,7 +176,7 @@ fn impl_trait(ty: &Type) -> Option<&syn::TypeImplTrait> {
 pub(crate) fn input_desc(form: Form, input: &Input) -> ColumnDesc {
     ColumnDesc {
         name: input.column.clone(),
-        ty: input_display(form, &input.ty),
+        ty: column_type(form, &input.ty),
         required: !is_optional(&input.ty),
         typed: true,
     }

@@ -4,18 +4,26 @@
 //! type. Called as `Name! { [ (next) ... ] { state } }`, it appends its description to the state
 //! and calls the next macro of the list; the last one is a proc macro (`__collect` for
 //! `pipeline!`, `__define_step` for `#[step]` and `#[task]`) that sees every description at once.
+//!
+//! Every description is `key = value` pairs, read by [`parse_keys`], which rejects a key it does
+//! not know (a macro of another version): `step { type_name = "Upper", kind = normal, inputs =
+//! [{ name = "text", ty = (String) }] }`. Types travel as tokens (`ty = (Option<String>)`) and
+//! are read by their structure (`internals::types`), never by their text.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream};
-use syn::{LitBool, LitInt, LitStr, Token, braced, bracketed, parenthesized};
+use syn::{LitBool, LitInt, LitStr, Token, Type, braced, bracketed, parenthesized};
 
-/// A column in a description: name, type for display, whether required, and whether
-/// `pipeline!` checks its type at compile time.
+use super::types::holds_null;
+
+/// A column in a description: its name, its type (as the column holds it: `String` for an
+/// input read as `&str`), whether required, and whether `pipeline!` checks its type at
+/// compile time.
 #[derive(Clone, Debug)]
 pub struct ColumnDesc {
     pub name: String,
-    pub ty: String,
+    pub ty: Type,
     pub required: bool,
     /// `false` for an input the step's type has no `InCol` for (checked when it runs).
     pub typed: bool,
@@ -29,29 +37,6 @@ impl ColumnDesc {
             typed,
             ..self.clone()
         }
-    }
-}
-
-/// Whether a column of this displayed type holds null already: `Option<T>` or `Value`.
-pub fn holds_null(ty: &str) -> bool {
-    match syn::parse_str::<syn::Type>(ty) {
-        Ok(syn::Type::Path(p)) => {
-            p.qself.is_none()
-                && p.path.segments.last().is_some_and(|s| {
-                    s.ident == "Option" || (s.ident == "Value" && s.arguments.is_none())
-                })
-        }
-        _ => false,
-    }
-}
-
-/// The displayed type of a grouped column of type `ty`: a list, null where a branch or a
-/// generation failed (`distil::__private::Grouped`).
-pub fn grouped_type(ty: &str) -> String {
-    if holds_null(ty) {
-        format!("Vec<{ty}>")
-    } else {
-        format!("Vec<Option<{ty}>>")
     }
 }
 
@@ -140,12 +125,26 @@ const KEEPS_ARG: &str = "keeps_arg";
 const GROUPS_ARG: &str = "groups_arg";
 const INPUTS_PARAM: &str = "inputs_param";
 const INPUTS_DEFAULT: &str = "inputs_default";
+const NAME: &str = "name";
+const TY: &str = "ty";
+const REQUIRED: &str = "required";
+const TYPED: &str = "typed";
 
+/// `[ { name = "text", ty = (String) }, { name = "hint", ty = (Option<String>), required = false, typed = false } ]`:
+/// `required` and `typed` are written only when `false`.
 fn columns_tokens(columns: &[ColumnDesc]) -> TokenStream {
     let items = columns.iter().map(|c| {
-        let (name, ty, required) = (&c.name, &c.ty, c.required);
-        let untyped = (!c.typed).then(|| quote!(, false));
-        quote!((#name, #ty, #required #untyped))
+        let (name, ty) = (&c.name, &c.ty);
+        let name_key = format_ident!("{NAME}");
+        let ty_key = format_ident!("{TY}");
+        let mut pairs = vec![quote!(#name_key = #name), quote!(#ty_key = (#ty))];
+        for (key, value) in [(REQUIRED, c.required), (TYPED, c.typed)] {
+            if !value {
+                let key = format_ident!("{key}");
+                pairs.push(quote!(#key = false));
+            }
+        }
+        quote!({ #(#pairs),* })
     });
     quote!([#(#items),*])
 }
@@ -219,22 +218,29 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
     let mut columns = Vec::new();
     while !content.is_empty() {
         let item;
-        parenthesized!(item in content);
-        let name: LitStr = item.parse()?;
-        item.parse::<Token![,]>()?;
-        let ty: LitStr = item.parse()?;
-        item.parse::<Token![,]>()?;
-        let required: LitBool = item.parse()?;
-        let typed = if item.is_empty() {
-            true
-        } else {
-            item.parse::<Token![,]>()?;
-            item.parse::<LitBool>()?.value
+        let brace = braced!(item in content);
+        let (mut name, mut ty) = (None, None);
+        let (mut required, mut typed) = (true, true);
+        parse_keys(&item, "column", |key, value| {
+            match key {
+                NAME => name = Some(value.parse::<LitStr>()?.value()),
+                TY => ty = Some(parenthesized_type(value)?),
+                REQUIRED => required = value.parse::<LitBool>()?.value,
+                TYPED => typed = value.parse::<LitBool>()?.value,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        let (Some(name), Some(ty)) = (name, ty) else {
+            return Err(syn::Error::new(
+                brace.span.join(),
+                "a column description without `name` or `ty`",
+            ));
         };
         columns.push(ColumnDesc {
-            name: name.value(),
-            ty: ty.value(),
-            required: required.value,
+            name,
+            ty,
+            required,
             typed,
         });
         if !content.is_empty() {
@@ -242,6 +248,44 @@ fn parse_columns(input: ParseStream) -> syn::Result<Vec<ColumnDesc>> {
         }
     }
     Ok(columns)
+}
+
+/// `(Type)`.
+pub fn parenthesized_type(input: ParseStream) -> syn::Result<Type> {
+    let inner;
+    parenthesized!(inner in input);
+    inner.parse()
+}
+
+/// Reads `key = value, ..` to the end of `input`: `field` reads the value of each key it knows
+/// and says whether it knew it; any other key is an error naming `what` is described.
+pub fn parse_keys(
+    input: ParseStream,
+    what: &str,
+    mut field: impl FnMut(&str, ParseStream) -> syn::Result<bool>,
+) -> syn::Result<()> {
+    while !input.is_empty() {
+        let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        input.parse::<Token![=]>()?;
+        let word = key.to_string();
+        if !field(&word, input)? {
+            return Err(unknown_key(&key, &word, what));
+        }
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+    }
+    Ok(())
+}
+
+/// A key from another version of distil-macros.
+fn unknown_key(key: &Ident, word: &str, what: &str) -> syn::Error {
+    syn::Error::new(
+        key.span(),
+        format!(
+            "unknown key `{word}` in a {what} description; distil and distil-macros must be the same version"
+        ),
+    )
 }
 
 impl Parse for Desc {
@@ -261,18 +305,17 @@ impl Parse for Desc {
         let mut step = StepDesc::new("", Kind::Normal, false);
         let mut columns = Vec::new();
         let mut public = true;
-        while !content.is_empty() {
-            let key: Ident = content.parse()?;
-            content.parse::<Token![=]>()?;
-            let index = |content: ParseStream| -> syn::Result<Option<usize>> {
-                Ok(Some(content.parse::<LitInt>()?.base10_parse()?))
+        let what = tag.to_string();
+        parse_keys(&content, &what, |key, value| {
+            let index = |value: ParseStream| -> syn::Result<Option<usize>> {
+                Ok(Some(value.parse::<LitInt>()?.base10_parse()?))
             };
-            match (row, key.to_string().as_str()) {
-                (_, TYPE_NAME) => type_name = Some(content.parse()?),
-                (true, COLUMNS) => columns = parse_columns(&content)?,
-                (true, PUBLIC) => public = content.parse::<LitBool>()?.value,
+            match (row, key) {
+                (_, TYPE_NAME) => type_name = Some(value.parse()?),
+                (true, COLUMNS) => columns = parse_columns(value)?,
+                (true, PUBLIC) => public = value.parse::<LitBool>()?.value,
                 (false, KIND) => {
-                    let word: Ident = content.parse()?;
+                    let word: Ident = value.parse()?;
                     kind = Some(match word.to_string().as_str() {
                         "generator" => Kind::Generator,
                         "normal" => Kind::Normal,
@@ -285,30 +328,20 @@ impl Parse for Desc {
                         }
                     });
                 }
-                (false, DYNAMIC) => step.dynamic = content.parse::<LitBool>()?.value,
-                (false, INPUTS) => step.inputs = parse_columns(&content)?,
-                (false, OUTPUTS) => step.outputs = parse_columns(&content)?,
-                (false, ROW_PARAM) => step.row_param = index(&content)?,
-                (false, KEEPS_ARG) => step.keeps_arg = index(&content)?,
-                (false, GROUPS_ARG) => step.groups_arg = index(&content)?,
-                (false, INPUTS_PARAM) => step.inputs_param.index = index(&content)?,
+                (false, DYNAMIC) => step.dynamic = value.parse::<LitBool>()?.value,
+                (false, INPUTS) => step.inputs = parse_columns(value)?,
+                (false, OUTPUTS) => step.outputs = parse_columns(value)?,
+                (false, ROW_PARAM) => step.row_param = index(value)?,
+                (false, KEEPS_ARG) => step.keeps_arg = index(value)?,
+                (false, GROUPS_ARG) => step.groups_arg = index(value)?,
+                (false, INPUTS_PARAM) => step.inputs_param.index = index(value)?,
                 (false, INPUTS_DEFAULT) => {
-                    step.inputs_param.default = Some(parse_columns(&content)?);
+                    step.inputs_param.default = Some(parse_columns(value)?);
                 }
-                (_, other) => {
-                    // A description from another version of distil-macros.
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!(
-                            "unknown key `{other}` in a {tag} description; distil and distil-macros must be the same version"
-                        ),
-                    ));
-                }
+                _ => return Ok(false),
             }
-            if !content.is_empty() {
-                content.parse::<Token![,]>()?;
-            }
-        }
+            Ok(true)
+        })?;
         let Some(type_name) = type_name else {
             return Err(syn::Error::new(
                 tag.span(),
@@ -333,6 +366,119 @@ impl Parse for Desc {
             kind,
             ..step
         }))
+    }
+}
+
+/// What `#[step]` and `#[task]` tell `__define_step`, ahead of their description and the
+/// rows': `define { vis = (pub), ident = Upper, suffix = "..", step_impl = { .. }, .. }`.
+pub struct DefineHeader {
+    pub vis: syn::Visibility,
+    pub ident: Ident,
+    /// The callback macro's unique suffix.
+    pub suffix: String,
+    /// The step's `Step` impl, which needs the row to be one (empty for a task's).
+    pub step_impl: TokenStream,
+    /// A task's header (`TaskHeader`'s keys): its rows and what they are to it.
+    pub task: Option<TokenStream>,
+    /// A function-form step's output row as written, and its `StepKind`.
+    pub output: Option<(Type, TokenStream)>,
+    /// Where distil is (`crate = path`), when not `::distil`.
+    pub krate: Option<syn::Path>,
+}
+
+// The keys of a define header.
+const VIS: &str = "vis";
+const IDENT: &str = "ident";
+const SUFFIX: &str = "suffix";
+const STEP_IMPL: &str = "step_impl";
+const TASK: &str = "task";
+const OUTPUT: &str = "output";
+const STEP_KIND: &str = "step_kind";
+const KRATE: &str = "krate";
+
+impl DefineHeader {
+    pub fn to_tokens(&self) -> TokenStream {
+        let key = |k: &str| Ident::new(k, Span::call_site());
+        let (vis, ident, suffix, step_impl) =
+            (&self.vis, &self.ident, &self.suffix, &self.step_impl);
+        let [vis_key, ident_key, suffix_key, impl_key] = [VIS, IDENT, SUFFIX, STEP_IMPL].map(key);
+        let mut pairs = vec![
+            quote!(#vis_key = (#vis)),
+            quote!(#ident_key = #ident),
+            quote!(#suffix_key = #suffix),
+            quote!(#impl_key = { #step_impl }),
+        ];
+        if let Some(task) = &self.task {
+            let k = key(TASK);
+            pairs.push(quote!(#k = { #task }));
+        }
+        if let Some((output, kind)) = &self.output {
+            let (o, k) = (key(OUTPUT), key(STEP_KIND));
+            pairs.push(quote!(#o = (#output)));
+            pairs.push(quote!(#k = { #kind }));
+        }
+        if let Some(krate) = &self.krate {
+            let k = key(KRATE);
+            pairs.push(quote!(#k = (#krate)));
+        }
+        quote!(define { #(#pairs),* })
+    }
+}
+
+impl Parse for DefineHeader {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let tag: Ident = input.parse()?;
+        if tag != "define" {
+            return Err(syn::Error::new(tag.span(), "expected a define header"));
+        }
+        let content;
+        braced!(content in input);
+        let (mut vis, mut ident, mut suffix, mut step_impl) = (None, None, None, None);
+        let (mut task, mut output, mut kind, mut krate) = (None, None, None, None);
+        let braced_tokens = |value: ParseStream| -> syn::Result<TokenStream> {
+            let inner;
+            braced!(inner in value);
+            inner.parse()
+        };
+        parse_keys(&content, "define", |key, value| {
+            match key {
+                VIS => {
+                    let inner;
+                    parenthesized!(inner in value);
+                    vis = Some(inner.parse::<syn::Visibility>()?);
+                }
+                IDENT => ident = Some(value.parse::<Ident>()?),
+                SUFFIX => suffix = Some(value.parse::<LitStr>()?.value()),
+                STEP_IMPL => step_impl = Some(braced_tokens(value)?),
+                TASK => task = Some(braced_tokens(value)?),
+                OUTPUT => output = Some(parenthesized_type(value)?),
+                STEP_KIND => kind = Some(braced_tokens(value)?),
+                KRATE => {
+                    let inner;
+                    parenthesized!(inner in value);
+                    krate = Some(inner.call(syn::Path::parse_mod_style)?);
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        let (Some(vis), Some(ident), Some(suffix), Some(step_impl)) =
+            (vis, ident, suffix, step_impl)
+        else {
+            return Err(syn::Error::new(
+                tag.span(),
+                "a define header without `vis`, `ident`, `suffix` or `step_impl`",
+            ));
+        };
+        Ok(DefineHeader {
+            vis,
+            ident,
+            suffix,
+            step_impl,
+            task,
+            output: output.zip(kind),
+            krate,
+        })
     }
 }
 
@@ -372,26 +518,6 @@ pub fn unique_suffix(tokens: &TokenStream) -> String {
     format!("{:016x}", distil_graph::column_id(&place))
 }
 
-/// A type as the user would write it, for messages: `&str` reads as `String`.
-pub fn display_type(ty: &syn::Type) -> String {
-    let text = quote!(#ty).to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ' ' {
-            let prev = out.chars().last();
-            let next = chars.peek().copied();
-            let tight =
-                |x: Option<char>| matches!(x, Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']'));
-            if tight(prev) || (tight(next) && next != Some('(')) || next == Some(',') {
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    out.replace(",", ", ").replace(",  ", ", ")
-}
-
 /// The state of a callback chain once it reaches its final macro: the `[ todo ]` list (empty
 /// by then) is skipped and the `{ .. }` body returned.
 pub fn state_body<'a>(stream: ParseStream<'a>) -> syn::Result<syn::parse::ParseBuffer<'a>> {
@@ -410,7 +536,7 @@ mod tests {
     fn column(name: &str, ty: &str, required: bool, typed: bool) -> ColumnDesc {
         ColumnDesc {
             name: name.to_owned(),
-            ty: ty.to_owned(),
+            ty: syn::parse_str(ty).expect("a type"),
             required,
             typed,
         }
@@ -467,6 +593,36 @@ mod tests {
         let error = syn::parse2::<Desc>(unknown_kind).expect_err("rejected");
         assert!(
             error.to_string().contains("unknown step kind `batch`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn column_types_travel_as_tokens_and_unknown_column_keys_are_rejected() {
+        let desc = StepDesc {
+            outputs: vec![column(
+                "scores",
+                "std::collections::BTreeMap<String, Vec<Option<u64>>>",
+                true,
+                true,
+            )],
+            ..StepDesc::new("Score", Kind::Normal, false)
+        };
+        let back = round_trip(&desc);
+        assert_eq!(back.outputs[0].ty, desc.outputs[0].ty);
+        let unknown = quote!(step { type_name = "Upper", kind = normal, inputs = [{ name = "text", ty = (String), nullable = true }] });
+        let error = syn::parse2::<Desc>(unknown).expect_err("rejected");
+        assert!(
+            error
+                .to_string()
+                .contains("unknown key `nullable` in a column description"),
+            "{error}"
+        );
+        let untyped =
+            quote!(step { type_name = "Upper", kind = normal, inputs = [{ name = "text" }] });
+        let error = syn::parse2::<Desc>(untyped).expect_err("rejected");
+        assert!(
+            error.to_string().contains("without `name` or `ty`"),
             "{error}"
         );
     }

@@ -26,6 +26,8 @@ pub const NAME: Symbol = symbol("name", "name = Type");
 pub const STEP_OUTPUTS: Symbol = symbol("outputs", "outputs = RowParam");
 pub const KEEPS: Symbol = symbol("keeps", "keeps = ArgIndex");
 pub const GROUPS: Symbol = symbol("groups", "groups = ArgIndex");
+/// Where distil is, for a crate that re-exports it (serde's `crate = ".."`).
+pub const CRATE: Symbol = symbol("crate", "crate = path::to::distil");
 
 /// The options of `#[step(..)]`, in the order the errors list them.
 pub const STEP_OPTIONS: &[Symbol] = &[
@@ -37,6 +39,7 @@ pub const STEP_OPTIONS: &[Symbol] = &[
     STEP_OUTPUTS,
     KEEPS,
     GROUPS,
+    CRATE,
 ];
 
 pub const INPUTS: Symbol = symbol("inputs", "inputs = Row");
@@ -45,4 +48,19 @@ pub const DEFAULT_INPUTS: Symbol = symbol("default_inputs", "default_inputs = Ro
 pub const STRUCTURED: Symbol = symbol("structured", "structured");
 
 /// The options of `#[task(..)]`, in the order the errors list them.
-pub const TASK_OPTIONS: &[Symbol] = &[INPUTS, TASK_OUTPUTS, DEFAULT_INPUTS, DYNAMIC, STRUCTURED];
+pub const TASK_OPTIONS: &[Symbol] = &[
+    INPUTS,
+    TASK_OUTPUTS,
+    DEFAULT_INPUTS,
+    DYNAMIC,
+    STRUCTURED,
+    CRATE,
+];
+
+pub const RENAME: Symbol = symbol("rename", "rename = \"column\"");
+
+/// The options of `#[row(..)]` on a field.
+pub const ROW_FIELD_OPTIONS: &[Symbol] = &[RENAME];
+
+/// The options of `#[row(..)]` on the struct.
+pub const ROW_OPTIONS: &[Symbol] = &[CRATE];

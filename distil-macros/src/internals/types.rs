@@ -3,9 +3,10 @@
 use syn::visit_mut::VisitMut;
 use syn::{GenericArgument, PathArguments, Type, TypeParamBound, parse_quote};
 
+use quote::ToTokens;
+
 use super::args::Form;
 use super::ctxt::Ctxt;
-use super::protocol::display_type;
 
 /// The single type argument of `Wrapper<T>` when the last path segment is `wrapper`.
 pub(crate) fn unwrap_generic<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
@@ -87,14 +88,21 @@ pub(crate) fn check_row_type_of(ty: &Type, what: &str, cx: &Ctxt) -> bool {
     false
 }
 
-/// The output row type of a return type, by form; `()` (with an error) when there is none.
 /// The owned column type a borrow reads: `str` is `String`, `[T]` is `Vec<T>`.
-pub(crate) fn owned_form(elem: &Type) -> String {
+pub(crate) fn owned_form(elem: &Type) -> Type {
     match elem {
-        Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
-        Type::Slice(s) => format!("Vec<{}>", display_type(&s.elem)),
-        other => display_type(other),
+        Type::Path(p) if p.path.is_ident("str") => parse_quote!(String),
+        Type::Slice(s) => {
+            let elem = &s.elem;
+            parse_quote!(Vec<#elem>)
+        }
+        other => other.clone(),
     }
+}
+
+/// Whether the type's last path segment is `name` without generic arguments.
+fn is_named(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == name && s.arguments.is_none()))
 }
 
 /// A borrowed input must be one the cell can lend: `&str`, `&Value`, `&[Value]` (or an
@@ -102,21 +110,22 @@ pub(crate) fn owned_form(elem: &Type) -> String {
 pub(crate) fn check_borrow(ty: &Type, cx: &Ctxt) {
     let ty = unwrap_generic(ty, "Option").unwrap_or(ty);
     let Type::Reference(r) = ty else { return };
-    let is_value = |t: &Type| matches!(t, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Value"));
     let lendable = r.mutability.is_none()
         && match &*r.elem {
             Type::Path(p) if p.path.is_ident("str") => true,
-            Type::Slice(s) => is_value(&s.elem),
-            other => is_value(other),
+            Type::Slice(s) => is_named(&s.elem, "Value"),
+            other => is_named(other, "Value"),
         };
     if lendable {
         return;
     }
     let owned = owned_form(&r.elem);
-    let instead = match owned.as_str() {
-        "String" => "borrow it as `&str`, or take `String`".to_owned(),
-        "Vec<Value>" => "borrow it as `&[Value]`, or take `Vec<Value>`".to_owned(),
-        _ => format!("take `{owned}` by value"),
+    let instead = if is_named(&owned, "String") {
+        "borrow it as `&str`, or take `String`".to_owned()
+    } else if unwrap_generic(&owned, "Vec").is_some_and(|e| is_named(e, "Value")) {
+        "borrow it as `&[Value]`, or take `Vec<Value>`".to_owned()
+    } else {
+        format!("take `{}` by value", display_type(&owned))
     };
     cx.error(
         r,
@@ -146,27 +155,186 @@ pub(crate) fn static_type(ty: &Type) -> Type {
     ty
 }
 
-/// The column type an input reads, for messages: `&str` is `String`.
-pub(crate) fn input_display(form: Form, ty: &Type) -> String {
+/// The type of the column an input reads: a row step's borrow reads the owned column
+/// (`&str` reads `String`, `Option<&[Value]>` reads `Option<Vec<Value>>`); a batch step's
+/// element type is the column's.
+pub(crate) fn column_type(form: Form, ty: &Type) -> Type {
     if form != Form::Row {
-        return display_type(ty);
+        return ty.clone();
     }
-    let text = display_type(ty);
-    let owned = |t: &str| match t {
-        "&str" => "String".to_owned(),
-        "&Value" | "&serde_json::Value" => "Value".to_owned(),
-        "&[Value]" | "&[serde_json::Value]" => "Vec<Value>".to_owned(),
-        other => other.to_owned(),
+    let owned = |t: &Type| match t {
+        Type::Reference(r) => owned_form(&r.elem),
+        other => other.clone(),
     };
-    match text
-        .strip_prefix("Option<")
-        .and_then(|t| t.strip_suffix('>'))
-    {
-        Some(inner) => format!("Option<{}>", owned(inner)),
-        None => owned(&text),
+    match unwrap_generic(ty, "Option") {
+        Some(inner) => {
+            let inner = owned(inner);
+            parse_quote!(Option<#inner>)
+        }
+        None => owned(ty),
     }
+}
+
+/// Whether a column of this type holds null already: `Option<T>` or `Value`.
+pub(crate) fn holds_null(ty: &Type) -> bool {
+    unwrap_generic(ty, "Option").is_some() || is_named(ty, "Value")
+}
+
+/// The type of a grouped column of type `ty`: a list, null where a branch or a generation
+/// failed (`distil::__private::Grouped`).
+pub(crate) fn grouped_type(ty: &Type) -> Type {
+    if holds_null(ty) {
+        parse_quote!(Vec<#ty>)
+    } else {
+        parse_quote!(Vec<Option<#ty>>)
+    }
+}
+
+/// A type as messages show it, read by its structure: each path by its last segment
+/// (`serde_json::Value` is `Value`, as distil's `DataType` names it), lifetimes left out.
+pub(crate) fn display_type(ty: &Type) -> String {
+    let mut out = String::new();
+    write_type(ty, &mut out);
+    out
+}
+
+fn write_type(ty: &Type, out: &mut String) {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return;
+            };
+            out.push_str(&last.ident.to_string());
+            if let PathArguments::AngleBracketed(args) = &last.arguments {
+                let shown: Vec<&GenericArgument> = args
+                    .args
+                    .iter()
+                    .filter(|a| !matches!(a, GenericArgument::Lifetime(_)))
+                    .collect();
+                if !shown.is_empty() {
+                    out.push('<');
+                    for (i, arg) in shown.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        match arg {
+                            GenericArgument::Type(t) => write_type(t, out),
+                            other => out.push_str(&tight(other)),
+                        }
+                    }
+                    out.push('>');
+                }
+            }
+        }
+        Type::Reference(r) => {
+            out.push('&');
+            if r.mutability.is_some() {
+                out.push_str("mut ");
+            }
+            write_type(&r.elem, out);
+        }
+        Type::Slice(s) => {
+            out.push('[');
+            write_type(&s.elem, out);
+            out.push(']');
+        }
+        Type::Array(a) => {
+            out.push('[');
+            write_type(&a.elem, out);
+            out.push_str("; ");
+            out.push_str(&tight(&a.len));
+            out.push(']');
+        }
+        Type::Tuple(t) => {
+            out.push('(');
+            for (i, elem) in t.elems.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_type(elem, out);
+            }
+            if t.elems.len() == 1 {
+                out.push(',');
+            }
+            out.push(')');
+        }
+        Type::Paren(p) => write_type(&p.elem, out),
+        Type::Group(g) => write_type(&g.elem, out),
+        other => out.push_str(&tight(other)),
+    }
+}
+
+/// Tokens as text without the spaces `to_string` puts around punctuation (`impl AsRef<str>`).
+fn tight(tokens: &impl ToTokens) -> String {
+    let text = tokens.to_token_stream().to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.peek().copied();
+            let tight =
+                |x: Option<char>| matches!(x, Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']'));
+            if tight(prev) || (tight(next) && next != Some('(')) || next == Some(',') {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out.replace(",", ", ").replace(",  ", ", ")
 }
 
 pub(crate) fn is_optional(ty: &Type) -> bool {
     unwrap_generic(ty, "Option").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(text: &str) -> Type {
+        syn::parse_str(text).expect("a type")
+    }
+
+    #[test]
+    fn an_aliased_or_qualified_value_is_read_by_its_structure() {
+        for borrowed in ["&serde_json::Value", "&Value", "&'a Json::Value"] {
+            assert_eq!(
+                display_type(&column_type(Form::Row, &ty(borrowed))),
+                "Value"
+            );
+        }
+        assert_eq!(
+            display_type(&column_type(
+                Form::Row,
+                &ty("Option<&'a [serde_json::Value]>")
+            )),
+            "Option<Vec<Value>>"
+        );
+        assert_eq!(
+            display_type(&column_type(Form::Row, &ty("&'a str"))),
+            "String"
+        );
+        assert_eq!(display_type(&ty("std::string::String")), "String");
+        assert_eq!(
+            display_type(&ty("BTreeMap<String, (u8, [f32; 4])>")),
+            "BTreeMap<String, (u8, [f32; 4])>"
+        );
+    }
+
+    #[test]
+    fn null_is_held_by_options_and_values_only() {
+        assert!(holds_null(&ty("std::option::Option<u8>")));
+        assert!(holds_null(&ty("serde_json::Value")));
+        assert!(!holds_null(&ty("Vec<Option<u8>>")));
+        assert!(!holds_null(&ty("Value<u8>")));
+        assert_eq!(
+            display_type(&grouped_type(&ty("String"))),
+            "Vec<Option<String>>"
+        );
+        assert_eq!(
+            display_type(&grouped_type(&ty("Option<u8>"))),
+            "Vec<Option<u8>>"
+        );
+    }
 }

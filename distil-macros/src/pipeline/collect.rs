@@ -47,16 +47,22 @@ impl Parse for State {
     }
 }
 
-/// Entry point of `__collect`: every description has arrived.
-pub fn collect(tokens: TokenStream) -> TokenStream {
+/// Entry point of `__collect`: every description has arrived. Returns the expansion and
+/// where distil is.
+pub fn collect(tokens: TokenStream) -> (TokenStream, Option<syn::Path>) {
     let state: State = match syn::parse2(tokens) {
         Ok(s) => s,
-        Err(e) => return stub(e.to_compile_error(), None, &[]),
+        Err(e) => return (stub(e.to_compile_error(), None, &[]), None),
     };
     let model: PipelineInput = match syn::parse2(state.input.clone()) {
         Ok(m) => m,
-        Err(e) => return stub(e.to_compile_error(), None, &[]),
+        Err(e) => return (stub(e.to_compile_error(), None, &[]), None),
     };
+    let krate = model.krate.clone();
+    (generate(&state, &model), krate)
+}
+
+fn generate(state: &State, model: &PipelineInput) -> TokenStream {
     let cx = Ctxt::new();
     let mut descs: Vec<StepDesc> = Vec::new();
     // Bindings whose expression is not a step: the stub leaves them out.
@@ -151,16 +157,16 @@ pub fn collect(tokens: TokenStream) -> TokenStream {
         }
     }
 
-    let output = match super::resolve::resolve(&model, &descs, &cx) {
+    let output = match super::resolve::resolve(model, &descs, &cx) {
         Some(mut resolved) => {
-            let report = super::validate::validate(&model, &descs, &mut resolved, &cx);
-            super::expand::expand(&model, &descs, &resolved, &report)
+            let report = super::validate::validate(model, &descs, &mut resolved, &cx);
+            super::expand::expand(model, &descs, &resolved, &report)
         }
         None => TokenStream::new(),
     };
     match cx.check() {
         Ok(()) => output,
-        Err(e) => stub(e.to_compile_error(), Some(&model), &not_steps),
+        Err(e) => stub(e.to_compile_error(), Some(model), &not_steps),
     }
 }
 

@@ -4,55 +4,25 @@
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, braced};
 
-use crate::internals::protocol::{Desc, RowDesc, StepDesc, state_body};
+use crate::internals::protocol::{DefineHeader, Desc, RowDesc, StepDesc, state_body};
 use crate::task::TaskHeader;
 
-/// Entry point of `__define_step`: the step's output row has told its columns.
-pub fn define_step(tokens: TokenStream) -> TokenStream {
+/// Entry point of `__define_step`: the step's output row has told its columns. Returns the
+/// expansion and where distil is.
+pub fn define_step(tokens: TokenStream) -> (TokenStream, Option<syn::Path>) {
     struct Define {
-        vis: syn::Visibility,
-        ident: Ident,
-        suffix: syn::LitStr,
-        /// The step's `Step` impl, which needs the row to be one.
-        step_impl: TokenStream,
+        header: DefineHeader,
         /// A task's rows and what they are to it.
         task: Option<TaskHeader>,
-        /// A function-form step's output row as written, and its `StepKind`.
-        output: Option<(syn::Type, TokenStream)>,
         step: StepDesc,
         rows: Vec<RowDesc>,
     }
     impl Parse for Define {
         fn parse(stream: ParseStream) -> syn::Result<Self> {
             let body = state_body(stream)?;
-            body.parse::<Ident>()?;
-            let header;
-            braced!(header in body);
-            let vis_group;
-            syn::parenthesized!(vis_group in header);
-            let vis: syn::Visibility = vis_group.parse()?;
-            let ident: Ident = header.parse()?;
-            let suffix: syn::LitStr = header.parse()?;
-            let step_impl;
-            braced!(step_impl in header);
-            let step_impl: TokenStream = step_impl.parse()?;
-            let mut task = None;
-            let mut output = None;
-            if !header.is_empty() {
-                let what: Ident = header.parse()?;
-                let content;
-                braced!(content in header);
-                if what == "task" {
-                    task = Some(content.parse()?);
-                } else {
-                    // A function-form step: its output row as written, and its kind.
-                    let ty;
-                    syn::parenthesized!(ty in content);
-                    output = Some((ty.parse::<syn::Type>()?, content.parse::<TokenStream>()?));
-                }
-            }
+            let header: DefineHeader = body.parse()?;
+            let task = header.task.clone().map(syn::parse2).transpose()?;
             let Desc::Step(step) = body.parse::<Desc>()? else {
                 return Err(body.error("expected the step description"));
             };
@@ -72,12 +42,8 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
                 }
             }
             Ok(Define {
-                vis,
-                ident,
-                suffix,
-                step_impl,
+                header,
                 task,
-                output,
                 step,
                 rows,
             })
@@ -85,7 +51,7 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
     }
     let mut d = match syn::parse2::<Define>(tokens) {
         Ok(d) => d,
-        Err(e) => return e.to_compile_error(),
+        Err(e) => return (e.to_compile_error(), None),
     };
     let impls = match &d.task {
         Some(task) => match task.finish(&mut d.step, &d.rows) {
@@ -97,29 +63,31 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
                 e.to_compile_error()
             }
         },
-        None => match (d.rows.first(), &d.output) {
+        None => match (d.rows.first(), &d.header.output) {
             (Some(row), Some((ty, kind)))
-                if !row.public && matches!(d.vis, syn::Visibility::Public(_)) =>
+                if !row.public && matches!(d.header.vis, syn::Visibility::Public(_)) =>
             {
                 // The step's impls would name the row in a public interface (E0446): the
                 // step stays, processing nothing, so this is the only error.
-                let (ident, type_name) = (&d.ident, d.ident.to_string());
-                d.step_impl = quote! {
+                let (ident, type_name) = (&d.header.ident, d.header.ident.to_string());
+                let stub = quote! {
                     impl ::distil::Step for #ident {
                         fn spec(&self) -> ::distil::step::StepSpec {
                             ::distil::__private::spec(#type_name, #kind, ::std::vec::Vec::new(), ::std::vec::Vec::new())
                         }
                     }
                 };
-                d.step = StepDesc::new(type_name, d.step.kind, true);
-                syn::Error::new_spanned(
+                let error = syn::Error::new_spanned(
                     ty,
                     format!(
                         "step `{}` is `pub`, but its output row `{}` is private; make the row `pub struct {}` (the step's columns are part of its public type)",
-                        d.ident, row.type_name, row.type_name
+                        ident, row.type_name, row.type_name
                     ),
                 )
-                .to_compile_error()
+                .to_compile_error();
+                d.step = StepDesc::new(type_name, d.step.kind, true);
+                d.header.step_impl = stub;
+                error
             }
             _ => {
                 d.step.outputs = d
@@ -132,12 +100,12 @@ pub fn define_step(tokens: TokenStream) -> TokenStream {
             }
         },
     };
-    let step_impl = &d.step_impl;
+    let step_impl = &d.header.step_impl;
     let callback = crate::internals::protocol::callback_macro(
-        &d.vis,
-        &d.ident,
-        &d.suffix.value(),
+        &d.header.vis,
+        &d.header.ident,
+        &d.header.suffix,
         d.step.to_tokens(),
     );
-    quote!(#step_impl #impls #callback)
+    (quote!(#step_impl #impls #callback), d.header.krate)
 }

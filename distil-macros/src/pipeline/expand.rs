@@ -7,7 +7,8 @@ use syn::Ident;
 
 use super::parse::{PipelineInput, binding_type};
 use super::resolve::{Outputs, Resolved};
-use crate::internals::protocol::{MODEL_NAME, StepDesc, grouped_type, holds_null};
+use crate::internals::protocol::{MODEL_NAME, StepDesc};
+use crate::internals::types::{display_type, grouped_type, holds_null};
 use distil_graph::{Origin, Report, Resolution};
 
 pub(super) fn expand(
@@ -101,8 +102,8 @@ pub(super) fn expand(
 struct ColumnType {
     ty: Option<TokenStream>,
     value: TokenStream,
-    /// As the user would write it, for messages.
-    text: String,
+    /// The column's type as the descriptions give it, for messages.
+    column: syn::Type,
 }
 
 /// Where a column a step reads comes from, as the message tells it.
@@ -140,12 +141,10 @@ impl Checks<'_> {
     fn of(&self, r: &Resolution) -> Vec<TokenStream> {
         let c = r.consumer;
         let desc = &self.descs[c];
-        let typed = desc
-            .inputs
-            .iter()
-            .find(|i| i.name == r.column)
-            .is_none_or(|i| i.typed);
-        if desc.dynamic || self.resolved.kept[c].is_some() || !typed {
+        let Some(input) = desc.inputs.iter().find(|i| i.name == r.column) else {
+            return Vec::new();
+        };
+        if desc.dynamic || self.resolved.kept[c].is_some() || !input.typed {
             return Vec::new();
         }
         let span = self.model.bindings[c].ident.span();
@@ -159,11 +158,7 @@ impl Checks<'_> {
                 let v = self.var(c, span);
                 quote_spanned!(span=> ::distil::__private::in_col::<#id, _>(&#v))
             },
-            text: desc
-                .inputs
-                .iter()
-                .find(|i| i.name == r.column)
-                .map_or_else(String::new, |i| i.ty.clone()),
+            column: input.ty.clone(),
         };
         let step = &self.resolved.graph.steps[c];
         let source = step.input_source(&r.column);
@@ -182,16 +177,18 @@ impl Checks<'_> {
             .flat_map(|o| self.found(o, span, 0))
             .collect();
         // Branches writing the column with different types: no one type reads them all.
-        let mut types: Vec<String> = Vec::new();
+        // (Types told apart as messages show them: two that read alike would make no fix.)
+        let mut types: Vec<(String, usize)> = Vec::new();
         for f in &found {
-            let written = format!("`{}` (`{}`)", f.column.text, self.name(f.producer));
-            if !types
-                .iter()
-                .any(|t| t.starts_with(&format!("`{}`", f.column.text)))
-            {
-                types.push(written);
+            let shown = display_type(&f.column.column);
+            if !types.iter().any(|(t, _)| *t == shown) {
+                types.push((shown, f.producer));
             }
         }
+        let types: Vec<String> = types
+            .into_iter()
+            .map(|(t, p)| format!("`{t}` (`{}`)", self.name(p)))
+            .collect();
         let mixed = (types.len() > 1).then(|| {
             format!(
                 "the branches joining at `{}` write `{source}` as {}: make them write one type, or read it as `Value`",
@@ -203,7 +200,7 @@ impl Checks<'_> {
             .into_iter()
             .map(|found| {
                 let (consumer, producer) = (self.name(c), self.name(found.producer));
-                let (have, want) = (&found.column.text, &expected.text);
+                let (have, want) = (display_type(&found.column.column), display_type(&expected.column));
                 let message = format!(
                     "column `{source}` has type `{have}` as step `{producer}` writes it{}, but step `{consumer}` expects `{want}`{through}",
                     found.how
@@ -212,7 +209,7 @@ impl Checks<'_> {
                 let note = match &found.grouped {
                     _ if mixed.is_some() => mixed.clone().unwrap_or_default(),
                     Some(grouped) => format!("read it in `{consumer}` as `{have}`: {grouped}"),
-                    None if holds_null(have) && !holds_null(want) => format!(
+                    None if holds_null(&found.column.column) && !holds_null(&expected.column) => format!(
                         "`{producer}` may leave it null: read it in `{consumer}` as `Option<{want}>`, or make `{producer}` always write `{want}`"
                     ),
                     None => format!(
@@ -318,17 +315,17 @@ impl Checks<'_> {
                 quote_spanned!(span=> <#t as ::distil::__private::OutCol<#id>>::Ty)
             }),
             value: quote_spanned!(span=> ::distil::__private::out_col::<#id, _>(&#v)),
-            text: desc.ty.clone(),
+            column: desc.ty.clone(),
         })
     }
 }
 
 fn grouped(column: ColumnType, span: Span) -> ColumnType {
-    let ColumnType { ty, value, text } = column;
+    let ColumnType { ty, value, column } = column;
     ColumnType {
         ty: ty.map(|t| quote_spanned!(span=> ::distil::__private::Grouped<#t>)),
         value: quote_spanned!(span=> ::distil::__private::grouped(#value)),
-        text: grouped_type(&text),
+        column: grouped_type(&column),
     }
 }
 

@@ -20,11 +20,17 @@ use crate::internals::ctxt::Ctxt;
 use parse::{PipelineInput, step_type};
 
 /// Entry point of `pipeline!`: starts the callback chain over the bindings' step types.
-pub fn pipeline(input: TokenStream) -> TokenStream {
+/// Returns the expansion and where distil is.
+pub fn pipeline(input: TokenStream) -> (TokenStream, Option<syn::Path>) {
     let model: PipelineInput = match syn::parse2(input.clone()) {
         Ok(m) => m,
-        Err(e) => return stub(e.to_compile_error(), None, &[]),
+        Err(e) => return (stub(e.to_compile_error(), None, &[]), None),
     };
+    let krate = model.krate.clone();
+    (start(input, model), krate)
+}
+
+fn start(input: TokenStream, model: PipelineInput) -> TokenStream {
     let cx = Ctxt::new();
     for e in &model.errors {
         cx.push(e.clone());

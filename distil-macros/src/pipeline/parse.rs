@@ -1,7 +1,7 @@
 //! The `pipeline!` grammar, parsed into a model with the spans errors point at.
 //!
 //! ```text
-//! name: "..", description: "..",
+//! name: "..", description: "..", crate: path::to::distil,
 //! binding = StepType::new(..) [, inputs { col => upstream, .. }] [, outputs { col => new, .. }]
 //!                             [, batch_size: expr] [, input_batch_size: expr],
 //! binding: StepType = expr,
@@ -67,6 +67,8 @@ pub enum Element {
 }
 
 pub struct PipelineInput {
+    /// `crate: path`: where distil is, for a crate that re-exports it.
+    pub krate: Option<Path>,
     pub name: Option<LitStr>,
     pub description: Option<LitStr>,
     pub bindings: Vec<Binding>,
@@ -128,6 +130,7 @@ const CLAUSES: [&str; 4] = ["inputs", "outputs", "batch_size", "input_batch_size
 impl Parse for PipelineInput {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut out = PipelineInput {
+            krate: None,
             name: None,
             description: None,
             bindings: Vec::new(),
@@ -175,7 +178,15 @@ fn parse_item(input: ParseStream, out: &mut PipelineInput) -> syn::Result<()> {
     let fork = input.fork();
     let first: Option<Ident> = fork.parse().ok();
     let word = first.as_ref().map(ToString::to_string).unwrap_or_default();
-    if (word == "name" || word == "description") && fork.peek(Token![:]) {
+    if input.peek(Token![crate]) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+        let key: Token![crate] = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let path = input.call(Path::parse_mod_style)?;
+        if out.krate.is_some() {
+            return Err(syn::Error::new(key.span, "`crate` is given twice"));
+        }
+        out.krate = Some(path);
+    } else if (word == "name" || word == "description") && fork.peek(Token![:]) {
         let key: Ident = input.parse()?;
         input.parse::<Token![:]>()?;
         let value: LitStr = input.parse()?;

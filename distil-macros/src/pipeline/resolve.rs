@@ -12,7 +12,8 @@ use super::parse::{
     method_call,
 };
 use crate::internals::ctxt::{Ctxt, did_you_mean};
-use crate::internals::protocol::{ColumnDesc, Kind, MODEL_NAME, StepDesc, grouped_type};
+use crate::internals::protocol::{ColumnDesc, Kind, MODEL_NAME, StepDesc};
+use crate::internals::types::{display_type, grouped_type};
 use distil_graph::{ColumnDecl, Edge, Graph, Passthrough, RouteDecl, StepDecl, StepKind};
 
 /// A router written in a chain: `from >> sample_n_steps(2) >> [targets]`.
@@ -47,6 +48,10 @@ pub(super) struct Resolved {
     /// The columns a step keeps, when listed as literals (KeepColumns).
     pub kept: Vec<Option<Vec<String>>>,
     pub outputs: Vec<Outputs>,
+    /// The type of each output column of each step, by the indices of `graph.steps[s].outputs`
+    /// (whose types are these as messages show them); `None` for a GroupColumns output until
+    /// its input is resolved.
+    pub output_types: Vec<Vec<Option<syn::Type>>>,
     /// Tasks grouping their generations only when told at run time (`group_generations(x)`).
     pub grouping_unknown: Vec<bool>,
 }
@@ -159,14 +164,16 @@ pub(super) fn resolve(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> O
         })
         .collect();
 
+    let mut output_types: Vec<Vec<Option<syn::Type>>> = Vec::new();
     let steps = model
         .bindings
         .iter()
         .zip(descs)
         .enumerate()
         .map(|(i, (b, d))| {
-            let (inputs, outputs, dynamic) = match (&kept[i], &outputs[i]) {
-                (Some(columns), _) => (any_type(columns.iter()), Vec::new(), false),
+            let own = |columns: &[ColumnDesc]| columns.iter().map(|c| Some(c.ty.clone())).collect();
+            let (inputs, outputs, types, dynamic) = match (&kept[i], &outputs[i]) {
+                (Some(columns), _) => (any_type(columns.iter()), Vec::new(), Vec::new(), false),
                 (None, Outputs::GroupedColumns(pairs)) => (
                     any_type(pairs.iter().map(|(input, _)| input)),
                     // Their types are the inputs', filled in once they are resolved.
@@ -174,6 +181,7 @@ pub(super) fn resolve(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> O
                         .iter()
                         .map(|(_, out)| ColumnDecl::new(out, ""))
                         .collect(),
+                    vec![None; pairs.len()],
                     false,
                 ),
                 (None, Outputs::GroupedGenerations) => {
@@ -189,11 +197,17 @@ pub(super) fn resolve(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> O
                             ..c.clone()
                         })
                         .collect();
-                    (decls(&d.inputs), decls(&grouped), false)
+                    (decls(&d.inputs), decls(&grouped), own(&grouped), false)
                 }
-                (None, Outputs::Unknown) => (decls(&d.inputs), Vec::new(), true),
-                (None, Outputs::Own) => (decls(&d.inputs), decls(&d.outputs), d.dynamic),
+                (None, Outputs::Unknown) => (decls(&d.inputs), Vec::new(), Vec::new(), true),
+                (None, Outputs::Own) => (
+                    decls(&d.inputs),
+                    decls(&d.outputs),
+                    own(&d.outputs),
+                    d.dynamic,
+                ),
             };
+            output_types.push(types);
             StepDecl {
                 inputs,
                 outputs,
@@ -244,6 +258,7 @@ pub(super) fn resolve(model: &PipelineInput, descs: &[StepDesc], cx: &Ctxt) -> O
         routes,
         kept,
         outputs,
+        output_types,
         grouping_unknown: grouping.iter().map(|g| *g == Grouping::Unknown).collect(),
     })
 }
@@ -371,7 +386,7 @@ pub(super) fn decls(columns: &[ColumnDesc]) -> Vec<ColumnDecl> {
         .iter()
         .map(|c| ColumnDecl {
             name: c.name.clone(),
-            ty: c.ty.clone(),
+            ty: display_type(&c.ty),
             required: c.required,
             any_type: false,
         })

@@ -4,7 +4,8 @@
 use super::parse::PipelineInput;
 use super::resolve::{Outputs, Resolved, decls};
 use crate::internals::ctxt::Ctxt;
-use crate::internals::protocol::{StepDesc, grouped_type};
+use crate::internals::protocol::StepDesc;
+use crate::internals::types::{display_type, grouped_type};
 use distil_graph::{Problem, Report, Site};
 
 /// Checks the graph and reports its problems; the report's resolutions are what the
@@ -68,8 +69,8 @@ pub(super) fn validate(
     report
 }
 
-/// Sets the displayed type of each GroupColumns output from its input's resolution; whether
-/// any changed.
+/// Sets the type of each GroupColumns output from its input's resolution (a list of the
+/// producer's type); whether any changed.
 fn fill_grouped_types(resolved: &mut Resolved, report: &Report) -> bool {
     let mut changed = false;
     for (g, outputs) in resolved.outputs.iter().enumerate() {
@@ -84,10 +85,19 @@ fn fill_grouped_types(resolved: &mut Resolved, report: &Report) -> bool {
             else {
                 continue;
             };
-            let ty = grouped_type(&r.origin.ty);
-            let slot = &mut resolved.graph.steps[g].outputs[k].ty;
-            if *slot != ty {
-                *slot = ty;
+            let p = r.origin.producer;
+            let Some(Some(found)) = resolved.graph.steps[p]
+                .outputs
+                .iter()
+                .position(|c| c.name == r.origin.produced_as)
+                .and_then(|o| resolved.output_types[p].get(o))
+            else {
+                continue;
+            };
+            let ty = grouped_type(found);
+            if resolved.output_types[g][k].as_ref() != Some(&ty) {
+                resolved.graph.steps[g].outputs[k].ty = display_type(&ty);
+                resolved.output_types[g][k] = Some(ty);
                 changed = true;
             }
         }

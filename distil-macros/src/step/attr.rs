@@ -5,6 +5,7 @@ use syn::{Ident, Type, spanned::Spanned};
 
 use crate::internals::args::Form;
 use crate::internals::ctxt::{Ctxt, unknown_option};
+use crate::internals::krate::{parse_crate, set_crate};
 use crate::internals::symbol::*;
 
 #[derive(Default)]
@@ -17,6 +18,8 @@ pub(crate) struct Attr {
     pub(crate) keeps: Option<usize>,
     /// `groups = N`: the step groups the columns its constructor's argument `N` lists.
     pub(crate) groups: Option<usize>,
+    /// `crate = path`: where distil is, for a crate that re-exports it.
+    pub(crate) krate: Option<syn::Path>,
 }
 
 pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
@@ -46,6 +49,8 @@ pub(crate) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
             out.keeps = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
         } else if meta.path == GROUPS {
             out.groups = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
+        } else if meta.path == CRATE {
+            set_crate(&mut out.krate, parse_crate(&meta)?, cx);
         } else {
             return Err(unknown_option(&meta, "step", STEP_OPTIONS));
         }

@@ -7,7 +7,7 @@ use syn::{Ident, Type, spanned::Spanned};
 
 use super::model::*;
 use crate::internals::args::*;
-use crate::internals::protocol::{Kind, StepDesc, unique_suffix};
+use crate::internals::protocol::{DefineHeader, Kind, StepDesc, unique_suffix};
 
 pub(crate) fn kind_tokens(form: Form) -> TokenStream {
     match form {
@@ -281,12 +281,18 @@ pub(crate) fn define_chain(model: &StepModel, step_impl: &TokenStream) -> TokenS
     let suffix = unique_suffix(&model.item);
     // A function's visibility is the step struct's; an impl's struct is the user's, whose
     // visibility the impl does not show.
-    let visible = matches!(model.call, Call::Fn(_)).then(|| {
-        let kind = kind_tokens(model.form);
-        let output = &model.output;
-        quote!(step { (#output) #kind })
-    });
-    let header = quote!(define { (#vis) #ident #suffix { #step_impl } #visible });
+    let visible =
+        matches!(model.call, Call::Fn(_)).then(|| (model.output.clone(), kind_tokens(model.form)));
+    let header = DefineHeader {
+        vis: vis.clone(),
+        ident: ident.clone(),
+        suffix,
+        step_impl: step_impl.clone(),
+        task: None,
+        output: visible,
+        krate: model.krate.clone(),
+    }
+    .to_tokens();
     match &model.output {
         Type::Tuple(t) if t.elems.is_empty() => {
             let no_columns = crate::internals::protocol::RowDesc {

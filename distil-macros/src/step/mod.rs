@@ -27,23 +27,28 @@ enum Plan {
     Failed(TokenStream),
 }
 
-/// Entry point of `#[step]`.
-pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
+/// Entry point of `#[step]`: the expansion, and where distil is.
+pub fn step(attr: TokenStream, item: TokenStream) -> (TokenStream, Option<syn::Path>) {
     let cx = Ctxt::new();
     let attr = parse_attr(attr, &cx);
+    let krate = attr.krate.clone();
+    (expand_step(&attr, item, cx), krate)
+}
+
+fn expand_step(attr: &Attr, item: TokenStream, cx: Ctxt) -> TokenStream {
     let parsed: syn::Result<Item> = syn::parse2(item.clone());
     let plan = match parsed {
-        Ok(Item::Fn(f)) if !attr.dynamic => Plan::Model(Box::new(model_from_fn(&attr, f, &cx))),
+        Ok(Item::Fn(f)) if !attr.dynamic => Plan::Model(Box::new(model_from_fn(attr, f, &cx))),
         Ok(Item::Impl(i)) if i.trait_.is_some() => {
             if !attr.dynamic && attr.outputs.is_none() {
                 cx.error(&i.self_ty, "on a hand-written `impl Step`, say `#[step(dynamic)]` (columns known when it runs) or `#[step(outputs = R)]` (the columns of a Row parameter)");
             }
-            Plan::Tokens(expand_hand_written(&attr, i, &cx))
+            Plan::Tokens(expand_hand_written(attr, i, &cx))
         }
-        Ok(Item::Impl(i)) => match model_from_impl(&attr, i.clone(), &cx) {
+        Ok(Item::Impl(i)) => match model_from_impl(attr, i.clone(), &cx) {
             Some(model) => Plan::Model(Box::new(model)),
             None => Plan::Failed(
-                Fallback::from_impl(&attr, &i).map_or_else(|| i.to_token_stream(), |f| f.expand()),
+                Fallback::from_impl(attr, &i).map_or_else(|| i.to_token_stream(), |f| f.expand()),
             ),
         },
         Ok(other) => {

@@ -31,6 +31,8 @@ pub(crate) struct StepModel {
     pub(crate) item: TokenStream,
     /// Whether the macro declares the struct (function form) or the user did (impl form).
     pub(crate) declares_struct: bool,
+    /// Where distil is (`#[step(crate = path)]`).
+    pub(crate) krate: Option<syn::Path>,
 }
 
 impl StepModel {
@@ -159,6 +161,7 @@ pub(crate) fn model_from_fn(attr: &Attr, mut item: ItemFn, cx: &Ctxt) -> StepMod
         ident,
         item: item.to_token_stream(),
         declares_struct: true,
+        krate: attr.krate.clone(),
     }
 }
 
@@ -217,5 +220,6 @@ pub(crate) fn model_from_impl(attr: &Attr, mut item: ItemImpl, cx: &Ctxt) -> Opt
         ident,
         item: item.to_token_stream(),
         declares_struct: false,
+        krate: attr.krate.clone(),
     })
 }

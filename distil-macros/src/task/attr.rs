@@ -4,6 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::{Token, Type, parenthesized, punctuated::Punctuated, spanned::Spanned};
 
 use crate::internals::ctxt::{Ctxt, unknown_option};
+use crate::internals::krate::{parse_crate, set_crate};
 use crate::internals::symbol::*;
 
 #[derive(Default)]
@@ -20,6 +21,8 @@ pub(super) struct Attr {
     /// `structured` (on `#[task] impl MyTask`): the LLM is asked for the output row's JSON
     /// schema (its `response_format`).
     pub(super) structured: Option<Span>,
+    /// `crate = path`: where distil is, for a crate that re-exports it.
+    pub(super) krate: Option<syn::Path>,
     /// Where the options are, when there are any (for "options on an inherent impl").
     pub(super) span: Option<Span>,
 }
@@ -58,6 +61,8 @@ pub(super) fn parse_attr(attr: TokenStream, cx: &Ctxt) -> Attr {
             out.dynamic = true;
         } else if meta.path == STRUCTURED {
             out.structured = Some(meta.path.span());
+        } else if meta.path == CRATE {
+            set_crate(&mut out.krate, parse_crate(&meta)?, cx);
         } else {
             return Err(unknown_option(&meta, "task", TASK_OPTIONS));
         }

@@ -10,7 +10,7 @@ use super::header::{Role, TaskHeader};
 use super::model::{Method, TaskModel};
 use crate::internals::args::Form;
 use crate::internals::args::{in_col_impl, input_desc};
-use crate::internals::protocol::{Kind, StepDesc, unique_suffix};
+use crate::internals::protocol::{DefineHeader, Kind, StepDesc, unique_suffix};
 use crate::step::fallback::Fallback;
 
 /// `let __distil_arg_x: T = arg::<T>(..)?;` for each input of `method`, and the locals to pass.
@@ -182,9 +182,16 @@ pub(super) fn expand(model: &TaskModel) -> TokenStream {
         rows: vec![(Role::Output, output.clone())],
         generic_output: false,
     };
-    let suffix = unique_suffix(item);
-    let task = header.to_tokens();
-    let define = quote!(define { (pub) #ident #suffix { #task_impl } #task });
+    let define = DefineHeader {
+        vis: parse_quote!(pub),
+        ident: ident.clone(),
+        suffix: unique_suffix(item),
+        step_impl: task_impl,
+        task: Some(header.to_tokens()),
+        output: None,
+        krate: model.krate.clone(),
+    }
+    .to_tokens();
     let chain = header.chain(define, desc);
     quote! {
         #item

@@ -9,7 +9,9 @@ use syn::{GenericArgument, Ident, ItemImpl, PathArguments, Type, parse_quote};
 use super::attr::Attr;
 use super::header::{Role, TaskHeader};
 use crate::internals::ctxt::Ctxt;
-use crate::internals::protocol::{Kind, RowParam, StepDesc, callback_macro, unique_suffix};
+use crate::internals::protocol::{
+    DefineHeader, Kind, RowParam, StepDesc, callback_macro, unique_suffix,
+};
 
 /// What a hand-written task emits: `common` always; `typed` when the checks pass, else
 /// `dynamic` (a callback saying its columns are only known when it runs).
@@ -211,8 +213,16 @@ pub(super) fn expand_hand_written(attr: &Attr, item: ItemImpl, cx: &Ctxt) -> Han
                 ..StepDesc::new(type_name, Kind::Normal, false)
             }
             .to_tokens();
-            let task = header.to_tokens();
-            let define = quote!(define { (pub) #ident #suffix { } #task });
+            let define = DefineHeader {
+                vis: parse_quote!(pub),
+                ident: ident.clone(),
+                suffix: suffix.clone(),
+                step_impl: quote!(),
+                task: Some(header.to_tokens()),
+                output: None,
+                krate: attr.krate.clone(),
+            }
+            .to_tokens();
             let chain = header.chain(define, desc);
             quote!(#row_checks #in_col #out_col #chain)
         }

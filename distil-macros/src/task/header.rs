@@ -6,10 +6,12 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Ident, Type, braced, bracketed};
+use syn::{Ident, LitBool, Type, braced, bracketed};
 
 use crate::internals::args::row_macro_path;
-use crate::internals::protocol::{ColumnDesc, MODEL_NAME, RowDesc, StepDesc};
+use crate::internals::protocol::{
+    ColumnDesc, MODEL_NAME, RowDesc, StepDesc, parenthesized_type, parse_keys,
+};
 
 /// What a row of the chain is to the task.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -23,17 +25,29 @@ pub(crate) enum Role {
     Output,
 }
 
+/// The roles as the header writes them, each once.
+const ROLES: [(&str, Role); 4] = [
+    ("input", Role::Input { typed: true }),
+    ("untyped_input", Role::Input { typed: false }),
+    ("default_input", Role::Default),
+    ("output", Role::Output),
+];
+
 impl Role {
-    fn ident(self) -> Ident {
-        let name = match self {
-            Role::Input { typed: true } => "input",
-            Role::Input { typed: false } => "untyped_input",
-            Role::Default => "default_input",
-            Role::Output => "output",
-        };
-        Ident::new(name, Span::call_site())
+    fn word(self) -> &'static str {
+        ROLES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map(|(word, _)| *word)
+            .expect("every role is listed")
     }
 }
+
+// The keys of a task header.
+const GENERICS: &str = "generics";
+const SELF_TY: &str = "self_ty";
+const ROWS: &str = "rows";
+const GENERIC_OUTPUT: &str = "generic_output";
 
 pub(crate) struct TaskHeader {
     /// The impl's generic parameters with their bounds (`<I: Row>`), or nothing.
@@ -48,17 +62,21 @@ pub(crate) struct TaskHeader {
 }
 
 impl TaskHeader {
+    /// `generics = { .. }, self_ty = { .. }, rows = [ input = (Row), .. ], generic_output = false`.
     pub(crate) fn to_tokens(&self) -> TokenStream {
         let (generics, self_ty) = (&self.generics, &self.self_ty);
         let rows = self.rows.iter().map(|(role, ty)| {
-            let role = role.ident();
-            quote!(#role { #ty })
+            let role = Ident::new(role.word(), Span::call_site());
+            quote!(#role = (#ty))
         });
-        let generic_output = self.generic_output.then(|| quote!(generic_output));
-        quote!(task { { #generics } { #self_ty } [ #(#rows)* ] #generic_output })
+        let keys =
+            [GENERICS, SELF_TY, ROWS, GENERIC_OUTPUT].map(|k| Ident::new(k, Span::call_site()));
+        let [g, s, r, o] = &keys;
+        let generic_output = self.generic_output;
+        quote!(#g = { #generics }, #s = { #self_ty }, #r = [ #(#rows),* ], #o = #generic_output)
     }
 
-    /// `First! { [ (Second) .. (define_step) ] { define { .. task { .. } } step { .. } } }`.
+    /// `First! { [ (Second) .. (define_step) ] { define { .. task = { .. } } step { .. } } }`.
     pub(crate) fn chain(&self, define: TokenStream, desc: TokenStream) -> TokenStream {
         let mut paths = self.rows.iter().filter_map(|(_, ty)| match ty {
             Type::Path(p) => Some(row_macro_path(p)),
@@ -142,7 +160,7 @@ impl TaskHeader {
         }
         outputs.push(ColumnDesc {
             name: MODEL_NAME.to_owned(),
-            ty: "String".to_owned(),
+            ty: syn::parse_quote!(String),
             required: true,
             typed: !self.generic_output,
         });
@@ -153,28 +171,38 @@ impl TaskHeader {
 
 impl Parse for TaskHeader {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let generics;
-        braced!(generics in input);
-        let generics: TokenStream = generics.parse()?;
-        let self_ty;
-        braced!(self_ty in input);
-        let self_ty: TokenStream = self_ty.parse()?;
-        let list;
-        bracketed!(list in input);
-        let mut rows = Vec::new();
-        while !list.is_empty() {
-            let role: Ident = list.parse()?;
-            let role = match role.to_string().as_str() {
-                "input" => Role::Input { typed: true },
-                "untyped_input" => Role::Input { typed: false },
-                "default_input" => Role::Default,
-                _ => Role::Output,
+        let (mut generics, mut self_ty, mut rows) = (None, None, None);
+        let mut generic_output = false;
+        parse_keys(input, "task", |key, value| {
+            let braced_tokens = |value: ParseStream| -> syn::Result<TokenStream> {
+                let content;
+                braced!(content in value);
+                content.parse()
             };
-            let ty;
-            braced!(ty in list);
-            rows.push((role, ty.parse()?));
-        }
-        let generic_output = !input.is_empty() && input.parse::<Ident>()? == "generic_output";
+            match key {
+                GENERICS => generics = Some(braced_tokens(value)?),
+                SELF_TY => self_ty = Some(braced_tokens(value)?),
+                ROWS => {
+                    let list;
+                    bracketed!(list in value);
+                    let mut found = Vec::new();
+                    parse_keys(&list, "task row", |word, value| {
+                        let Some((_, role)) = ROLES.iter().find(|(w, _)| *w == word) else {
+                            return Ok(false);
+                        };
+                        found.push((*role, parenthesized_type(value)?));
+                        Ok(true)
+                    })?;
+                    rows = Some(found);
+                }
+                GENERIC_OUTPUT => generic_output = value.parse::<LitBool>()?.value,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        let (Some(generics), Some(self_ty), Some(rows)) = (generics, self_ty, rows) else {
+            return Err(input.error("a task header without `generics`, `self_ty` or `rows`"));
+        };
         Ok(TaskHeader {
             generics,
             self_ty,

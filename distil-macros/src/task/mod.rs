@@ -23,10 +23,15 @@ use syn::{Item, Type};
 use self::{attr::*, expand::*, hand_written::*, model::*};
 use crate::internals::ctxt::Ctxt;
 
-/// Entry point of `#[task]`.
-pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+/// Entry point of `#[task]`: the expansion, and where distil is.
+pub fn task(attr: TokenStream, item: TokenStream) -> (TokenStream, Option<syn::Path>) {
     let cx = Ctxt::new();
     let attr = parse_attr(attr, &cx);
+    let krate = attr.krate.clone();
+    (expand_task(attr, item, cx), krate)
+}
+
+fn expand_task(attr: Attr, item: TokenStream, cx: Ctxt) -> TokenStream {
     let parsed: syn::Result<Item> = syn::parse2(item.clone());
     match parsed {
         Ok(Item::Impl(i)) if i.trait_.is_some() => {
@@ -49,10 +54,15 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
             {
                 cx.push(syn::Error::new(
                     span,
-                    "`#[task]` on `impl MyTask` takes only `structured`: its columns are the arguments of `format_input` and `format_output`, and the row `format_output` returns (the other options are for a hand-written `impl Task`)",
+                    "`#[task]` on `impl MyTask` takes only `structured` and `crate`: its columns are the arguments of `format_input` and `format_output`, and the row `format_output` returns (the other options are for a hand-written `impl Task`)",
                 ));
             }
-            let model = model_from_impl(i.clone(), attr.structured.is_some(), &cx);
+            let model = model_from_impl(
+                i.clone(),
+                attr.structured.is_some(),
+                attr.krate.clone(),
+                &cx,
+            );
             match (cx.check(), model) {
                 (Ok(()), Some(model)) => expand(&model),
                 (result, model) => {

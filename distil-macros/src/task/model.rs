@@ -8,8 +8,7 @@ use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type};
 use crate::internals::args::Form;
 use crate::internals::args::{Arg, Input, parse_args};
 use crate::internals::ctxt::{Ctxt, did_you_mean};
-use crate::internals::protocol::display_type;
-use crate::internals::types::{check_row_type_of, input_display, unwrap_generic};
+use crate::internals::types::{check_row_type_of, column_type, display_type, unwrap_generic};
 
 /// The methods a `#[task]` impl may have.
 pub(super) const METHODS: [&str; 3] = ["format_input", "format_output", "check"];
@@ -36,6 +35,8 @@ pub(super) struct TaskModel {
     pub(super) check: bool,
     /// `#[task(structured)]`: the response format is the output row's JSON schema.
     pub(super) structured: bool,
+    /// Where distil is (`#[task(crate = path)]`).
+    pub(super) krate: Option<syn::Path>,
 }
 
 impl TaskModel {
@@ -202,6 +203,7 @@ fn format_output(method: &mut ImplItemFn, cx: &Ctxt) -> (Method, Type) {
 pub(super) fn model_from_impl(
     mut item: ItemImpl,
     structured: bool,
+    krate: Option<syn::Path>,
     cx: &Ctxt,
 ) -> Option<TaskModel> {
     let Type::Path(self_path) = &*item.self_ty else {
@@ -285,6 +287,7 @@ pub(super) fn model_from_impl(
         output,
         check,
         structured,
+        krate,
     };
     // A column both methods read is read with one type.
     for late in &model.format_output.inputs {
@@ -295,8 +298,8 @@ pub(super) fn model_from_impl(
             .find(|i| i.column == late.column)
         {
             let (a, b) = (
-                input_display(Form::Row, &early.ty),
-                input_display(Form::Row, &late.ty),
+                display_type(&column_type(Form::Row, &early.ty)),
+                display_type(&column_type(Form::Row, &late.ty)),
             );
             if a != b {
                 cx.error(

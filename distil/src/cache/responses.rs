@@ -2,7 +2,7 @@
 //! pipelines.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -16,12 +16,16 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS responses (
     value BLOB NOT NULL
 ) WITHOUT ROWID;";
 
-/// One answer to store, and who waits for its commit.
+/// One answer to store, and who waits for its commit when the queue was long.
 struct Put {
     key: [u8; 32],
     value: Vec<u8>,
-    committed: tokio::sync::oneshot::Sender<bool>,
+    committed: Option<tokio::sync::oneshot::Sender<bool>>,
 }
+
+/// Answers queued for the writer beyond which [`ResponseCache::put`] waits for its commit:
+/// the queue's memory stays bounded when answers arrive faster than the disk takes them.
+const QUEUE_BOUND: usize = 4096;
 
 struct Shared {
     path: PathBuf,
@@ -31,13 +35,19 @@ struct Shared {
     /// next run).
     empty_at_open: bool,
     writer: Mutex<Option<mpsc::Sender<Put>>>,
+    /// The writer thread, joined when the last handle goes: every queued answer is committed
+    /// before the cache is gone.
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Answers sent to the writer and not committed yet.
+    queued: Arc<AtomicUsize>,
     hits: AtomicU64,
     stored: AtomicU64,
 }
 
 /// A store of LLM answers by request key. Clones share it. Writes go to one thread that
-/// commits everything waiting in one transaction, so many answers arriving together cost
-/// one commit, and [`put`](Self::put) returns once its answer is durable.
+/// gathers the answers of a few milliseconds and commits them in one transaction, so many
+/// answers cost one commit, and a row never waits for the disk (a killed process loses at
+/// most the answers of that window, which a rerun asks again).
 #[derive(Clone)]
 pub struct ResponseCache {
     shared: Arc<Shared>,
@@ -68,9 +78,11 @@ impl ResponseCache {
         let (writer_connection, _) = db::open(path, SCHEMA)?;
         let (sender, receiver) = mpsc::channel::<Put>();
         let thread_path = path.to_owned();
-        std::thread::Builder::new()
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_queued = queued.clone();
+        let writer_thread = std::thread::Builder::new()
             .name("distil-responses".into())
-            .spawn(move || write_loop(writer_connection, receiver, &thread_path))
+            .spawn(move || write_loop(writer_connection, receiver, &thread_path, &writer_queued))
             .map_err(|e| crate::Error::io(path, e))?;
         Ok((
             ResponseCache {
@@ -79,6 +91,8 @@ impl ResponseCache {
                     reader: Mutex::new(reader),
                     empty_at_open: !any,
                     writer: Mutex::new(Some(sender)),
+                    writer_thread: Mutex::new(Some(writer_thread)),
+                    queued,
                     hits: AtomicU64::new(0),
                     stored: AtomicU64::new(0),
                 }),
@@ -118,9 +132,17 @@ impl ResponseCache {
         Some(value)
     }
 
-    /// Stores `value` under `key` and waits until it is committed; `false` if it could not be.
+    /// Stores `value` under `key`: queued for the writer's next commit, waiting for that
+    /// commit only when the queue is long. `false` if it could not be (the writer is gone, or
+    /// the commit it waited for failed; a failed commit is logged either way).
     pub async fn put(&self, key: [u8; 32], value: Vec<u8>) -> bool {
-        let (committed, done) = tokio::sync::oneshot::channel();
+        let long = self.shared.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE_BOUND;
+        let (committed, done) = if long {
+            let (committed, done) = tokio::sync::oneshot::channel();
+            (Some(committed), Some(done))
+        } else {
+            (None, None)
+        };
         let sent = {
             let writer = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
             writer.as_ref().is_some_and(|w| {
@@ -132,7 +154,14 @@ impl ResponseCache {
                 .is_ok()
             })
         };
-        let stored = sent && done.await.unwrap_or(false);
+        if !sent {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        let stored = match done {
+            Some(done) => done.await.unwrap_or(false),
+            None => true,
+        };
         if stored {
             self.shared.stored.fetch_add(1, Ordering::Relaxed);
         }
@@ -154,18 +183,31 @@ impl Drop for Shared {
     fn drop(&mut self) {
         // Ends the writer thread once it has committed what it holds.
         self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 }
 
 /// How long the writer gathers answers after the first of a group before committing them
-/// together: a commit costs far more than a row, and a few milliseconds are nothing beside an
-/// LLM call (the request's slot is free while its answer waits for the commit).
-const GROUP_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+/// together: a commit costs far more than a row, rows do not wait for it, and what a killed
+/// process can lose is the answers of this window.
+const GROUP_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Answers committed together at most.
 const GROUP_MAX: usize = 1024;
 
-fn write_loop(mut connection: Connection, receiver: mpsc::Receiver<Put>, path: &Path) {
+fn write_loop(
+    mut connection: Connection,
+    receiver: mpsc::Receiver<Put>,
+    path: &Path,
+    queued: &AtomicUsize,
+) {
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
         let until = std::time::Instant::now() + GROUP_WINDOW;
@@ -195,8 +237,11 @@ fn write_loop(mut connection: Connection, receiver: mpsc::Receiver<Put>, path: &
         if let Err(e) = &result {
             tracing::warn!("cache {}: answers not stored: {e}", path.display());
         }
+        queued.fetch_sub(group.len(), Ordering::Relaxed);
         for put in group {
-            let _ = put.committed.send(result.is_ok());
+            if let Some(committed) = put.committed {
+                let _ = committed.send(result.is_ok());
+            }
         }
     }
 }

@@ -66,17 +66,6 @@ impl RepoCache {
         let commit = text.trim();
         (!commit.is_empty()).then(|| commit.to_owned())
     }
-
-    /// Records that `revision` points at `commit` (nothing for a commit id itself).
-    pub(crate) async fn record_ref(&self, revision: &str, commit: &str) -> std::io::Result<()> {
-        if is_commit_id(revision) || self.commit_of(revision).as_deref() == Some(commit) {
-            return Ok(());
-        }
-        match self.ref_path(revision) {
-            Some(path) => write_atomically(&path, commit.as_bytes()).await,
-            None => Ok(()),
-        }
-    }
 }
 
 /// A full commit id: 40 hex digits.
@@ -168,16 +157,6 @@ impl Drop for PartialFile {
         // Already renamed after `persist`; then there is nothing to remove.
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Writes a small file through a temporary file and a rename.
-pub(crate) async fn write_atomically(dest: &Path, content: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = dest.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    let partial = PartialFile::beside(dest);
-    tokio::fs::write(partial.path(), content).await?;
-    partial.persist(dest).await
 }
 
 #[cfg(test)]

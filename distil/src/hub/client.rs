@@ -17,6 +17,8 @@ use crate::{Error, Result};
 pub struct HubClient {
     config: HubConfig,
     http: reqwest::Client,
+    /// Downloads go through `hf-hub`; uploads through `http`.
+    pub(super) hf: super::fetch::HfApi,
 }
 
 /// One request to the Hub, as errors describe it.
@@ -79,7 +81,11 @@ impl HubClient {
                 repo: String::new(),
                 message: format!("cannot build the HTTP client: {}", e.without_url()),
             })?;
-        Ok(HubClient { config, http })
+        Ok(HubClient {
+            config,
+            http,
+            hf: super::fetch::HfApi::default(),
+        })
     }
 
     /// A client configured from the environment ([`HubConfig::from_env`]).
@@ -181,7 +187,20 @@ impl HubClient {
         let code = header(response.headers(), "x-error-code");
         let hub_message = header(response.headers(), "x-error-message");
         let body = response.text().await.unwrap_or_default();
-        let said = self.scrub(hub_message.unwrap_or_else(|| crate::http::error_message(&body)));
+        self.error_for_status(call, status, code, hub_message, &body)
+    }
+
+    /// The error for a final non-success answer of `status`, with the Hub's error code and
+    /// message headers when they are known, and its body.
+    pub(super) fn error_for_status(
+        &self,
+        call: &Call<'_>,
+        status: StatusCode,
+        code: Option<String>,
+        hub_message: Option<String>,
+        body: &str,
+    ) -> Error {
+        let said = self.scrub(hub_message.unwrap_or_else(|| crate::http::error_message(body)));
         let repo = call.repo.to_owned();
         // Unauthenticated, the Hub answers 401 for a repo that does not exist, so that private
         // repos stay hidden; its error code tells the two apart.

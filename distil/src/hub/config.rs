@@ -1,6 +1,6 @@
 //! Where the Hub is, who we are on it, and where downloads go: resolved from the environment
-//! the way `huggingface_hub` does, because recent `hf-hub` releases no longer read these
-//! variables themselves.
+//! the way `huggingface_hub` does, and handed to `hf-hub` for downloads, because recent
+//! `hf-hub` releases no longer read these variables themselves.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,10 @@ pub struct HubConfig {
     pub retry: RetryPolicy,
     /// Appended to the `User-Agent` header (`HF_HUB_USER_AGENT_ORIGIN`).
     pub user_agent_origin: Option<String>,
+    /// A file larger than this downloads in ranges of this many bytes (10 MB).
+    pub download_chunk_bytes: usize,
+    /// Ranges of one file downloaded at once (4).
+    pub parallel_ranges: usize,
 }
 
 impl HubConfig {
@@ -88,6 +92,8 @@ impl HubConfig {
             offline: var("HF_HUB_OFFLINE").is_some_and(|v| is_true(&v)),
             retry: RetryPolicy::default(),
             user_agent_origin: var("HF_HUB_USER_AGENT_ORIGIN"),
+            download_chunk_bytes: 10_000_000,
+            parallel_ranges: 4,
         }
     }
 
@@ -112,6 +118,13 @@ impl HubConfig {
     /// Forbids (or allows) network access.
     pub fn with_offline(mut self, offline: bool) -> Self {
         self.offline = offline;
+        self
+    }
+
+    /// Downloads a file in ranges of `bytes`, `parallel` of them at once (at least 1 each).
+    pub fn with_download_ranges(mut self, bytes: usize, parallel: usize) -> Self {
+        self.download_chunk_bytes = bytes.max(1);
+        self.parallel_ranges = parallel.max(1);
         self
     }
 

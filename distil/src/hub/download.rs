@@ -5,10 +5,8 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Method;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
-use super::cache::{PartialFile, RepoCache, is_commit_id, link_snapshot};
+use super::cache::{RepoCache, link_snapshot};
 use super::client::{Call, HubClient};
 use super::layout::{configs_present, is_split_file};
 use super::repo::{RepoId, encode_path, encode_revision};
@@ -210,8 +208,10 @@ impl HubClient {
 
     /// Downloads one file of a dataset into the cache (unless the same version is there) and
     /// returns its local path, `snapshots/<commit>/<path>` in the Hugging Face cache layout.
-    /// The content streams into a temporary file in `blobs/`, is checked against the listed
-    /// size (and SHA-256 for LFS files), then renamed into place and linked from the snapshot.
+    /// A file already there (downloaded by distil, by Python's `huggingface_hub` or by the
+    /// `hf-hub` crate) is used as it is; one whose content is there under another commit is
+    /// linked. Otherwise `hf-hub` downloads it (in ranges for a large file, resuming a cut
+    /// download), and distil checks it against the listed size and SHA-256 (for LFS files).
     pub async fn download_file(
         &self,
         repo_id: &str,
@@ -245,10 +245,20 @@ impl HubClient {
                 file.version, file.path
             )));
         };
-        let io_error = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| Error::Io { path, source }
-        };
+        // In the revision's snapshot already, as `hf-hub` finds files.
+        let known = hf_hub::Cache::new(self.config().cache_dir.clone())
+            .repo(hf_hub::Repo::with_revision(
+                repo_id.to_owned(),
+                hf_hub::RepoType::Dataset,
+                revision.to_owned(),
+            ))
+            .get(&file.path);
+        if let Some(link) = known
+            && is_complete(&link, file).await
+        {
+            tracing::debug!(file = %file.path, "already in the cache");
+            return Ok(link);
+        }
         // The same content is there, by distil or by Python: linked, not downloaded.
         if is_complete(&blob, file).await
             && let Some(commit) = cache.commit_of(revision)
@@ -259,116 +269,25 @@ impl HubClient {
             if !is_complete(&link, file).await {
                 link_snapshot(&link, &blob, cache.root())
                     .await
-                    .map_err(io_error(&link))?;
+                    .map_err(|source| Error::Io {
+                        path: link.display().to_string(),
+                        source,
+                    })?;
             }
             tracing::debug!(file = %file.path, "already in the cache");
             return Ok(link);
         }
-        let blobs = blob.parent().expect("a blob is in blobs/");
-        tokio::fs::create_dir_all(blobs)
-            .await
-            .map_err(io_error(blobs))?;
-        let mut attempt = 0;
-        let commit = loop {
-            attempt += 1;
-            let partial = PartialFile::beside(&blob);
-            match self.fetch_into(&call, file, &partial).await? {
-                Ok(commit) => {
-                    partial.persist(&blob).await.map_err(io_error(&blob))?;
-                    break commit;
-                }
-                Err(reason) => match self.config().retry.delay_after(attempt, None) {
-                    Some(delay) => {
-                        tracing::debug!(file = %file.path, %reason, ?delay, "download interrupted, retrying");
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => return Err(call.failed(format!("{reason} (after {attempt} attempts)"))),
-                },
-            }
-        };
-        // The Hub names the commit it served; a server that does not is filed under the
-        // revision's own name.
-        let commit = commit
-            .filter(|c| is_commit_id(c))
-            .or_else(|| is_commit_id(revision).then(|| revision.to_owned()))
-            .unwrap_or_else(|| encode_revision(revision));
-        let link = cache
-            .snapshot_path(&commit, &file.path)
-            .ok_or_else(unsafe_path)?;
-        link_snapshot(&link, &blob, cache.root())
-            .await
-            .map_err(io_error(&link))?;
-        cache
-            .record_ref(revision, &commit)
-            .await
-            .map_err(io_error(cache.root()))?;
-        Ok(link)
-    }
-
-    /// One attempt at downloading a file into `partial`, giving the commit the server names
-    /// (`X-Repo-Commit`); `Ok(Err(reason))` when the attempt failed in a way another attempt
-    /// may fix (a cut connection, a truncated body).
-    async fn fetch_into(
-        &self,
-        call: &Call<'_>,
-        file: &RemoteFile,
-        partial: &PartialFile,
-    ) -> Result<std::result::Result<Option<String>, String>> {
-        let mut response = self.send(call, Ok).await?;
-        let commit = response
-            .headers()
-            .get("x-repo-commit")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let io_error = |source| Error::Io {
-            path: partial.path().display().to_string(),
-            source,
-        };
-        let mut out = tokio::fs::File::create(partial.path())
-            .await
-            .map_err(io_error)?;
-        let mut hasher = Sha256::new();
-        let mut received: u64 = 0;
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    received += chunk.len() as u64;
-                    if received > file.size {
-                        return Ok(Err(format!(
-                            "the body is larger than the listed {} bytes",
-                            file.size
-                        )));
-                    }
-                    hasher.update(&chunk);
-                    out.write_all(&chunk).await.map_err(io_error)?;
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    return Ok(Err(format!(
-                        "connection lost after {received} of {} bytes: {}",
-                        file.size,
-                        self.scrub(transport_message(&error))
-                    )));
-                }
-            }
+        if self.config().offline {
+            return Err(Error::HubInvalid {
+                repo: repo_id.to_owned(),
+                message: format!(
+                    "HF_HUB_OFFLINE is set and the cache ({}) does not hold `{}` at revision `{revision}`",
+                    cache.root().display(),
+                    file.path
+                ),
+            });
         }
-        if received != file.size {
-            return Ok(Err(format!(
-                "got {received} of the listed {} bytes",
-                file.size
-            )));
-        }
-        if file.is_sha256 {
-            let actual = format!("{:x}", hasher.finalize());
-            if !actual.eq_ignore_ascii_case(&file.version) {
-                return Ok(Err(format!(
-                    "SHA-256 {actual} differs from the listed {}",
-                    file.version
-                )));
-            }
-        }
-        out.sync_all().await.map_err(io_error)?;
-        Ok(Ok(commit))
+        self.fetch(&call, &cache, repo_id, revision, file).await
     }
 }
 

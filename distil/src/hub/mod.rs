@@ -5,9 +5,13 @@
 //! (`HF_TOKEN`, `HF_HOME`, `HF_ENDPOINT`, …; see [`HubConfig`]). The token never appears in
 //! `Debug` output, errors or logs.
 //!
-//! Downloads go into the Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`) in the
-//! layout `huggingface_hub` uses (`datasets--<owner>--<name>/{blobs,snapshots,refs}`): a file
-//! Python already downloaded is reused, offline too, and Python reuses distil's.
+//! Downloads go through the `hf-hub` crate into the Hugging Face cache (`$HF_HUB_CACHE`,
+//! else `$HF_HOME/hub`) in the layout `huggingface_hub` uses
+//! (`datasets--<owner>--<name>/{blobs,snapshots,refs}`): a file Python already downloaded
+//! is reused, offline too, and Python reuses distil's. distil hands `hf-hub` the endpoint,
+//! token and cache folder it resolved, never calls it when `HF_HUB_OFFLINE` is set, retries
+//! what may pass on another attempt, and checks each file's SHA-256. Uploads use distil's
+//! own client.
 //!
 //! ```no_run
 //! # async fn run() -> distil::Result<()> {
@@ -28,6 +32,7 @@ mod cache;
 mod client;
 mod config;
 mod download;
+mod fetch;
 mod layout;
 mod repo;
 

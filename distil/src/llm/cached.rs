@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
-
 use super::{BoxFuture, Generation, GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
 use crate::Value;
 use crate::cache::ResponseCache;
@@ -62,10 +60,7 @@ impl CachedLlm {
         let mut signer = Signer::new("distil-llm-request-v2");
         signer
             .bytes("llm", &self.identity)
-            .bytes(
-                "prompt",
-                &serde_json::to_vec(&prompt.to_value()).unwrap_or_default(),
-            )
+            .bytes("prompt", &prompt_json(prompt))
             .bytes("params", &serde_json::to_vec(params).unwrap_or_default());
         let request = signer.finish().0;
         let occurrence = {
@@ -82,12 +77,40 @@ impl CachedLlm {
     }
 }
 
+/// The prompt's JSON as [`Prompt::to_value`] gives it, written without building the value.
+fn prompt_json(prompt: &Prompt) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Message<'a> {
+        role: &'a str,
+        content: &'a str,
+    }
+    let json = match prompt {
+        Prompt::Text(text) => serde_json::to_vec(text),
+        Prompt::Chat(messages) => serde_json::to_vec(
+            &messages
+                .iter()
+                .map(|m| Message {
+                    role: &m.role,
+                    content: &m.content,
+                })
+                .collect::<Vec<_>>(),
+        ),
+    };
+    json.unwrap_or_default()
+}
+
 fn encode(generations: &Generations) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "choices": generations.choices,
-        "input_tokens": generations.input_tokens,
-        "output_tokens": generations.output_tokens,
-    }))
+    #[derive(serde::Serialize)]
+    struct Stored<'a> {
+        choices: &'a [Generation],
+        input_tokens: Option<u64>,
+        output_tokens: Option<u64>,
+    }
+    serde_json::to_vec(&Stored {
+        choices: &generations.choices,
+        input_tokens: generations.input_tokens,
+        output_tokens: generations.output_tokens,
+    })
     .expect("generations are JSON")
 }
 
@@ -139,6 +162,10 @@ impl Llm for CachedLlm {
         self.inner.current_limit()
     }
 
+    fn in_flight(&self) -> Option<usize> {
+        self.inner.in_flight()
+    }
+
     fn supports_n(&self) -> bool {
         self.inner.supports_n()
     }
@@ -164,5 +191,41 @@ impl Llm for CachedLlm {
 
     fn chat_template(&self) -> Option<&super::ChatTemplate> {
         self.inner.chat_template()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::ChatMessage;
+
+    /// Keys stay those of caches written before: the same bytes as the prompt's value.
+    #[test]
+    fn the_prompt_is_keyed_by_the_json_of_its_value() {
+        for prompt in [
+            Prompt::Text("raw \"text\"\n".into()),
+            Prompt::Chat(vec![
+                ChatMessage::system("be brief"),
+                ChatMessage::user("héllo"),
+            ]),
+        ] {
+            assert_eq!(
+                prompt_json(&prompt),
+                serde_json::to_vec(&prompt.to_value()).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn stored_answers_read_back() {
+        let generations = Generations {
+            choices: vec![Generation::text("an answer")],
+            input_tokens: Some(3),
+            output_tokens: None,
+        };
+        let back = decode(&encode(&generations)).unwrap();
+        assert_eq!(back.choices.len(), 1);
+        assert_eq!(back.choices[0].text.as_deref(), Some("an answer"));
+        assert_eq!((back.input_tokens, back.output_tokens), (Some(3), None));
     }
 }

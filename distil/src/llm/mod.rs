@@ -33,6 +33,8 @@ pub mod local;
 mod client;
 #[cfg(feature = "llm-clients")]
 mod providers;
+#[cfg(feature = "llm-clients")]
+mod token;
 
 pub(crate) use cached::{CacheCounts, CachedLlm};
 pub use chat_template::ChatTemplate;
@@ -53,8 +55,11 @@ pub use client::{Client, RateLimits};
 #[cfg(feature = "llm-clients")]
 pub use providers::{
     Anthropic, AnthropicWire, AzureOpenAi, AzureWire, EmbeddingsWire, Gemini, GeminiWire,
-    HuggingFace, HuggingFaceWire, Mistral, MistralWire, OpenAi, OpenAiWire, Preset, Wire,
+    HuggingFace, HuggingFaceWire, Mistral, MistralWire, OpenAi, OpenAiWire, Preset, ServiceAccount,
+    Wire,
 };
+#[cfg(feature = "llm-clients")]
+pub use token::TokenSource;
 
 use crate::Value;
 use crate::step::BoxFuture;
@@ -82,6 +87,20 @@ pub(crate) fn constructors() -> Vec<(&'static str, Box<LlmFn>)> {
     constructors.extend(providers::constructors());
     #[cfg(feature = "local")]
     constructors.push(("local", Box::new(local::from_settings)));
+    constructors
+}
+
+/// Rebuilds an embedding model from what its [`Embeddings::describe`] recorded.
+pub(crate) type EmbeddingsFn = dyn Fn(&crate::settings::Settings<'_>) -> Result<std::sync::Arc<dyn Embeddings>, String>
+    + Send
+    + Sync;
+
+/// The constructors of distil's own embedding models, by the provider they record.
+pub(crate) fn embeddings_constructors() -> Vec<(&'static str, Box<EmbeddingsFn>)> {
+    #[allow(unused_mut)]
+    let mut constructors: Vec<(&'static str, Box<EmbeddingsFn>)> = Vec::new();
+    #[cfg(feature = "llm-clients")]
+    constructors.extend(providers::embeddings_constructors());
     constructors
 }
 
@@ -138,6 +157,12 @@ pub trait Llm: Send + Sync + 'static {
         None
     }
 
+    /// Requests in flight now, for the progress line; `None` when the LLM does not count
+    /// them.
+    fn in_flight(&self) -> Option<usize> {
+        None
+    }
+
     /// Whether one request can ask for several choices (OpenAI's `n`): tasks then ask for all
     /// of a row's generations at once, sharing the prompt's processing; otherwise they send a
     /// request per generation.
@@ -191,6 +216,9 @@ impl<L: Llm + ?Sized> Llm for std::sync::Arc<L> {
     }
     fn current_limit(&self) -> Option<usize> {
         (**self).current_limit()
+    }
+    fn in_flight(&self) -> Option<usize> {
+        (**self).in_flight()
     }
     fn supports_n(&self) -> bool {
         (**self).supports_n()

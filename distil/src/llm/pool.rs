@@ -97,6 +97,43 @@ impl LlmPool {
         Some(self.members[member].model_name().to_owned())
     }
 
+    /// The pool a pipeline file records (`provider: pool`, its strategy and each member as its
+    /// own LLM records it), each member rebuilt by `member`.
+    pub(crate) fn from_settings(
+        settings: &crate::settings::Settings<'_>,
+        member: &crate::step::LlmBuilder<'_>,
+    ) -> Result<LlmPool, String> {
+        let strategy = match settings.get::<String>("strategy")?.as_str() {
+            "RoundRobin" => PoolStrategy::RoundRobin,
+            "Random" => PoolStrategy::Random,
+            other => {
+                return Err(format!(
+                    "`{}`: `{other}` is no pool strategy; use RoundRobin or Random",
+                    settings.key_path("strategy")
+                ));
+            }
+        };
+        let members_key = settings.key_path("members");
+        let members = match settings.value("members") {
+            Some(crate::Value::Array(members)) if !members.is_empty() => members,
+            _ => return Err(format!("`{members_key}` must be a list of LLMs")),
+        };
+        let members = members
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let path = format!("{members_key}[{i}]");
+                match entry {
+                    crate::Value::Object(entries) => {
+                        member(&crate::settings::Settings::new(path, entries))
+                    }
+                    other => Err(format!("`{path}` must be an LLM, not {other}")),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(LlmPool::new(members).strategy(strategy))
+    }
+
     fn pick(&self) -> usize {
         match self.strategy {
             PoolStrategy::RoundRobin => {

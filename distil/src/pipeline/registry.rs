@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::run::pipeline_yaml::{self, STEP_KEYS};
 use super::{Pipeline, Router, sample_n_steps};
 use crate::Error;
-use crate::llm::Llm;
+use crate::llm::{Embeddings, Llm, LlmPool};
 use crate::secret::is_secret_field;
 use crate::settings::Settings;
 use crate::step::{Step, StepSettings};
@@ -22,6 +22,10 @@ pub type StepConstructor = dyn Fn(&StepSettings<'_>) -> Result<Box<dyn Step>, St
 /// Rebuilds an LLM from its recorded settings; see [`Registry::llm`].
 pub type LlmConstructor = dyn Fn(&Settings<'_>) -> Result<Arc<dyn Llm>, String> + Send + Sync;
 
+/// Rebuilds an embedding model from its recorded settings; see [`Registry::embeddings`].
+pub type EmbeddingsConstructor =
+    dyn Fn(&Settings<'_>) -> Result<Arc<dyn Embeddings>, String> + Send + Sync;
+
 /// Makes a router again; see [`Registry::router`].
 pub type RouterConstructor = dyn Fn() -> Router + Send + Sync;
 
@@ -29,8 +33,9 @@ pub type RouterConstructor = dyn Fn() -> Router + Send + Sync;
 /// constructor that rebuilds it from what the file recorded
 /// ([`Step::describe`], [`Llm::describe`], the router's name).
 ///
-/// [`Registry::new`] holds distil's own: every built-in step and task, the HTTP LLM clients,
-/// and `sample_n_steps(n)`. Register a step of your own under its type name (the
+/// [`Registry::new`] holds distil's own: every built-in step and task, the HTTP LLM clients
+/// (as LLMs and, for the APIs that embed, as embedding models), LLM pools (provider `pool`,
+/// each member rebuilt by its own provider) and `sample_n_steps(n)`. Register a step of your own under its type name (the
 /// `type_name` of its [`StepSpec`](crate::step::StepSpec)) to load pipelines that use it.
 ///
 /// ```
@@ -49,6 +54,7 @@ pub type RouterConstructor = dyn Fn() -> Router + Send + Sync;
 pub struct Registry {
     steps: BTreeMap<String, Arc<StepConstructor>>,
     llms: BTreeMap<String, Arc<LlmConstructor>>,
+    embeddings: BTreeMap<String, Arc<EmbeddingsConstructor>>,
     routers: BTreeMap<String, Arc<RouterConstructor>>,
 }
 
@@ -63,6 +69,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("steps", &self.steps.keys().collect::<Vec<_>>())
             .field("llms", &self.llms.keys().collect::<Vec<_>>())
+            .field("embeddings", &self.embeddings.keys().collect::<Vec<_>>())
             .field("routers", &self.routers.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -74,6 +81,7 @@ impl Registry {
         let mut registry = Registry {
             steps: BTreeMap::new(),
             llms: BTreeMap::new(),
+            embeddings: BTreeMap::new(),
             routers: BTreeMap::new(),
         };
         for (name, constructor) in crate::steps::constructors()
@@ -84,6 +92,9 @@ impl Registry {
         }
         for (provider, constructor) in crate::llm::constructors() {
             registry.llm(provider, constructor);
+        }
+        for (provider, constructor) in crate::llm::embeddings_constructors() {
+            registry.embeddings(provider, constructor);
         }
         registry
     }
@@ -111,6 +122,21 @@ impl Registry {
         self
     }
 
+    /// Registers (or replaces) the constructor of the embedding models whose
+    /// [`describe`](Embeddings::describe) records `provider`.
+    pub fn embeddings(
+        &mut self,
+        provider: impl Into<String>,
+        constructor: impl Fn(&Settings<'_>) -> Result<Arc<dyn Embeddings>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> &mut Self {
+        self.embeddings
+            .insert(provider.into(), Arc::new(constructor));
+        self
+    }
+
     /// Registers the router named `name` ([`Router::new`]'s name): routing functions are
     /// code, so a file records only their name. `sample_n_steps(n)` needs no registration.
     pub fn router(
@@ -125,6 +151,19 @@ impl Registry {
     /// The step types registered.
     pub fn step_types(&self) -> impl Iterator<Item = &str> {
         self.steps.keys().map(String::as_str)
+    }
+
+    /// The LLM providers registered (`pool` included).
+    pub fn llm_providers(&self) -> impl Iterator<Item = &str> {
+        self.llms
+            .keys()
+            .map(String::as_str)
+            .chain((!self.llms.contains_key(POOL)).then_some(POOL))
+    }
+
+    /// The embedding providers registered.
+    pub fn embeddings_providers(&self) -> impl Iterator<Item = &str> {
+        self.embeddings.keys().map(String::as_str)
     }
 
     /// The pipeline a `.yaml`, `.yml` or `.json` file describes (by its extension).
@@ -197,12 +236,13 @@ impl Registry {
             }
         }
         let llms = |settings: &Settings<'_>| self.build_llm(settings);
+        let embeddings = |settings: &Settings<'_>| self.build_embeddings(settings);
         for (index, step) in list(body.get("steps"), "pipeline.steps")?
             .iter()
             .enumerate()
         {
             let at = format!("pipeline.steps[{index}]");
-            self.add_step(&mut pipeline, step, &at, &llms)?;
+            self.add_step(&mut pipeline, step, &at, &llms, &embeddings)?;
         }
         let names: Vec<String> = pipeline.step_names().map(str::to_owned).collect();
         let step_index = |value: Option<&Value>, key: &str| -> Result<usize, String> {
@@ -270,6 +310,7 @@ impl Registry {
         step: &Value,
         at: &str,
         llms: &crate::step::LlmBuilder<'_>,
+        embeddings: &crate::step::EmbeddingsBuilder<'_>,
     ) -> Result<(), String> {
         let entry = object(Some(step), at)?;
         let name = string(entry.get("name"), &format!("{at}.name"))?;
@@ -287,7 +328,7 @@ impl Registry {
             .filter(|(key, _)| !STEP_KEYS.contains(&key.as_str()))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
-        let settings = StepSettings::new(Settings::new(at, &own), llms);
+        let settings = StepSettings::new(Settings::new(at, &own), llms, embeddings);
         let built = constructor(&settings).map_err(|e| format!("step `{name}`: {e}"))?;
         pipeline.add_boxed(&name, built);
         let node = pipeline.nodes.last_mut().expect("just added");
@@ -349,10 +390,28 @@ impl Registry {
         let key = settings.key_path("provider");
         let provider: String = settings.get("provider")?;
         let Some(constructor) = self.llms.get(&provider) else {
+            if provider == POOL {
+                // A pool holds LLMs of any provider, each rebuilt as the file records it.
+                let pool = LlmPool::from_settings(settings, &|member| self.build_llm(member))?;
+                return Ok(Arc::new(pool));
+            }
             return Err(format!(
                 "`{key}`: no LLM provider `{provider}` is registered; register it with \
                  `Registry::llm`, the registered ones are {}",
                 quoted_list(self.llms.keys())
+            ));
+        };
+        constructor(settings)
+    }
+
+    fn build_embeddings(&self, settings: &Settings<'_>) -> Result<Arc<dyn Embeddings>, String> {
+        let key = settings.key_path("provider");
+        let provider: String = settings.get("provider")?;
+        let Some(constructor) = self.embeddings.get(&provider) else {
+            return Err(format!(
+                "`{key}`: no embeddings provider `{provider}` is registered; register it with \
+                 `Registry::embeddings`, the registered ones are {}",
+                quoted_list(self.embeddings.keys())
             ));
         };
         constructor(settings)
@@ -375,6 +434,9 @@ impl Registry {
         }
     }
 }
+
+/// The provider an [`LlmPool`] records.
+const POOL: &str = "pool";
 
 /// A pipeline file's format, by its extension.
 pub(crate) enum Format {
@@ -555,4 +617,108 @@ fn to_json(yaml: yaml_rust2::Yaml, at: &str) -> Result<Value, String> {
         Yaml::Alias(_) => return Err(format!("`{at}`: YAML aliases are not supported")),
         Yaml::BadValue => return Err(format!("`{at}`: a value YAML cannot read")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The step types the crate's own steps and tasks name in their specs, read from their
+    /// source: a built-in added without a constructor fails here, not in a user's file.
+    fn type_names_in_source() -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut names = Vec::new();
+        for folder in ["steps", "tasks"] {
+            let pattern = format!("{}/{folder}/**/*.rs", root.display());
+            for file in glob::glob(&pattern).expect("a valid pattern").flatten() {
+                let text = std::fs::read_to_string(&file).expect("readable source");
+                for marker in ["StepSpec::new(\"", "spec.type_name = \""] {
+                    for (at, _) in text.match_indices(marker) {
+                        let rest = &text[at + marker.len()..];
+                        names.push(rest[..rest.find('"').expect("a closed literal")].to_owned());
+                    }
+                }
+                // Types a macro makes are named by `stringify!`: the first bare name of each
+                // invocation (after its doc comments).
+                for (at, _) in text.match_indices("evol_") {
+                    let rest = &text[at..];
+                    let Some(body) = rest.split_once("!(\n").filter(|(name, _)| {
+                        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    }) else {
+                        continue;
+                    };
+                    let name = body
+                        .1
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.starts_with("///"));
+                    if let Some(name) = name.and_then(|l| l.strip_suffix(',')) {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn every_built_in_step_type_is_registered() {
+        let registry = Registry::new();
+        let registered: Vec<&str> = registry.step_types().collect();
+        let names = type_names_in_source();
+        assert!(names.len() > 30, "the scan finds the built-ins: {names:?}");
+        // Generic over the program's own output type: the program registers it.
+        let generic = ["StructuredGeneration"];
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| !generic.contains(&name.as_str()))
+            .filter(|name| cfg!(feature = "hub") || name.as_str() != "LoadDataFromHub")
+            .filter(|name| !registered.contains(&name.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "built-in step types without a constructor in `Registry::new`: {missing:?}"
+        );
+        // The scan sees the types macros make too.
+        for name in [
+            "EvolInstruct",
+            "EvolComplexity",
+            "EvolInstructGenerator",
+            "EvolComplexityGenerator",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "the scan finds {name}: {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pools_and_embedding_models_are_rebuilt_by_their_providers() {
+        let registry = Registry::new();
+        assert!(registry.llm_providers().any(|p| p == "pool"));
+        if cfg!(feature = "llm-clients") {
+            let embedders: Vec<&str> = registry.embeddings_providers().collect();
+            assert!(embedders.contains(&"OpenAI") && embedders.contains(&"Mistral"));
+        }
+        let entries =
+            serde_json::json!({"provider": "pool", "strategy": "Sideways", "members": []});
+        let settings = Settings::new("pipeline.steps[2].llm", entries.as_object().unwrap());
+        let error = registry.build_llm(&settings).err().unwrap();
+        assert!(
+            error.contains("`pipeline.steps[2].llm.strategy`: `Sideways` is no pool strategy"),
+            "{error}"
+        );
+        let entries = serde_json::json!({"provider": "Word2Vec", "model": "m"});
+        let settings = Settings::new("pipeline.steps[3].embeddings", entries.as_object().unwrap());
+        let error = registry.build_embeddings(&settings).err().unwrap();
+        assert!(
+            error.contains(
+                "`pipeline.steps[3].embeddings.provider`: no embeddings provider `Word2Vec`"
+            ),
+            "{error}"
+        );
+    }
 }

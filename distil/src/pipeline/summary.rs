@@ -22,6 +22,10 @@ pub struct RunSummary {
     pub wall_time: Duration,
     /// Whether it ran to the end (not failed, not stopped by a signal).
     pub finished: bool,
+    /// Whether nothing ran: an earlier run of the same steps on the same data had finished in
+    /// [`dir`](Self::dir), and its Distiset was returned as it is. The steps' rows and failures
+    /// are that run's, as it recorded them; every row counts as replayed, and no LLM was called.
+    pub reused: bool,
     /// Rows per config of the Distiset (one per leaf step).
     pub configs: Vec<(String, u64)>,
     /// Each step, in the order they were added.
@@ -90,6 +94,79 @@ impl RunSummary {
             dir,
             wall_time,
             finished,
+            reused: false,
+            configs,
+            steps,
+        }
+    }
+
+    /// What a finished run records for a later run that returns its Distiset as it is: each
+    /// step's rows and failures.
+    pub(crate) fn record(&self) -> serde_json::Value {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|step| {
+                serde_json::json!({
+                    "name": step.name,
+                    "rows": step.rows,
+                    "failed_rows": step.failed_rows,
+                    "failures": step.failures,
+                })
+            })
+            .collect();
+        serde_json::json!({ "steps": steps })
+    }
+
+    /// The summary of a run that returned the Distiset of an earlier finished run in `dir`
+    /// (`configs`: its rows per config) without running: the steps' counts come from that
+    /// run's [`record`](Self::record) (a step it does not name counts nothing), their LLMs
+    /// with no usage.
+    pub(crate) fn reused(
+        pipeline: &Pipeline,
+        dir: PathBuf,
+        wall_time: Duration,
+        configs: Vec<(String, u64)>,
+        record: Option<&serde_json::Value>,
+    ) -> Self {
+        let recorded = |name: &str| {
+            record
+                .and_then(|r| r["steps"].as_array())
+                .and_then(|steps| steps.iter().find(|s| s["name"] == name))
+        };
+        let steps = pipeline
+            .nodes
+            .iter()
+            .map(|node| {
+                let step = recorded(&node.name);
+                let count = |key: &str| step.and_then(|s| s[key].as_u64()).unwrap_or(0);
+                let failures = step
+                    .and_then(|s| serde_json::from_value(s["failures"].clone()).ok())
+                    .unwrap_or_default();
+                StepSummary {
+                    name: node.name.clone(),
+                    rows: count("rows"),
+                    failed_rows: count("failed_rows"),
+                    failures,
+                    replayed_rows: count("rows"),
+                    llm: node
+                        .step
+                        .as_ref()
+                        .and_then(|step| step.llm_in_use())
+                        .map(|llm| LlmUsage {
+                            provider: llm.provider().to_owned(),
+                            model: llm.model_name().to_owned(),
+                            usage: crate::llm::Usage::default(),
+                        }),
+                }
+            })
+            .collect();
+        RunSummary {
+            pipeline: pipeline.name().to_owned(),
+            dir,
+            wall_time,
+            finished: true,
+            reused: true,
             configs,
             steps,
         }
@@ -108,16 +185,28 @@ impl RunSummary {
 
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "pipeline `{}` {} in {:.1} s: {} rows ({} failed) in {}",
-            self.pipeline,
-            if self.finished { "finished" } else { "stopped" },
-            self.wall_time.as_secs_f64(),
-            self.rows(),
-            self.failed_rows(),
-            self.dir.display()
-        )?;
+        if self.reused {
+            writeln!(
+                f,
+                "pipeline `{}` had finished before with the same steps and data: {} rows ({} \
+                 failed) in {}, returned as they are",
+                self.pipeline,
+                self.rows(),
+                self.failed_rows(),
+                self.dir.display()
+            )?;
+        } else {
+            writeln!(
+                f,
+                "pipeline `{}` {} in {:.1} s: {} rows ({} failed) in {}",
+                self.pipeline,
+                if self.finished { "finished" } else { "stopped" },
+                self.wall_time.as_secs_f64(),
+                self.rows(),
+                self.failed_rows(),
+                self.dir.display()
+            )?;
+        }
         if self.configs.len() > 1 {
             for (name, rows) in &self.configs {
                 writeln!(f, "  config `{name}`: {rows} rows")?;

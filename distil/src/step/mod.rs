@@ -36,6 +36,11 @@ pub struct StepSpec {
     pub outputs: Vec<ColumnSpec>,
     /// Which upstream columns pass through.
     pub passthrough: Passthrough,
+    /// `(input, output)`: the output is a list of the input's values, one per branch that
+    /// delivered the row, null where that branch failed on it (GroupColumns). The validator
+    /// types it from what reaches the input: `Vec<Option<T>>` for each branch's `T`, whatever
+    /// the output's declared type.
+    pub grouped: Vec<(String, String)>,
 }
 
 impl StepSpec {
@@ -47,6 +52,7 @@ impl StepSpec {
             inputs: Vec::new(),
             outputs: Vec::new(),
             passthrough: Passthrough::All,
+            grouped: Vec::new(),
         }
     }
 }
@@ -257,6 +263,7 @@ pub trait Step: Send + 'static {
 pub struct StepSettings<'a> {
     settings: crate::settings::Settings<'a>,
     llms: &'a LlmBuilder<'a>,
+    embeddings: &'a EmbeddingsBuilder<'a>,
 }
 
 /// A built-in step type's name and constructor, as the [`Registry`](crate::pipeline::Registry)
@@ -270,9 +277,29 @@ pub(crate) type Builtin = (
 pub(crate) type LlmBuilder<'a> =
     dyn Fn(&crate::settings::Settings<'_>) -> Result<Arc<dyn crate::llm::Llm>, String> + 'a;
 
+/// Builds the embedding model recorded at some settings (by its `provider`).
+pub(crate) type EmbeddingsBuilder<'a> =
+    dyn Fn(&crate::settings::Settings<'_>) -> Result<Arc<dyn crate::llm::Embeddings>, String> + 'a;
+
 impl<'a> StepSettings<'a> {
-    pub(crate) fn new(settings: crate::settings::Settings<'a>, llms: &'a LlmBuilder<'a>) -> Self {
-        StepSettings { settings, llms }
+    pub(crate) fn new(
+        settings: crate::settings::Settings<'a>,
+        llms: &'a LlmBuilder<'a>,
+        embeddings: &'a EmbeddingsBuilder<'a>,
+    ) -> Self {
+        StepSettings {
+            settings,
+            llms,
+            embeddings,
+        }
+    }
+
+    /// The embedding model recorded at entry `key` (an object naming its `provider`), rebuilt
+    /// by the registry's embeddings constructor for that provider; its API key comes from the
+    /// environment.
+    pub fn embeddings(&self, key: &str) -> Result<Arc<dyn crate::llm::Embeddings>, String> {
+        let nested = self.settings.nested(key)?;
+        (self.embeddings)(&nested)
     }
 
     /// The LLM recorded at entry `key` (an object naming its `provider`), rebuilt by the

@@ -30,6 +30,7 @@ pub(crate) fn constructors() -> Vec<crate::step::Builtin> {
         ("MergeColumns", MergeColumns::from_settings),
         ("ExpandColumns", ExpandColumns::from_settings),
         ("DataSampler", DataSampler::from_settings),
+        ("EmbeddingDedup", |_| Ok(Box::new(EmbeddingDedup::new()))),
         ("LoadDataFromDicts", LoadDataFromDicts::from_settings),
         (
             "LoadDataFromFileSystem",

@@ -51,6 +51,19 @@ impl Clair {
     }
 }
 
+impl Clair {
+    /// The task a pipeline file records.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let mut task = Clair::new(settings.llm("llm")?);
+        if let Some(prompt) = settings.optional::<String>("system_prompt")? {
+            task.system_prompt = prompt;
+        }
+        Ok(Box::new(task))
+    }
+}
+
 crate::__task_builders!(Clair);
 
 #[task(dynamic)]

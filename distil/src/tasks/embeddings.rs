@@ -11,7 +11,7 @@ use crate::step::{BoxFuture, Input, Output, Step, StepKind, StepSpec};
 use crate::{Error, Value, step};
 
 /// Embeds each row's `text` with an [`Embeddings`] model: outputs `embedding: Vec<f32>` and
-/// `model_name`. A batch's texts go [`batch_size`](Self::batch_size) to a request (32 by
+/// `model_name`. A batch's texts go [`texts_per_request`](Self::texts_per_request) to a request (32 by
 /// default, a runtime parameter), the batch's requests at once up to the model's
 /// [`max_concurrency`](Embeddings::max_concurrency): raise the step's `input_batch_size` for
 /// more requests in flight. A request that fails
@@ -23,12 +23,12 @@ use crate::{Error, Value, step};
 /// use distil::llm::OpenAi;
 /// use distil::tasks::GenerateEmbeddings;
 ///
-/// let embed = GenerateEmbeddings::new(OpenAi::new("text-embedding-3-small")).batch_size(64);
+/// let embed = GenerateEmbeddings::new(OpenAi::new("text-embedding-3-small")).texts_per_request(64);
 /// ```
 #[derive(Clone)]
 pub struct GenerateEmbeddings {
     model: Arc<dyn Embeddings>,
-    batch_size: usize,
+    texts_per_request: usize,
 }
 
 impl GenerateEmbeddings {
@@ -36,14 +36,24 @@ impl GenerateEmbeddings {
     pub fn new(model: impl Embeddings) -> Self {
         GenerateEmbeddings {
             model: Arc::new(model),
-            batch_size: 32,
+            texts_per_request: 32,
         }
+    }
+
+    /// The step a pipeline file records.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        Ok(Box::new(GenerateEmbeddings {
+            model: settings.embeddings("embeddings")?,
+            texts_per_request: 32,
+        }))
     }
 
     /// Texts per request (at least 1).
     #[must_use]
-    pub fn batch_size(mut self, texts: usize) -> Self {
-        self.batch_size = texts.max(1);
+    pub fn texts_per_request(mut self, texts: usize) -> Self {
+        self.texts_per_request = texts.max(1);
         self
     }
 }
@@ -61,7 +71,11 @@ impl Step for GenerateEmbeddings {
     }
 
     fn process<'a>(&'a mut self, input: Input<'a>) -> BoxFuture<'a, crate::Result<Output>> {
-        Box::pin(embed_batch(self.model.as_ref(), self.batch_size, input))
+        Box::pin(embed_batch(
+            self.model.as_ref(),
+            self.texts_per_request,
+            input,
+        ))
     }
 
     fn prepare(&mut self) -> BoxFuture<'_, crate::Result<()>> {
@@ -77,18 +91,24 @@ impl Step for GenerateEmbeddings {
     }
 
     fn params(&self) -> Vec<(String, Value)> {
-        vec![("batch_size".to_owned(), Value::from(self.batch_size))]
+        vec![(
+            "texts_per_request".to_owned(),
+            Value::from(self.texts_per_request),
+        )]
     }
 
     fn set_param(&mut self, name: &str, value: Value) -> Result<(), String> {
-        if name != "batch_size" {
-            return Err(crate::step::params::unknown_param(name, &["batch_size"]));
+        if name != "texts_per_request" {
+            return Err(crate::step::params::unknown_param(
+                name,
+                &["texts_per_request"],
+            ));
         }
         let texts = value
             .as_u64()
             .filter(|n| *n > 0)
-            .ok_or_else(|| format!("`batch_size` takes a positive integer, not {value}"))?;
-        self.batch_size = texts as usize;
+            .ok_or_else(|| format!("`texts_per_request` takes a positive integer, not {value}"))?;
+        self.texts_per_request = texts as usize;
         Ok(())
     }
 
@@ -110,11 +130,11 @@ impl Step for GenerateEmbeddings {
     }
 }
 
-/// Embeds a batch's texts, `batch_size` to a request, as many requests at once as the model
+/// Embeds a batch's texts, `texts_per_request` to a request, as many requests at once as the model
 /// allows.
 async fn embed_batch(
     model: &dyn Embeddings,
-    batch_size: usize,
+    texts_per_request: usize,
     input: Input<'_>,
 ) -> crate::Result<Output> {
     let rows = input.len();
@@ -132,7 +152,7 @@ async fn embed_batch(
         }
     }
     let chunks: Vec<(Vec<usize>, Vec<String>)> = texts
-        .chunks(batch_size)
+        .chunks(texts_per_request)
         .map(|chunk| chunk.iter().cloned().unzip())
         .collect();
     // In order, at most the model's concurrency at once.

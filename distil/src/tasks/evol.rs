@@ -38,6 +38,10 @@ pub(super) const INSTRUCTION_MUTATIONS: [(&str, &str); 6] = [
 ];
 
 /// DEITA's response mutations.
+/// DEITA's in-depth mutations, Evol-Complexity's: the first ones of
+/// [`INSTRUCTION_MUTATIONS`], all but `breadth`.
+pub(super) const COMPLEXITY_MUTATIONS: usize = 5;
+
 const RESPONSE_MUTATIONS: [(&str, &str); 5] = [
     ("helpfulness", "Make the response more helpful to the user."),
     (
@@ -170,13 +174,7 @@ evol_instruction_task!(
     /// DEITA's Evol-Complexity: as [`EvolInstruct`] with only the in-depth mutations, so each
     /// round makes the instruction harder. Outputs `evolved_instruction` and `mutation`.
     EvolComplexity,
-    [
-        INSTRUCTION_MUTATIONS[0],
-        INSTRUCTION_MUTATIONS[1],
-        INSTRUCTION_MUTATIONS[2],
-        INSTRUCTION_MUTATIONS[3],
-        INSTRUCTION_MUTATIONS[4],
-    ]
+    INSTRUCTION_MUTATIONS.split_at(COMPLEXITY_MUTATIONS).0
 );
 
 pub(super) fn evolve_instruction_prompt(how: &str, instruction: &str) -> String {

@@ -169,6 +169,45 @@ impl Settings {
     fn report(&self) -> Option<String> {
         Some(super::runner::llm_report(&**self.llm.llm()))
     }
+
+    /// What a pipeline file records beside the runtime parameters.
+    fn describe(&self) -> Value {
+        serde_json::json!({
+            "llm": self.llm.llm().describe(),
+            "only_instruction": self.only_instruction,
+        })
+    }
+
+    /// The settings a pipeline file records (the runtime parameters are applied after).
+    fn from_settings(settings: &crate::step::StepSettings<'_>) -> Result<Self, String> {
+        let mut restored = Settings::new(settings.llm("llm")?);
+        restored.only_instruction = settings.optional("only_instruction")?.unwrap_or_default();
+        Ok(restored)
+    }
+}
+
+impl Magpie {
+    /// The step a pipeline file records.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        Ok(Box::new(Magpie {
+            settings: Settings::from_settings(settings)?,
+        }))
+    }
+}
+
+impl MagpieGenerator {
+    /// The step a pipeline file records.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn Step>, String> {
+        Ok(Box::new(MagpieGenerator {
+            settings: Settings::from_settings(settings)?,
+            num_rows: 10,
+            emitted: 0,
+        }))
+    }
 }
 
 /// One conversation: for each turn, a user query the model writes from the start of a user
@@ -382,7 +421,11 @@ impl Step for Magpie {
     }
 
     fn describe(&self) -> Option<Value> {
-        Some(serde_json::json!({ "llm": self.settings.llm.llm().describe() }))
+        Some(self.settings.describe())
+    }
+
+    fn llm_in_use(&self) -> Option<Arc<dyn Llm>> {
+        Some(self.settings.llm.llm().clone())
     }
 
     fn report(&self) -> Option<String> {
@@ -462,6 +505,21 @@ impl Step for MagpieGenerator {
         Box::pin(async { Ok(()) })
     }
 
+    /// Seeks (its rows do not depend on their position): a resumed run sends no request for
+    /// the rows it replays.
+    fn skip(&mut self, rows: usize, _batch_size: usize) -> BoxFuture<'_, crate::Result<()>> {
+        let left = self.num_rows.saturating_sub(self.emitted);
+        let skipped = if rows > left {
+            Err(crate::Error::msg(format!(
+                "an earlier run generated {rows} rows where this one generates {left}"
+            )))
+        } else {
+            self.emitted += rows;
+            Ok(())
+        };
+        Box::pin(async move { skipped })
+    }
+
     fn attach(&mut self, run: &RunContext) {
         self.settings.llm.attach(run);
     }
@@ -495,7 +553,11 @@ impl Step for MagpieGenerator {
     }
 
     fn describe(&self) -> Option<Value> {
-        Some(serde_json::json!({ "llm": self.settings.llm.llm().describe() }))
+        Some(self.settings.describe())
+    }
+
+    fn llm_in_use(&self) -> Option<Arc<dyn Llm>> {
+        Some(self.settings.llm.llm().clone())
     }
 
     fn report(&self) -> Option<String> {

@@ -13,7 +13,8 @@
 //! The catalogue, with distilabel's columns: judges ([`UltraFeedback`], [`PrometheusEval`],
 //! [`QualityScorer`], [`ComplexityScorer`], [`InstructionBacktranslation`]), instruction
 //! writers ([`EvolInstruct`], [`EvolComplexity`], [`EvolQuality`], [`SelfInstruct`],
-//! [`Genstruct`], and the generators [`EvolInstructGenerator`], [`MagpieGenerator`]),
+//! [`Genstruct`], and the generators [`EvolInstructGenerator`], [`EvolComplexityGenerator`],
+//! [`MagpieGenerator`]),
 //! [`Magpie`], [`Urial`] (base models), [`Clair`] (minimal revisions),
 //! [`TextClassification`], [`GenerateSentencePair`], [`PooledGeneration`] (several LLMs) and
 //! [`GenerateEmbeddings`]. Each parser fails only the row it cannot read, keeping the raw
@@ -50,7 +51,7 @@ pub use chat_generation::ChatGeneration;
 pub use clair::Clair;
 pub use embeddings::GenerateEmbeddings;
 pub use evol::{EvolComplexity, EvolInstruct, EvolQuality};
-pub use evol_generator::EvolInstructGenerator;
+pub use evol_generator::{EvolComplexityGenerator, EvolInstructGenerator};
 pub use genstruct::Genstruct;
 pub use magpie::{Magpie, MagpieGenerator};
 pub use pooled::PooledGeneration;
@@ -388,6 +389,25 @@ pub(crate) fn constructors() -> Vec<crate::step::Builtin> {
         ("SelfInstruct", SelfInstruct::from_settings),
         ("PrometheusEval", PrometheusEval::from_settings),
         ("PooledGeneration", PooledGeneration::from_settings),
+        ("InstructionBacktranslation", |s| {
+            Ok(Box::new(InstructionBacktranslation::new(s.llm("llm")?)))
+        }),
+        ("GenerateSentencePair", GenerateSentencePair::from_settings),
+        ("TextClassification", TextClassification::from_settings),
+        ("Genstruct", |s| Ok(Box::new(Genstruct::new(s.llm("llm")?)))),
+        ("URIAL", |s| Ok(Box::new(Urial::new(s.llm("llm")?)))),
+        ("CLAIR", Clair::from_settings),
+        (
+            "EvolInstructGenerator",
+            EvolInstructGenerator::from_settings,
+        ),
+        (
+            "EvolComplexityGenerator",
+            EvolComplexityGenerator::from_settings,
+        ),
+        ("Magpie", Magpie::from_settings),
+        ("MagpieGenerator", MagpieGenerator::from_settings),
+        ("GenerateEmbeddings", GenerateEmbeddings::from_settings),
     ]
 }
 

@@ -3,7 +3,7 @@
 use super::text_generation::Instruction;
 use super::{Task, TaskLlm, TextGeneration};
 use crate::column::{ColumnSpec, DataType};
-use crate::llm::{LlmPool, PoolStrategy, Prompt};
+use crate::llm::{LlmPool, Prompt};
 use crate::step::{Input, StepSpec};
 use crate::{Value, task};
 
@@ -41,37 +41,8 @@ impl PooledGeneration {
         settings: &crate::step::StepSettings<'_>,
     ) -> Result<Box<dyn crate::Step>, String> {
         let pool = settings.nested("llm")?;
-        let strategy = match pool.get::<String>("strategy")?.as_str() {
-            "RoundRobin" => PoolStrategy::RoundRobin,
-            "Random" => PoolStrategy::Random,
-            other => {
-                return Err(format!(
-                    "`{}`: `{other}` is no pool strategy; use RoundRobin or Random",
-                    pool.key_path("strategy")
-                ));
-            }
-        };
-        let members_key = pool.key_path("members");
-        let members = match pool.value("members") {
-            Some(Value::Array(members)) if !members.is_empty() => members,
-            _ => return Err(format!("`{members_key}` must be a list of LLMs")),
-        };
-        let members = members
-            .iter()
-            .enumerate()
-            .map(|(i, member)| {
-                let path = format!("{members_key}[{i}]");
-                match member {
-                    Value::Object(entries) => {
-                        settings.llm_from(&crate::settings::Settings::new(path, entries))
-                    }
-                    other => Err(format!("`{path}` must be an LLM, not {other}")),
-                }
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Box::new(PooledGeneration::new(
-            LlmPool::new(members).strategy(strategy),
-        )))
+        let pool = LlmPool::from_settings(&pool, &|member| settings.llm_from(member))?;
+        Ok(Box::new(PooledGeneration::new(pool)))
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{MODEL_NAME_COLUMN, Task, fatal};
 use crate::Value;
 use crate::column::{ColumnSpec, DataType};
-use crate::llm::{GenerationParams, Generations, LlmError, Prompt};
+use crate::llm::{GenerationParams, Generations, Llm, LlmError, Prompt};
 use crate::step::{BoxFuture, Concurrent, Input, Output, SharedProcess, StepSpec};
 
 /// The task's spec as a step: its outputs (lists when generations are grouped) and
@@ -102,23 +102,37 @@ pub(crate) fn llm_report(llm: &dyn crate::llm::Llm) -> String {
     )
 }
 
-/// The task's live status: the concurrency limit when it has adapted below the maximum, and
-/// the tokens so far.
+/// The task's live status: requests in flight, the concurrency limit when it has adapted
+/// below the maximum, the tokens so far, and retries, failed requests and cached answers when
+/// there are any.
 pub fn status<T: Task>(task: &T) -> Option<crate::step::Status> {
     let llm = task.llm().llm().clone();
-    Some(Arc::new(move || {
-        let usage = llm.usage();
-        let limit = match llm.current_limit() {
-            Some(limit) if limit < llm.max_concurrency() => {
-                format!("limit {limit}/{}  ", llm.max_concurrency())
-            }
-            _ => String::new(),
-        };
-        format!(
-            "{limit}{} tokens in, {} out",
-            usage.input_tokens, usage.output_tokens
-        )
-    }))
+    Some(Arc::new(move || llm_status(&*llm)))
+}
+
+fn llm_status(llm: &dyn Llm) -> String {
+    let usage = llm.usage();
+    let mut parts = Vec::new();
+    if let Some(in_flight) = llm.in_flight() {
+        parts.push(format!("{in_flight} in flight"));
+    }
+    if let Some(limit) = llm.current_limit().filter(|&l| l < llm.max_concurrency()) {
+        parts.push(format!("limit {limit}/{}", llm.max_concurrency()));
+    }
+    parts.push(format!(
+        "{} tokens in, {} out",
+        usage.input_tokens, usage.output_tokens
+    ));
+    for (count, what) in [
+        (usage.retries, "retries"),
+        (usage.failed, "failed"),
+        (usage.cached, "cached"),
+    ] {
+        if count > 0 {
+            parts.push(format!("{count} {what}"));
+        }
+    }
+    parts.join("  ")
 }
 
 /// The task's own parameters, then `num_generations`, then the generation parameters.
@@ -132,7 +146,16 @@ pub fn params<T: Task>(task: &T) -> Vec<(String, Value)> {
         "group_generations".to_owned(),
         json!(task.llm().group_generations()),
     ));
-    params.extend(task.llm().params().entries());
+    // A generation parameter named like one of the task's own (EvolInstruct's `seed`, the
+    // mutations'; TextClassification's `n`, its labels') is the task's: it is listed once.
+    let own: Vec<String> = params.iter().map(|(name, _)| name.clone()).collect();
+    params.extend(
+        task.llm()
+            .params()
+            .entries()
+            .into_iter()
+            .filter(|(name, _)| !own.contains(name)),
+    );
     params
 }
 
@@ -473,5 +496,53 @@ impl Builder {
             output.push_metadata(row, key, value);
         }
         output
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::Usage;
+
+    struct Busy;
+
+    impl Llm for Busy {
+        fn model_name(&self) -> &str {
+            "busy"
+        }
+        fn max_concurrency(&self) -> usize {
+            64
+        }
+        fn current_limit(&self) -> Option<usize> {
+            Some(48)
+        }
+        fn in_flight(&self) -> Option<usize> {
+            Some(47)
+        }
+        fn usage(&self) -> Usage {
+            Usage {
+                requests: 100,
+                retries: 3,
+                input_tokens: 1200,
+                output_tokens: 3400,
+                cached: 10,
+                ..Usage::default()
+            }
+        }
+        fn generate<'a>(
+            &'a self,
+            _: &'a Prompt,
+            _: &'a GenerationParams,
+        ) -> BoxFuture<'a, Result<Generations, LlmError>> {
+            Box::pin(async { Err(LlmError::row("not asked")) })
+        }
+    }
+
+    #[test]
+    fn the_llm_line_shows_what_is_in_flight_and_what_went_wrong() {
+        assert_eq!(
+            llm_status(&Busy),
+            "47 in flight  limit 48/64  1200 tokens in, 3400 out  3 retries  10 cached"
+        );
     }
 }

@@ -149,6 +149,26 @@ impl GenerateSentencePair {
     }
 }
 
+impl GenerateSentencePair {
+    /// The task a pipeline file records.
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let name: String = settings.get("action")?;
+        let action = SentencePairAction::parse(&name).ok_or_else(|| {
+            format!(
+                "`{}`: `{name}` is no action; use paraphrase, semantically-similar, query or answer",
+                settings.key_path("action")
+            )
+        })?;
+        let mut task = GenerateSentencePair::new(settings.llm("llm")?, action)
+            .triplet(settings.optional("triplet")?.unwrap_or_default())
+            .hard_negative(settings.optional("hard_negative")?.unwrap_or_default());
+        task.context = settings.optional("context")?;
+        Ok(Box::new(task))
+    }
+}
+
 crate::__task_builders!(GenerateSentencePair);
 
 #[task(dynamic)]

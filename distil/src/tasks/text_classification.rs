@@ -202,6 +202,43 @@ impl TextClassification {
     }
 }
 
+impl TextClassification {
+    /// The task a pipeline file records (its `n` is a runtime parameter, applied after).
+    pub(crate) fn from_settings(
+        settings: &crate::step::StepSettings<'_>,
+    ) -> Result<Box<dyn crate::Step>, String> {
+        let mut task = TextClassification::new(settings.llm("llm")?);
+        if let Some(prompt) = settings.optional::<String>("system_prompt")? {
+            task.system_prompt = prompt;
+        }
+        if let Some(context) = settings.optional::<String>("context")? {
+            task.context = context;
+        }
+        task.examples = settings.optional("examples")?.unwrap_or_default();
+        let labels: Vec<String> = settings.optional("available_labels")?.unwrap_or_default();
+        let descriptions: Vec<Option<String>> = settings
+            .optional("label_descriptions")?
+            .unwrap_or_else(|| vec![None; labels.len()]);
+        if descriptions.len() != labels.len() {
+            return Err(format!(
+                "`{}` holds {} descriptions for {} labels",
+                settings.key_path("label_descriptions"),
+                descriptions.len(),
+                labels.len()
+            ));
+        }
+        task.labels = labels.into_iter().zip(descriptions).collect();
+        if let Some(label) = settings.optional::<String>("default_label")? {
+            task.default_label = label;
+        }
+        if let Some(title) = settings.optional::<String>("query_title")? {
+            task.query_title = title;
+        }
+        task.structured = settings.optional("structured_output")?.unwrap_or_default();
+        Ok(Box::new(task))
+    }
+}
+
 crate::__task_builders!(TextClassification);
 
 #[task(dynamic)]
@@ -289,10 +326,17 @@ impl Task for TextClassification {
     }
 
     fn description(&self) -> Option<Value> {
+        let described = self.labels.iter().any(|(_, d)| d.is_some());
         Some(serde_json::json!({
-            "n": self.n,
+            "system_prompt": self.system_prompt,
+            "context": self.context,
+            "examples": self.examples,
             "available_labels": self.labels.iter().map(|(l, _)| l).collect::<Vec<_>>(),
+            "label_descriptions": described
+                .then(|| self.labels.iter().map(|(_, d)| d).collect::<Vec<_>>()),
             "default_label": self.default_label,
+            "query_title": self.query_title,
+            "structured_output": self.structured,
         }))
     }
 

@@ -179,6 +179,12 @@ impl Gate {
         self.adaptive && self.state.lock().expect("not poisoned").hold <= 0.0
     }
 
+    /// The requests in flight now.
+    pub(crate) fn in_flight(&self) -> usize {
+        let state = self.state.lock().expect("not poisoned");
+        state.capacity - self.permits.available_permits().min(state.capacity)
+    }
+
     /// The requests allowed in flight now.
     pub(crate) fn limit(&self) -> usize {
         let state = self.state.lock().expect("not poisoned");

@@ -60,6 +60,8 @@ pub struct Client<W: Wire> {
     params: GenerationParams,
     /// Renders chat prompts to raw text for servers that only complete raw text.
     chat_template: Option<ChatTemplate>,
+    /// Bearer tokens that expire, asked for before each request (over `key`).
+    tokens: Option<Arc<dyn crate::llm::TokenSource>>,
     shared: Arc<OnceLock<Core>>,
 }
 
@@ -82,6 +84,7 @@ impl<W: Wire> Clone for Client<W> {
             limits: self.limits,
             params: self.params.clone(),
             chat_template: self.chat_template.clone(),
+            tokens: self.tokens.clone(),
             shared: self.shared.clone(),
         }
     }
@@ -191,6 +194,7 @@ impl<W: Wire> Client<W> {
             limits: RateLimits::default(),
             params: GenerationParams::default(),
             chat_template: None,
+            tokens: None,
             shared: Arc::new(OnceLock::new()),
         }
     }
@@ -212,7 +216,17 @@ impl<W: Wire> Client<W> {
     /// The API key, instead of the provider's environment variable.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(Secret::new(key));
+        self.tokens = None;
         self.key_source = "api_key(..)".to_owned();
+        self.reconfigured()
+    }
+
+    /// Asks `source` for a bearer token before each request instead of sending a fixed key
+    /// (tokens that expire: a [`ServiceAccount`](crate::llm::ServiceAccount)'s), and for a
+    /// fresh one, once, when the server answers 401.
+    pub fn token_source(mut self, source: impl crate::llm::TokenSource) -> Self {
+        self.key_source = source.describe();
+        self.tokens = Some(Arc::new(source));
         self.reconfigured()
     }
 
@@ -494,12 +508,27 @@ impl<W: Wire> Client<W> {
         http: &Http,
         url: &reqwest::Url,
         body: bytes::Bytes,
+        token: Option<&Secret>,
     ) -> Attempt {
-        let request = http
+        let mut request = http
             .client
             .post(url.clone())
             .headers(http.headers.clone())
             .body(body);
+        if let Some(token) = token {
+            let mut fresh = HeaderMap::new();
+            for (name, value) in self.wire.auth_headers(token) {
+                if let (Ok(name), Ok(mut value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    value.set_sensitive(true);
+                    fresh.insert(name, value);
+                }
+            }
+            // Over the fixed key's headers.
+            request = request.headers(fresh);
+        }
         let exchange = async {
             let response = match request.send().await {
                 Ok(response) => response,
@@ -607,8 +636,14 @@ impl<W: Wire> Client<W> {
     ) -> Result<T, LlmError> {
         let provider = self.wire.provider();
         let mut attempt = 0;
+        // A refused token is replaced once per request.
+        let (mut refused, mut replaced): (Option<Secret>, bool) = (None, false);
         loop {
             attempt += 1;
+            let token = match &self.tokens {
+                Some(source) => Some(source.token(refused.take().as_ref()).await?),
+                None => None,
+            };
             crate::step::request_waiting();
             let ticket = core.gate.enter().await;
             if let Some(down) = core.health.down() {
@@ -618,7 +653,9 @@ impl<W: Wire> Client<W> {
             let Some(sent) = crate::step::request_sent() else {
                 return Err(LlmError::row("not sent: the run is stopping"));
             };
-            let outcome = self.attempt(core, http, url, body.clone()).await;
+            let outcome = self
+                .attempt(core, http, url, body.clone(), token.as_ref())
+                .await;
             core.limiter.used(estimate, 0);
             let mut unanswered = true;
             let (failure, server_delay) = match outcome {
@@ -650,6 +687,14 @@ impl<W: Wire> Client<W> {
                         let said = self.scrub(error_message(&text));
                         if matches!(status, 429 | 503 | 529) {
                             ticket.congestion();
+                        }
+                        if status == 401 && token.is_some() && !replaced {
+                            (refused, replaced) = (token.clone(), true);
+                            tracing::debug!(
+                                provider,
+                                "access token refused; asking for a fresh one"
+                            );
+                            continue;
                         }
                         if self.wire.rejects_key(status, &text) {
                             core.failed.fetch_add(1, Ordering::Relaxed);
@@ -767,9 +812,13 @@ impl<W: Wire> Client<W> {
         } else {
             format!(": {said}")
         };
-        let key = match &self.key {
-            None => format!("no API key was sent; set {}", self.key_source),
-            Some(_) => format!("check the key in {}", self.key_source),
+        let key = match (&self.tokens, &self.key) {
+            (Some(_), _) => format!(
+                "a fresh access token from {} was refused too; check its rights",
+                self.key_source
+            ),
+            (None, None) => format!("no API key was sent; set {}", self.key_source),
+            (None, Some(_)) => format!("check the key in {}", self.key_source),
         };
         LlmError::fatal(format!(
             "{} rejected the request with HTTP {status}{said}; {key}",
@@ -828,6 +877,10 @@ impl<W: Wire> Llm for Client<W> {
         Some(Client::current_limit(self))
     }
 
+    fn in_flight(&self) -> Option<usize> {
+        Some(self.shared.get().map_or(0, |core| core.gate.in_flight()))
+    }
+
     fn supports_n(&self) -> bool {
         self.wire.supports_n()
     }
@@ -837,6 +890,9 @@ impl<W: Wire> Llm for Client<W> {
     }
 
     fn check(&self) -> Result<(), LlmError> {
+        if let Some(source) = &self.tokens {
+            return source.check();
+        }
         if self.key.is_none() && self.key_required {
             return Err(LlmError::fatal(format!(
                 "{} needs an API key: set {} (or call `.api_key(..)`)",

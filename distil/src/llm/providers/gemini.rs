@@ -1,5 +1,6 @@
 //! Google's Gemini models: the Generative Language API (an API key) and Vertex AI (an OAuth
-//! access token), which share one wire format, `generateContent`.
+//! access token, fixed or a service account's), which share one wire format,
+//! `generateContent`.
 
 use serde::Deserialize;
 use serde_json::{Map, json};
@@ -30,7 +31,8 @@ pub struct GeminiWire {
 }
 
 /// Gemini on the Generative Language API (`GEMINI_API_KEY`, `GEMINI_BASE_URL` when set), or on
-/// Vertex AI with [`vertex`](Client::vertex) (an access token, `GOOGLE_ACCESS_TOKEN`).
+/// Vertex AI with [`vertex`](Client::vertex) (an access token, `GOOGLE_ACCESS_TOKEN`, or a
+/// service account's key file, `GOOGLE_APPLICATION_CREDENTIALS`).
 /// System messages become the `systemInstruction`; a structured output's schema goes as
 /// `responseJsonSchema` with `responseMimeType: application/json`; other generation
 /// parameters map to `generationConfig` (`maxOutputTokens`, `topP`, `stopSequences`, `seed`,
@@ -63,10 +65,13 @@ impl Client<GeminiWire> {
     }
 
     /// Gemini's `model` on Vertex AI in `project` and `location` (`us-central1`, `global`):
-    /// the access token from `GOOGLE_ACCESS_TOKEN`, or
+    /// the access token from `GOOGLE_ACCESS_TOKEN`; else, when
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names a service account's key file, tokens of that
+    /// [`ServiceAccount`](crate::llm::ServiceAccount), renewed before they expire; or
     /// [`access_token`](Self::access_token) /
-    /// [`access_token_from_gcloud`](Self::access_token_from_gcloud). An access token lasts
-    /// about an hour: a longer run needs a fresh one (a 401 stops the run, naming it).
+    /// [`access_token_from_gcloud`](Self::access_token_from_gcloud) /
+    /// [`service_account`](Self::service_account). A fixed access token lasts about an hour:
+    /// a longer run needs a service account (with a fixed token, a 401 stops the run).
     pub fn vertex(
         project: impl AsRef<str>,
         location: impl AsRef<str>,
@@ -85,7 +90,18 @@ impl Client<GeminiWire> {
             auth: Auth::Bearer,
             vertex: Some((project.to_owned(), location.to_owned())),
         };
-        Client::with_wire(wire, model, url, Some("GOOGLE_ACCESS_TOKEN"), true)
+        let client = Client::with_wire(wire, model, url, Some("GOOGLE_ACCESS_TOKEN"), true);
+        let fixed = std::env::var("GOOGLE_ACCESS_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+        match crate::llm::ServiceAccount::from_env() {
+            Some(account) if !fixed => client.service_account(account),
+            _ => client,
+        }
+    }
+
+    /// Vertex AI requests carry access tokens of this service account, each renewed five
+    /// minutes before it expires and when Vertex AI refuses it (once per request).
+    pub fn service_account(self, account: crate::llm::ServiceAccount) -> Self {
+        self.token_source(account)
     }
 
     /// The OAuth access token Vertex AI requests carry (a service account's or a user's).

@@ -3,12 +3,14 @@
 
 mod anthropic;
 mod gemini;
+mod google_auth;
 mod hosted;
 mod mistral;
 mod openai;
 
 pub use anthropic::{Anthropic, AnthropicWire};
 pub use gemini::{Gemini, GeminiWire};
+pub use google_auth::ServiceAccount;
 pub use hosted::{AzureOpenAi, AzureWire, HuggingFace, HuggingFaceWire};
 pub use mistral::{Mistral, MistralWire};
 pub use openai::{OpenAi, OpenAiWire, Preset};
@@ -85,24 +87,12 @@ pub(crate) fn constructors() -> Vec<(&'static str, Box<super::LlmFn>)> {
         }
         constructors.push((
             provider,
-            Box::new(move |settings| {
-                let model: String = settings.get("model")?;
-                let client = if preset == Preset::OpenAi {
-                    OpenAi::new(model)
-                } else {
-                    OpenAi::preset(preset, model)
-                };
-                Ok(Arc::new(client.restored(settings)?))
-            }),
+            Box::new(move |settings| Ok(Arc::new(openai_client(preset, settings)?))),
         ));
     }
     constructors.push((
         "Mistral",
-        Box::new(|settings| {
-            Ok(Arc::new(
-                Mistral::new(settings.get::<String>("model")?).restored(settings)?,
-            ))
-        }),
+        Box::new(|settings| Ok(Arc::new(mistral_client(settings)?))),
     ));
     constructors.push((
         "Anthropic",
@@ -152,6 +142,47 @@ pub(crate) fn constructors() -> Vec<(&'static str, Box<super::LlmFn>)> {
         }),
     ));
     constructors
+}
+
+/// The constructors of the HTTP clients that embed (their APIs have an embeddings
+/// endpoint), by the provider their `describe` records.
+pub(crate) fn embeddings_constructors() -> Vec<(&'static str, Box<crate::llm::EmbeddingsFn>)> {
+    use std::sync::Arc;
+    let mut constructors: Vec<(&'static str, Box<crate::llm::EmbeddingsFn>)> = Vec::new();
+    for preset in Preset::ALL {
+        let provider = preset.provider();
+        if provider == "Mistral" {
+            continue;
+        }
+        constructors.push((
+            provider,
+            Box::new(move |settings| Ok(Arc::new(openai_client(preset, settings)?))),
+        ));
+    }
+    constructors.push((
+        "Mistral",
+        Box::new(|settings| Ok(Arc::new(mistral_client(settings)?))),
+    ));
+    constructors
+}
+
+/// The OpenAI-compatible client (of `preset`) a pipeline file records.
+fn openai_client(
+    preset: Preset,
+    settings: &crate::settings::Settings<'_>,
+) -> Result<OpenAi, String> {
+    let model: String = settings.get("model")?;
+    let client = if preset == Preset::OpenAi {
+        OpenAi::new(model)
+    } else {
+        OpenAi::preset(preset, model)
+    };
+    client.restored(settings)
+}
+
+/// The Mistral client a pipeline file records.
+fn mistral_client(settings: &crate::settings::Settings<'_>) -> Result<Mistral, String> {
+    Mistral::new(settings.get::<String>("model")?).restored(settings)
 }
 
 /// An answer's JSON; the error quotes the start of what came instead.

@@ -81,7 +81,7 @@ pub(crate) async fn execute(
         && pipeline.nodes.iter().all(|n| n.options.use_cache);
     if let Some(signature) = &pipeline_signature
         && reuse
-        && resume::is_finished(signature, &dir)
+        && let Some(record) = resume::finished(signature, &dir)
     {
         tracing::info!(
             "pipeline `{}` finished before with the same steps and data: its Distiset in {} \
@@ -89,7 +89,20 @@ pub(crate) async fn execute(
             pipeline.name(),
             dir.display()
         );
-        return Distiset::load_from_disk(&dir);
+        let started = std::time::Instant::now();
+        let distiset = Distiset::load_from_disk(&dir)?;
+        let configs = distiset
+            .iter()
+            .map(|(name, rows)| (name.to_owned(), rows.len() as u64))
+            .collect();
+        pipeline.last_run = Some(super::summary::RunSummary::reused(
+            pipeline,
+            dir,
+            started.elapsed(),
+            configs,
+            Some(&record).filter(|r| !r.is_null()),
+        ));
+        return Ok(distiset);
     }
     resume::unmark_finished(&dir);
     run_dir::clean_leftovers(&dir);
@@ -334,7 +347,7 @@ pub(crate) async fn execute(
     }
     crate::distiset::write_atomic(&dir.join(PIPELINE_YAML), description.as_bytes())?;
     crate::distiset::write_atomic(&dir.join(PIPELINE_LOG), log.text().as_bytes())?;
-    pipeline.last_run = Some(super::summary::RunSummary::new(
+    let summary = super::summary::RunSummary::new(
         pipeline,
         dir.clone(),
         log.elapsed(),
@@ -349,7 +362,9 @@ pub(crate) async fn execute(
             .zip(replayed_rows.iter().copied())
             .collect::<Vec<_>>(),
         &log.row_error_reasons(),
-    ));
+    );
+    let record = summary.record();
+    pipeline.last_run = Some(summary);
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -362,7 +377,7 @@ pub(crate) async fn execute(
         });
     }
     if let Some(signature) = &pipeline_signature {
-        resume::mark_finished(signature, &dir)?;
+        resume::mark_finished(signature, &dir, record)?;
     }
     Ok(Distiset::new(dir, configs))
 }

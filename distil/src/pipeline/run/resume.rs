@@ -131,19 +131,28 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     found
 }
 
-/// Whether `dir` holds the finished run of this pipeline by this program, untouched since.
-pub(super) fn is_finished(signature: &Signature, dir: &Path) -> bool {
-    let Ok(text) = std::fs::read(dir.join(FINISHED)) else {
-        return false;
-    };
-    serde_json::from_slice::<Value>(&text)
-        .is_ok_and(|recorded| recorded == finished_record(signature, dir))
+/// Whether `dir` holds the finished run of this pipeline by this program, untouched since:
+/// then the summary that run recorded (`Value::Null` when it recorded none).
+pub(super) fn finished(signature: &Signature, dir: &Path) -> Option<Value> {
+    let text = std::fs::read(dir.join(FINISHED)).ok()?;
+    let mut recorded = serde_json::from_slice::<Value>(&text).ok()?;
+    let summary = recorded
+        .as_object_mut()
+        .and_then(|r| r.remove("summary"))
+        .unwrap_or(Value::Null);
+    (recorded == finished_record(signature, dir)).then_some(summary)
 }
 
-/// Records that the run in `dir` finished.
-pub(super) fn mark_finished(signature: &Signature, dir: &Path) -> crate::Result<()> {
-    let record = finished_record(signature, dir).to_string();
-    crate::distiset::write_atomic(&dir.join(FINISHED), record.as_bytes())
+/// Records that the run in `dir` finished, with what its summary says of its steps, for a
+/// later run that returns its Distiset as it is.
+pub(super) fn mark_finished(
+    signature: &Signature,
+    dir: &Path,
+    summary: Value,
+) -> crate::Result<()> {
+    let mut record = finished_record(signature, dir);
+    record["summary"] = summary;
+    crate::distiset::write_atomic(&dir.join(FINISHED), record.to_string().as_bytes())
 }
 
 /// Removes the record before a run writes into `dir`.

@@ -16,9 +16,10 @@ use crate::{DataType, Error, Value, step};
 ///
 /// Columns: reads `columns` (any type); writes `output_columns`, by default `grouped_<column>`:
 /// `Vec<Option<T>>` of the column's type `T`, null where a branch failed on the row. When
-/// `pipeline!` sees both lists as literals it checks that type at compile time; otherwise the
-/// lists are `Vec<Value>` until the pipeline runs. The original columns pass through, holding
-/// the nearest branch's value.
+/// `pipeline!` sees both lists as literals it checks that type at compile time, and
+/// [`Pipeline::validate`](crate::Pipeline::validate) checks it in a pipeline built without
+/// the macro, in the same words. The original columns pass through, holding the nearest
+/// branch's value.
 ///
 /// ```
 /// use distil::steps::GroupColumns;
@@ -106,6 +107,10 @@ impl Step for GroupColumns {
             outputs: self
                 .pairs()
                 .map(|(_, name)| ColumnSpec::new(name, DataType::List(Box::new(DataType::Json))))
+                .collect(),
+            grouped: self
+                .pairs()
+                .map(|(column, name)| (column.clone(), name))
                 .collect(),
             ..StepSpec::new("GroupColumns", StepKind::Normal)
         }
