@@ -258,6 +258,10 @@ async fn main() -> distil::Result<()> {
         .default_config()
         .expect("one leaf step, one config");
     println!(
+        "(the drafters and the judge are templates standing in for LLMs; \
+         `cargo run --example quickstart` generates with the embedded one)"
+    );
+    println!(
         "{loaded} instructions -> {} preference pairs in {:.1} ms",
         rows.len(),
         start.elapsed().as_secs_f64() * 1000.0

@@ -2,10 +2,9 @@
 //!
 //! load -> TextGeneration -> saved in the Hub's layout.
 //!
-//! Built with `--features local`, and with no endpoint variable set, the LLM is the embedded
-//! one (`distil::llm::LocalLlm`): SmolLM2-135M-Instruct on the CPU, in this process, fetched on
-//! first use (98 MB). Build it with `--release` too: distil's own matrix kernel, unoptimised,
-//! is many times slower. Point it at a server instead with:
+//! With no endpoint variable set, the LLM is the embedded one (`distil::llm::LocalLlm`, feature
+//! `local`, on by default): SmolLM2-135M-Instruct on the CPU, in this process, fetched on first
+//! use (98 MB). Point it at a server instead with:
 //!
 //! ```text
 //! # a local server (vLLM, Ollama, llama.cpp, ...): no key needed
@@ -96,8 +95,8 @@ async fn run() -> distil::Result<ExitCode> {
                     "quickstart needs an LLM: set OPENAI_BASE_URL to an OpenAI-compatible server \
                      (e.g. a local vLLM, Ollama or llama.cpp server: \
                      OPENAI_BASE_URL=http://localhost:11434/v1, with OPENAI_MODEL naming its \
-                     model), set OPENAI_API_KEY to use OpenAI, or build with `--release --features local` \
-                     for the embedded model."
+                     model), set OPENAI_API_KEY to use OpenAI, or build with the feature `local` (on by \
+                     default) for the embedded model."
                 );
                 return Ok(ExitCode::FAILURE);
             }

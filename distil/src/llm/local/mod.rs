@@ -29,14 +29,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Value;
-use crate::llm::{Generation, GenerationParams, Generations, Llm, LlmError, Prompt, Usage};
+use crate::llm::{
+    ChatTemplate, Generation, GenerationParams, Generations, Llm, LlmError, Prompt, Usage,
+};
 use crate::step::BoxFuture;
 
 pub use fetch::{DEFAULT_FILE, DEFAULT_REPO};
 
 use engine::{Engine, Request};
 use sampling::Sampling;
-use tokenizer::{ChatTemplate, GgufTokenizer};
+use tokenizer::GgufTokenizer;
+
+/// A candle error's message without the backtrace candle adds when `RUST_BACKTRACE` is set.
+fn plain(e: candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => inner.to_string(),
+        e => e.to_string(),
+    }
+}
 
 /// What one model shares between clones of its [`LocalLlm`].
 struct Loaded {
@@ -81,7 +91,15 @@ impl LocalLlm {
     /// fetched on first use. Loading takes a moment and blocks: call it before the run.
     pub fn new() -> Result<LocalLlm, LlmError> {
         let path = fetch::default_model()?;
-        Self::from_file(path)
+        if path != fetch::cached_default() {
+            return Self::from_file(path);
+        }
+        match Self::load(&path) {
+            Ok(llm) => Ok(llm),
+            // distil's own copy, checked when written, that no longer loads is damaged (a
+            // disk error, an edit): fetched again rather than left in the way.
+            Err(reason) => Self::from_file(fetch::refetch_default(&path, &reason)?),
+        }
     }
 
     /// A GGUF file of the Hub (`repo`, `file`), from the Hub cache or downloaded into it.
@@ -96,32 +114,27 @@ impl LocalLlm {
 
     /// A GGUF file on disk.
     pub fn from_file(path: impl AsRef<Path>) -> Result<LocalLlm, LlmError> {
-        let path = path.as_ref().to_path_buf();
-        let fail = |e: &dyn std::fmt::Display| {
+        let path = path.as_ref();
+        Self::load(path).map_err(|e| {
             LlmError::fatal(format!(
                 "cannot load the model {}: {e} (DISTIL_MODEL or the path given must name a GGUF file)",
                 path.display()
             ))
-        };
-        let mut file = std::fs::File::open(&path).map_err(|e| fail(&e))?;
+        })
+    }
+
+    /// The model of a GGUF file, or why it does not load.
+    fn load(path: &Path) -> Result<LocalLlm, String> {
+        let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let content = candle_core::quantized::gguf_file::Content::read(&mut file)
-            .map_err(|e| fail(&format!("not a readable GGUF file ({e})")))?;
-        let tokenizer = Arc::new(GgufTokenizer::from_gguf(&content).map_err(|e| fail(&e))?);
-        let template = ChatTemplate::from_gguf(&content).map_err(|e| fail(&e))?;
-        let model = model::Model::load(&content, &mut file).map_err(|e| fail(&e))?;
+            .map_err(|e| format!("not a readable GGUF file ({})", plain(e)))?;
+        let tokenizer = Arc::new(GgufTokenizer::from_gguf(&content)?);
+        let template = tokenizer::chat_template(&content, &tokenizer)?;
+        let model = model::Model::load(&content, &mut file).map_err(plain)?;
         let context = model.shape.context;
-        let name = content
-            .metadata
-            .get("general.name")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_else(|| {
-                path.file_stem()
-                    .map_or("local".into(), |s| s.to_string_lossy().into_owned())
-            });
         let name = path
             .file_stem()
-            .map_or(name, |s| s.to_string_lossy().into_owned());
+            .map_or("local".into(), |s| s.to_string_lossy().into_owned());
         let engine = Engine::start(model, tokenizer.clone());
         Ok(LocalLlm {
             loaded: Arc::new(Loaded {
@@ -129,7 +142,7 @@ impl LocalLlm {
                 template,
                 engine,
                 context,
-                path,
+                path: path.to_path_buf(),
                 usage: Counters::default(),
             }),
             name,
@@ -193,7 +206,7 @@ impl LocalLlm {
             Prompt::Chat(messages) => self
                 .loaded
                 .template
-                .render(messages, &self.loaded.tokenizer)
+                .render(messages, true)
                 .map_err(LlmError::row),
         }
     }
@@ -329,6 +342,12 @@ impl Llm for LocalLlm {
             output_tokens: u.output_tokens.load(Ordering::Relaxed),
             cached: 0,
         }
+    }
+
+    /// The GGUF's own chat template (ChatML when it has none): [`Magpie`](crate::tasks::Magpie)
+    /// writes the start of a user turn with it as a raw prompt.
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        Some(&self.loaded.template)
     }
 
     fn describe(&self) -> Value {

@@ -29,56 +29,19 @@ impl Sampling {
 
     /// The next token.
     pub fn next(&mut self, logits: &[f32]) -> u32 {
-        let greedy = || {
-            logits
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i as u32)
-        };
         if self.temperature <= 0.0 || self.top_k == Some(1) {
-            return greedy();
+            return distil_kernels::argmax(logits);
         }
-        // Tokens more than e^30 less likely than the likeliest cannot be drawn: leaving them
-        // out spares sorting the whole vocabulary for every token.
-        let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let floor = top - (30.0 * self.temperature) as f32;
-        let mut candidates: Vec<(u32, f32)> = logits
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| **l >= floor)
-            .map(|(i, &l)| (i as u32, l))
-            .collect();
-        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
-        if let Some(k) = self.top_k.filter(|&k| k > 0) {
-            candidates.truncate(k);
-        }
-        let max = candidates[0].1 as f64;
-        let mut weights: Vec<f64> = candidates
-            .iter()
-            .map(|(_, l)| ((*l as f64 - max) / self.temperature).exp())
-            .collect();
-        let total: f64 = weights.iter().sum();
-        if self.top_p < 1.0 {
-            let mut kept = 0.0;
-            let mut keep = weights.len();
-            for (i, w) in weights.iter().enumerate() {
-                kept += w / total;
-                if kept >= self.top_p {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            weights.truncate(keep);
-        }
-        let total: f64 = weights.iter().sum();
+        let candidates =
+            distil_kernels::sampling_candidates(logits, self.temperature, self.top_k, self.top_p);
+        let total: f64 = candidates.iter().map(|c| c.1).sum();
         let mut pick = self.rng.random::<f64>() * total;
-        for (i, w) in weights.iter().enumerate() {
-            pick -= w;
+        for &(id, weight) in &candidates {
+            pick -= weight;
             if pick <= 0.0 {
-                return candidates[i].0;
+                return id;
             }
         }
-        candidates[weights.len() - 1].0
+        candidates.last().map_or(0, |c| c.0)
     }
 }

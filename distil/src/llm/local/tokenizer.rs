@@ -11,6 +11,8 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 
+use crate::llm::ChatTemplate;
+
 /// The GGUF token type of control tokens (`<|im_start|>`, `<|endoftext|>`, ...).
 const CONTROL: i32 = 3;
 /// The GGUF token type of user-defined tokens, matched whole like control tokens.
@@ -141,56 +143,30 @@ impl GgufTokenizer {
     }
 }
 
-/// A chat template (Jinja, as Hugging Face writes them) rendered with minijinja.
-pub(crate) struct ChatTemplate {
-    env: minijinja::Environment<'static>,
-}
-
 /// ChatML, for a GGUF without `tokenizer.chat_template`.
 const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
-impl ChatTemplate {
-    /// The GGUF's template, else ChatML.
-    pub fn from_gguf(content: &Content) -> Result<ChatTemplate, String> {
-        let source = content
-            .metadata
-            .get("tokenizer.chat_template")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_else(|| CHATML.to_owned());
-        let mut env = minijinja::Environment::new();
-        env.add_function(
-            "raise_exception",
-            |message: String| -> Result<String, minijinja::Error> {
-                Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    message,
-                ))
-            },
-        );
-        env.add_template_owned("chat", source)
-            .map_err(|e| format!("the GGUF's chat template: {e}"))?;
-        Ok(ChatTemplate { env })
-    }
-
-    /// The prompt text for `messages`, ending where the assistant's answer starts.
-    pub fn render(
-        &self,
-        messages: &[crate::steps::ChatMessage],
-        tokenizer: &GgufTokenizer,
-    ) -> Result<String, String> {
-        let messages: Vec<_> = messages
-            .iter()
-            .map(|m| serde_json::json!({ "role": m.role, "content": m.content }))
-            .collect();
-        let template = self.env.get_template("chat").map_err(|e| e.to_string())?;
-        template
-            .render(minijinja::context! {
-                messages => messages,
-                add_generation_prompt => true,
-                bos_token => tokenizer.bos.clone().unwrap_or_default(),
-                eos_token => tokenizer.eos.clone().unwrap_or_default(),
-            })
-            .map_err(|e| format!("rendering the chat template: {e}"))
-    }
+/// The GGUF's chat template (else ChatML), with the tokenizer's start and end tokens, and the
+/// texts of the tokens generation stops at as the ends of a turn.
+pub(crate) fn chat_template(
+    content: &Content,
+    tokenizer: &GgufTokenizer,
+) -> Result<ChatTemplate, String> {
+    let source = content
+        .metadata
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_else(|| CHATML.to_owned());
+    let stop: Vec<String> = tokenizer
+        .stop_ids
+        .iter()
+        .map(|id| tokenizer.decode(&[*id]))
+        .filter(|text| !text.is_empty())
+        .collect();
+    Ok(ChatTemplate::new(source)
+        .map_err(|e| format!("the GGUF's chat template: {e}"))?
+        .bos_token(tokenizer.bos.clone().unwrap_or_default())
+        .eos_token(tokenizer.eos.clone().unwrap_or_default())
+        .stop(stop))
 }
