@@ -104,7 +104,9 @@ impl GgufTokenizer {
             .filter(|(_, t)| **t == CONTROL || **t == USER_DEFINED)
             .map(|(token, _)| AddedToken::from(token.clone(), true))
             .collect();
-        tokenizer.add_special_tokens(&special);
+        tokenizer
+            .add_special_tokens(special)
+            .map_err(|e| format!("the GGUF's control tokens: {e}"))?;
 
         let eos_id = id(content, "tokenizer.ggml.eos_token_id");
         let mut stop_ids: Vec<u32> = eos_id.into_iter().collect();
