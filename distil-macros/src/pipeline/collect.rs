@@ -32,7 +32,10 @@ impl Parse for State {
         let mut rows = None;
         while !body.is_empty() {
             if body.peek(Ident) && body.peek2(Token![;]) {
-                body.parse::<Ident>()?;
+                let marker: Ident = body.parse()?;
+                if marker != "rows" || rows.is_some() {
+                    return Err(syn::Error::new(marker.span(), "malformed pipeline state"));
+                }
                 body.parse::<Token![;]>()?;
                 rows = Some(Vec::new());
                 continue;
@@ -185,4 +188,24 @@ fn add_inputs(desc: &mut StepDesc, mut columns: Vec<ColumnDesc>) {
         .collect();
     columns.extend(extra);
     desc.inputs = columns;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_takes_only_its_own_marker() {
+        let state: State = syn::parse2(quote!([] { input {} rows; })).unwrap();
+        assert!(state.steps.is_empty());
+        assert_eq!(state.rows.map(|r| r.len()), Some(0));
+        for malformed in [
+            quote!([] { input {} bogus; }),
+            quote!([] { input {} rows; rows; }),
+            quote!([] { outputs {} }),
+        ] {
+            let error = syn::parse2::<State>(malformed).err().expect("rejected");
+            assert_eq!(error.to_string(), "malformed pipeline state");
+        }
+    }
 }
