@@ -130,11 +130,12 @@ async fn run() -> distil::Result<ExitCode> {
     distiset.save_to_disk(&target)?;
 
     let description = llm.describe();
-    let server = description["base_url"]
-        .as_str()
-        .map_or_else(|| "this process (embedded, CPU)".to_owned(), str::to_owned);
+    let server = description["base_url"].as_str().map_or_else(
+        || "in this process (embedded, CPU)".to_owned(),
+        |url| format!("at {url}"),
+    );
     println!(
-        "{loaded} instructions -> {} rows in {:.1} s with {} at {server}",
+        "{loaded} instructions -> {} rows in {:.1} s with {} {server}",
         rows.len(),
         elapsed.as_secs_f64(),
         llm.model_name(),

@@ -173,7 +173,8 @@ impl ResponseCache {
         self.shared.hits.load(Ordering::Relaxed)
     }
 
-    /// Answers stored so far by this handle and its clones.
+    /// Answers handed to the writer so far by this handle and its clones (a commit that
+    /// fails is logged in `pipeline.log`).
     pub fn stored(&self) -> u64 {
         self.shared.stored.load(Ordering::Relaxed)
     }
