@@ -5,11 +5,16 @@
 //! `cargo bench --bench local` prints one JSON line. With `LLAMA_SERVER` naming a
 //! `llama-server` binary, the same figures for llama.cpp's server on the same GGUF file (the
 //! limit on this machine) stand beside them, with distil's share of each; without it, the
-//! `llama_cpp` field is null.
+//! `llama_cpp` field is null. Built with the feature `llama-cpp`
+//! (`RUSTFLAGS="-C target-cpu=native" cargo bench --bench local --features llama-cpp`), the
+//! figures of distil's llama.cpp engine stand there too (`distil_llama_cpp`), with their
+//! share of the server's.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "llama-cpp")]
+use distil::llm::LocalEngine;
 use distil::llm::{GenerationParams, Llm, LocalLlm, Prompt};
 use serde_json::{Value, json};
 
@@ -197,6 +202,21 @@ async fn main() {
         async move { local_run(llm, &prompts, tokens).await }
     })
     .await;
+    // The llama.cpp engine on the same file, when built in.
+    #[cfg(feature = "llama-cpp")]
+    let engine = {
+        let on_llama = LocalLlm::from_file_with_engine(llm.path(), LocalEngine::LlamaCpp)
+            .expect("the default model loads on llama.cpp")
+            .max_concurrency(64);
+        let figures = measure(&long, |prompts, tokens| {
+            let llm = &on_llama;
+            async move { local_run(llm, &prompts, tokens).await }
+        })
+        .await;
+        Some(figures)
+    };
+    #[cfg(not(feature = "llama-cpp"))]
+    let engine: Option<Figures> = None;
     let llama = match std::env::var("LLAMA_SERVER").ok().filter(|v| !v.is_empty()) {
         Some(binary) => {
             let server = llama_server(&binary, llm.path()).await;
@@ -210,7 +230,14 @@ async fn main() {
         }
         None => None,
     };
-    let share = |ours: f64, theirs: f64| round(100.0 * ours / theirs);
+    let shares = |ours: &Figures, theirs: &Figures| {
+        let share = |ours: f64, theirs: f64| round(100.0 * ours / theirs);
+        json!({
+            "prompt": share(ours.prompt, theirs.prompt),
+            "generation": share(ours.generation, theirs.generation),
+            "best_total": share(ours.best.1, theirs.best.1),
+        })
+    };
     let line = json!({
         "bench": "local",
         "model": llm.model_name(),
@@ -218,11 +245,12 @@ async fn main() {
         "prompt_tokens": llm.prompt_ids(&Prompt::Text(long.clone())).unwrap().len(),
         "distil": local.json(),
         "llama_cpp": llama.as_ref().map(Figures::json),
-        "share_of_llama_cpp_pct": llama.as_ref().map(|l| json!({
-            "prompt": share(local.prompt, l.prompt),
-            "generation": share(local.generation, l.generation),
-            "best_total": share(local.best.1, l.best.1),
-        })),
+        "share_of_llama_cpp_pct": llama.as_ref().map(|l| shares(&local, l)),
+        "distil_llama_cpp": engine.as_ref().map(Figures::json),
+        "distil_llama_cpp_share_of_llama_cpp_pct": engine
+            .as_ref()
+            .zip(llama.as_ref())
+            .map(|(e, l)| shares(e, l)),
     });
     println!("{line}");
 }

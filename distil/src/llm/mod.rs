@@ -46,7 +46,7 @@ pub use pool::{LlmPool, PoolStrategy};
 pub use prompt::Prompt;
 
 #[cfg(feature = "local")]
-pub use local::LocalLlm;
+pub use local::{LocalEngine, LocalLlm};
 
 #[cfg(feature = "llm-clients")]
 pub use crate::http::retry::RetryPolicy;

@@ -36,11 +36,38 @@ pub(crate) struct Done {
     pub stopped_at: Option<String>,
 }
 
-type Reply = oneshot::Sender<Result<Done, String>>;
+pub(crate) type Reply = oneshot::Sender<Result<Done, String>>;
+/// A sequence to generate with where its answer goes.
+pub(crate) type Job = (Request, Reply);
 
-/// The handle to the engine thread; dropping the last one ends it.
+impl Request {
+    /// Takes the token sampled after `generated`: appends it unless it ends the turn, and
+    /// says why the sequence ends, if it does (a stop token or sequence, the length limit, or
+    /// the context full).
+    pub fn accept(
+        &self,
+        token: u32,
+        generated: &mut Vec<u32>,
+        tokenizer: &GgufTokenizer,
+        context_full: bool,
+    ) -> Option<(&'static str, Option<String>)> {
+        if tokenizer.stop_ids.contains(&token) {
+            return Some(("stop", None));
+        }
+        generated.push(token);
+        if !self.stop.is_empty() {
+            let text = tokenizer.decode(generated);
+            if let Some(stop) = self.stop.iter().find(|s| text.contains(s.as_str())) {
+                return Some(("stop", Some(stop.clone())));
+            }
+        }
+        (generated.len() >= self.max_new || context_full).then_some(("length", None))
+    }
+}
+
+/// The handle to an engine thread (candle's or llama.cpp's); dropping the last one ends it.
 pub(crate) struct Engine {
-    jobs: mpsc::Sender<(Request, Reply)>,
+    jobs: mpsc::Sender<Job>,
 }
 
 struct Running {
@@ -70,6 +97,12 @@ impl Engine {
         Engine { jobs }
     }
 
+    /// The handle to an engine thread reading `jobs`.
+    #[cfg_attr(not(feature = "llama-cpp"), allow(dead_code))]
+    pub fn from_jobs(jobs: mpsc::Sender<Job>) -> Engine {
+        Engine { jobs }
+    }
+
     /// Queues a sequence; the answer arrives on the receiver.
     pub fn submit(
         &self,
@@ -83,9 +116,9 @@ impl Engine {
     }
 }
 
-fn run(model: Model, tokenizer: Arc<GgufTokenizer>, inbox: mpsc::Receiver<(Request, Reply)>) {
+fn run(model: Model, tokenizer: Arc<GgufTokenizer>, inbox: mpsc::Receiver<Job>) {
     let mut running: Vec<Running> = Vec::new();
-    let admit = |(request, reply): (Request, Reply)| Running {
+    let admit = |(request, reply): Job| Running {
         pending: request.prompt.clone(),
         request,
         reply,
@@ -137,31 +170,11 @@ fn run(model: Model, tokenizer: Arc<GgufTokenizer>, inbox: mpsc::Receiver<(Reque
         let mut still = Vec::with_capacity(running.len());
         for (mut r, logits) in running.drain(..).zip(logits) {
             let token = r.request.sampling.next(&logits);
-            let finished = if tokenizer.stop_ids.contains(&token) {
-                Some(("stop", None))
-            } else {
-                r.generated.push(token);
-                let stop = if r.request.stop.is_empty() {
-                    None
-                } else {
-                    let text = tokenizer.decode(&r.generated);
-                    r.request
-                        .stop
-                        .iter()
-                        .find(|s| text.contains(s.as_str()))
-                        .cloned()
-                };
-                match stop {
-                    Some(stop) => Some(("stop", Some(stop))),
-                    None if r.generated.len() >= r.request.max_new
-                        || r.cache.len + 1 >= model.shape.context =>
-                    {
-                        Some(("length", None))
-                    }
-                    None => None,
-                }
-            };
-            match finished {
+            let context_full = r.cache.len + 1 >= model.shape.context;
+            match r
+                .request
+                .accept(token, &mut r.generated, &tokenizer, context_full)
+            {
                 Some((finish_reason, stopped_at)) => {
                     let _ = r.reply.send(Ok(Done {
                         tokens: r.generated,

