@@ -41,7 +41,11 @@ async fn greedy_decoding_answers_on_llama_cpp() {
     let prompt = Prompt::Chat(vec![ChatMessage::user("What is the capital of France?")]);
     let generations = model().generate(&prompt, &greedy(16)).await.unwrap();
     let answer = generations.choices[0].text.clone().unwrap();
-    assert!(answer.contains("Paris"), "{answer:?}");
+    // SmolLM2-135M's own greedy answer (candle's too), not a correct one.
+    assert!(
+        answer.starts_with("L'Étoile, la Marseillaise"),
+        "{answer:?}"
+    );
     assert!(!answer.contains("<|im_"), "{answer:?}");
     // The same prompt ids as the candle engine would read, and usage counts them.
     let ids = model().prompt_ids(&prompt).unwrap();
@@ -132,8 +136,11 @@ struct Instruction {
 #[tokio::test]
 async fn a_pipeline_generates_rows_on_llama_cpp() {
     let dir = tempfile::tempdir().unwrap();
-    let llm = model().clone().temperature(0.0).max_new_tokens(12);
-    let before = llm.usage();
+    // A model of its own: the other tests' requests do not reach its usage counters.
+    let llm = LocalLlm::new_with_engine(LocalEngine::LlamaCpp)
+        .unwrap()
+        .temperature(0.0)
+        .max_new_tokens(12);
     let rows: Vec<Instruction> = ["Say yes.", "Name a fruit.", "What is 2 + 2?"]
         .into_iter()
         .map(|i| Instruction {
@@ -167,8 +174,12 @@ async fn a_pipeline_generates_rows_on_llama_cpp() {
         json!(expected_in),
         "{statistics}"
     );
-    let after = llm.usage();
-    assert_eq!(after.requests - before.requests, 3);
+    let usage = llm.usage();
+    assert_eq!(usage.requests, 3);
+    assert!(
+        usage.output_tokens > 0 && usage.output_tokens <= 36,
+        "{usage:?}"
+    );
 }
 
 #[test]

@@ -3,9 +3,12 @@
 //! tokenizer and the chosen tokens are sampled by distil, so both engines read the same
 //! prompts and sample alike; llama.cpp computes the logits.
 //!
-//! One thread owns the model and a context whose key/value cache all sequences share (one
-//! llama.cpp sequence id each): every `llama_decode` carries the next token of each sequence
-//! being generated and a share of the prompts being read, as llama.cpp's server does.
+//! One thread owns the model and a context with one llama.cpp sequence per row in flight:
+//! every `llama_decode` carries the next token of each sequence being generated and a share of
+//! the prompts being read, as llama.cpp's server does. Each sequence has a key/value cache
+//! stream of its own (not one cache shared by all): in a shared one a sequence's cells sit at
+//! other offsets when other rows are in flight, the attention sums round otherwise, and a
+//! greedy text would depend on which rows it was decoded with.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -23,14 +26,15 @@ use llama_cpp_2::token::LlamaToken;
 use super::engine::{Done, Engine, Job, Reply, Request};
 use super::tokenizer::GgufTokenizer;
 
-/// Sequences decoded together at most (llama.cpp sequence ids).
-const MAX_SEQUENCES: usize = 64;
+/// Sequences decoded together at most (llama.cpp sequence ids, cache streams).
+const MAX_SEQUENCES: usize = 32;
 /// Tokens in one `llama_decode` at most: the generating sequences' next tokens first, then
 /// chunks of the prompts being read.
 const BATCH_TOKENS: usize = 2048;
-/// Cells of the shared key/value cache: every sequence in flight holds its prompt and its
-/// tokens to generate there. Also the longest sequence (prompt and answer) this engine takes.
-const CACHE_CELLS: usize = 16384;
+/// Cells of each sequence's cache stream: the longest sequence (prompt and answer) the engine
+/// takes, when the model's context is not shorter. The whole cache holds `MAX_SEQUENCES` times
+/// as many, as llama.cpp's server with `-np 32 -c 65536` (1.5 GB for SmolLM2-135M).
+const SEQUENCE_CELLS: usize = 2048;
 
 /// llama.cpp's backend, initialised once per process, its log lines sent to `tracing`.
 fn backend() -> Result<&'static LlamaBackend, String> {
@@ -50,7 +54,7 @@ pub(crate) fn start(path: &Path, tokenizer: Arc<GgufTokenizer>) -> Result<(Engin
     let backend = backend()?;
     let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
         .map_err(|e| format!("llama.cpp cannot load it ({e})"))?;
-    let cells = (model.n_ctx_train() as usize).min(CACHE_CELLS);
+    let cells = (model.n_ctx_train() as usize).min(SEQUENCE_CELLS);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
     let (jobs, inbox) = mpsc::channel();
     let (ready, started) = mpsc::sync_channel(1);
@@ -58,10 +62,10 @@ pub(crate) fn start(path: &Path, tokenizer: Arc<GgufTokenizer>) -> Result<(Engin
         .name("distil-llama-cpp".into())
         .spawn(move || {
             let params = LlamaContextParams::default()
-                .with_n_ctx(NonZeroU32::new(cells as u32))
+                .with_n_ctx(NonZeroU32::new((cells * MAX_SEQUENCES) as u32))
                 .with_n_batch(BATCH_TOKENS as u32)
                 .with_n_seq_max(MAX_SEQUENCES as u32)
-                .with_kv_unified(true)
+                .with_kv_unified(false)
                 .with_n_threads(threads)
                 .with_n_threads_batch(threads);
             match model.new_context(backend, params) {
@@ -85,8 +89,6 @@ struct Running {
     request: Request,
     reply: Reply,
     seq: i32,
-    /// Cells reserved in the cache: the prompt and the tokens to generate.
-    reserved: usize,
     /// Tokens already in the cache (the position of the next one).
     position: usize,
     /// Tokens still to feed: the rest of the prompt, then the last sampled token.
@@ -105,7 +107,6 @@ fn run(
     let mut waiting: VecDeque<Job> = VecDeque::new();
     let mut running: Vec<Running> = Vec::new();
     let mut free_seqs: Vec<i32> = (0..MAX_SEQUENCES as i32).rev().collect();
-    let mut reserved = 0;
     let mut batch = LlamaBatch::new(BATCH_TOKENS, 1);
     loop {
         if running.is_empty() && waiting.is_empty() {
@@ -122,24 +123,18 @@ fn run(
             if !keep {
                 let _ = context.clear_kv_cache_seq(Some(r.seq as u32), None, None);
                 free_seqs.push(r.seq);
-                reserved -= r.reserved;
             }
             keep
         });
-        // Admitted in order while a sequence id and room in the cache are free.
-        while let Some((request, _)) = waiting.front() {
-            let need = request.prompt.len() + request.max_new;
-            if free_seqs.is_empty() || reserved + need > cells {
-                break;
-            }
-            let (request, reply) = waiting.pop_front().expect("a waiting job");
-            reserved += need;
+        // Admitted in order while a sequence is free.
+        while !free_seqs.is_empty()
+            && let Some((request, reply)) = waiting.pop_front()
+        {
             running.push(Running {
                 pending: request.prompt.clone(),
                 request,
                 reply,
                 seq: free_seqs.pop().expect("a free sequence id"),
-                reserved: need,
                 position: 0,
                 generated: Vec::new(),
                 logits_at: None,
@@ -179,7 +174,6 @@ fn run(
                 free_seqs.push(r.seq);
             }
             context.clear_kv_cache();
-            reserved = 0;
             continue;
         }
         let mut still = Vec::with_capacity(running.len());
@@ -202,7 +196,6 @@ fn run(
                     }));
                     let _ = context.clear_kv_cache_seq(Some(r.seq as u32), None, None);
                     free_seqs.push(r.seq);
-                    reserved -= r.reserved;
                 }
                 None => {
                     r.pending.push(token);
