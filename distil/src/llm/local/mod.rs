@@ -28,7 +28,8 @@
 //! llama.cpp's SIMD kernels are compiled for the CPU only with
 //! `RUSTFLAGS="-C target-cpu=native"` (which `llama-cpp-sys-2` turns into llama.cpp's
 //! `GGML_NATIVE`); without it they are built for the baseline x86-64 (SSE2) and run several
-//! times slower. The first build compiles llama.cpp, some minutes on a small machine.
+//! times slower. The first build compiles llama.cpp, some minutes on a small machine. On CPUs
+//! with AMX the native build has crashed in llama.cpp's AMX kernel: see the README.
 //!
 //! ```no_run
 //! use distil::llm::{Llm, LocalLlm};
