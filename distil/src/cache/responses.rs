@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -45,9 +46,9 @@ struct Shared {
 }
 
 /// A store of LLM answers by request key. Clones share it. Writes go to one thread that
-/// gathers the answers of a few milliseconds and commits them in one transaction, so many
-/// answers cost one commit, and a row never waits for the disk (a killed process loses at
-/// most the answers of that window, which a rerun asks again).
+/// gathers answers for 10 ms (up to 50 ms while fewer than 16 have come) and commits them in
+/// one transaction, so many answers cost one commit, and a row never waits for the disk (a
+/// killed process loses at most the answers of that window, which a rerun asks again).
 #[derive(Clone)]
 pub struct ResponseCache {
     shared: Arc<Shared>,
@@ -182,7 +183,8 @@ impl ResponseCache {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Ends the writer thread once it has committed what it holds.
+        // Ends the writer thread once it has committed what it holds, waking it if it is
+        // gathering answers.
         self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         let thread = self
             .writer_thread
@@ -190,18 +192,37 @@ impl Drop for Shared {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(thread) = thread {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
 }
 
 /// How long the writer gathers answers after the first of a group before committing them
-/// together: a commit costs far more than a row, rows do not wait for it, and what a killed
-/// process can lose is the answers of this window.
-const GROUP_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+/// together: a commit costs far more than a row, and rows do not wait for it.
+const GROUP_WINDOW: Duration = Duration::from_millis(10);
+
+/// While a group holds fewer answers than this, the writer gathers for longer, up to
+/// [`GROUP_WINDOW_SLOW`]: when answers come slowly, a commit each would cost more than the
+/// answers themselves, and what a killed process can lose stays this many answers (or the
+/// answers of [`GROUP_WINDOW`] when they come fast).
+const GROUP_FEW: usize = 16;
+const GROUP_WINDOW_SLOW: Duration = Duration::from_millis(50);
 
 /// Answers committed together at most.
 const GROUP_MAX: usize = 1024;
+
+/// Moves the queued answers into `group` (up to [`GROUP_MAX`]); whether every handle is gone.
+fn gather(receiver: &mpsc::Receiver<Put>, group: &mut Vec<Put>) -> bool {
+    while group.len() < GROUP_MAX {
+        match receiver.try_recv() {
+            Ok(put) => group.push(put),
+            Err(mpsc::TryRecvError::Empty) => return false,
+            Err(mpsc::TryRecvError::Disconnected) => return true,
+        }
+    }
+    false
+}
 
 fn write_loop(
     mut connection: Connection,
@@ -210,14 +231,32 @@ fn write_loop(
     queued: &AtomicUsize,
 ) {
     while let Ok(first) = receiver.recv() {
+        let started = Instant::now();
         let mut group = vec![first];
-        let until = std::time::Instant::now() + GROUP_WINDOW;
-        while group.len() < GROUP_MAX {
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            match receiver.recv_timeout(left) {
-                Ok(put) => group.push(put),
-                Err(_) => break,
+        // Asleep rather than waiting on the channel: the answers of the window queue up
+        // without waking this thread (and their senders) once each.
+        let mut pause = GROUP_WINDOW;
+        loop {
+            // Woken early when the last handle goes, to commit at once.
+            std::thread::park_timeout(pause);
+            let closed = gather(&receiver, &mut group);
+            let gathered = started.elapsed();
+            if closed || group.len() >= GROUP_MAX {
+                break;
             }
+            if gathered < GROUP_WINDOW {
+                pause = GROUP_WINDOW - gathered;
+                continue;
+            }
+            if group.len() >= GROUP_FEW || gathered >= GROUP_WINDOW_SLOW {
+                break;
+            }
+            // Until GROUP_FEW answers are expected at the rate seen so far, within the slow
+            // window.
+            let expected = gathered.mul_f64((GROUP_FEW - group.len()) as f64 / group.len() as f64);
+            pause = expected
+                .min(GROUP_WINDOW_SLOW - gathered)
+                .max(Duration::from_millis(1));
         }
         let result = (|| -> rusqlite::Result<()> {
             let transaction = connection.transaction()?;
