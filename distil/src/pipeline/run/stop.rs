@@ -8,7 +8,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -80,44 +79,67 @@ static LAST_SIGNAL: AtomicUsize = AtomicUsize::new(0);
 /// Runs going on that catch signals.
 static WATCHING: AtomicUsize = AtomicUsize::new(0);
 
+/// A run that catches signals: its stop flag, and the signals counted when it started.
+struct Watched {
+    id: u64,
+    stop: Stop,
+    seen: u64,
+}
+
+/// The runs going on that catch signals, for the relay thread to stop.
+static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
+
 /// While alive, the first SIGINT or SIGTERM stops the run; dropped when the run ends.
 pub(crate) struct SignalWatch {
-    task: tokio::task::JoinHandle<()>,
+    id: u64,
 }
 
 impl SignalWatch {
     /// Catches SIGINT and SIGTERM for this run.
     pub(crate) fn start(stop: Stop) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         install();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let mut watched = WATCHED.lock().unwrap_or_else(|p| p.into_inner());
         WATCHING.fetch_add(1, Ordering::SeqCst);
-        let seen = SIGNALS.load(Ordering::SeqCst);
-        let task = tokio::spawn(async move {
-            // The handler cannot wake a task; a short poll is cheap and bounds the delay.
-            let mut tick = tokio::time::interval(Duration::from_millis(20));
-            loop {
-                tick.tick().await;
-                if SIGNALS.load(Ordering::SeqCst) > seen {
-                    let name = signal_name(LAST_SIGNAL.load(Ordering::SeqCst));
-                    eprintln!(
-                        "distil: {name} received: finishing the requests in flight and \
-                         writing what is done (send it again to exit at once)"
-                    );
-                    stop.stop(Cause::Signal(name));
-                    return;
-                }
-            }
+        watched.push(Watched {
+            id,
+            stop,
+            seen: SIGNALS.load(Ordering::SeqCst),
         });
-        SignalWatch { task }
+        SignalWatch { id }
     }
 }
 
 impl Drop for SignalWatch {
     fn drop(&mut self) {
-        self.task.abort();
+        let mut watched = WATCHED.lock().unwrap_or_else(|p| p.into_inner());
+        watched.retain(|w| w.id != self.id);
         if WATCHING.fetch_sub(1, Ordering::SeqCst) == 1 {
             // The next run's first signal stops it gracefully again.
             SIGNALS.store(0, Ordering::SeqCst);
         }
+    }
+}
+
+/// Stops the watched runs that a signal reached since they started.
+fn relay_signals() {
+    let signals = SIGNALS.load(Ordering::SeqCst);
+    let watched = WATCHED.lock().unwrap_or_else(|p| p.into_inner());
+    let reached: Vec<&Watched> = watched
+        .iter()
+        .filter(|w| w.seen < signals && !w.stop.is_stopped())
+        .collect();
+    if reached.is_empty() {
+        return;
+    }
+    let name = signal_name(LAST_SIGNAL.load(Ordering::SeqCst));
+    eprintln!(
+        "distil: {name} received: finishing the requests in flight and writing what is done \
+         (send it again to exit at once)"
+    );
+    for run in reached {
+        run.stop.stop(Cause::Signal(name));
     }
 }
 
@@ -130,7 +152,8 @@ fn signal_name(signal: usize) -> &'static str {
     "SIGINT"
 }
 
-/// Registers the handlers once per process.
+/// Registers the handlers once per process, and starts the thread that stops the runs: the
+/// handler itself may only count and write to a pipe.
 fn install() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
@@ -142,7 +165,45 @@ fn install() {
                 tracing::warn!("cannot catch signal {signal}: {e}");
             }
         }
+        if let Err(e) = start_relay() {
+            tracing::warn!("cannot watch for signals: {e}");
+        }
     });
+}
+
+/// The relay wakes on each signal (a byte written to a pipe after the counting handler ran),
+/// so that a run waiting on its LLM costs no wake-ups while no signal comes.
+#[cfg(unix)]
+fn start_relay() -> std::io::Result<()> {
+    use std::io::Read;
+    let (mut wake, written) = std::os::unix::net::UnixStream::pair()?;
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered after the counting handler, so it runs after it.
+        signal_hook::low_level::pipe::register(signal, written.try_clone()?)?;
+    }
+    std::thread::Builder::new()
+        .name("distil-signals".into())
+        .spawn(move || {
+            let mut bytes = [0u8; 16];
+            while wake.read(&mut bytes).is_ok_and(|read| read > 0) {
+                relay_signals();
+            }
+        })?;
+    Ok(())
+}
+
+/// Without pipes for the handler to write to, the relay looks every 20 ms.
+#[cfg(not(unix))]
+fn start_relay() -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("distil-signals".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                relay_signals();
+            }
+        })?;
+    Ok(())
 }
 
 fn on_signal(signal: i32) {
