@@ -24,6 +24,13 @@ struct Put {
     committed: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
+/// What the writer thread is sent.
+enum ToWriter {
+    Put(Put),
+    /// Commit what is queued now, then say so.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Answers queued for the writer beyond which [`ResponseCache::put`] waits for its commit:
 /// the queue's memory stays bounded when answers arrive faster than the disk takes them.
 const QUEUE_BOUND: usize = 4096;
@@ -35,7 +42,7 @@ struct Shared {
     /// distinct from each other (answers other processes store meanwhile are found by the
     /// next run).
     empty_at_open: bool,
-    writer: Mutex<Option<mpsc::Sender<Put>>>,
+    writer: Mutex<Option<mpsc::Sender<ToWriter>>>,
     /// The writer thread, joined when the last handle goes: every queued answer is committed
     /// before the cache is gone.
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -77,7 +84,7 @@ impl ResponseCache {
             })
             .map_err(|e| db::cache_error(path, e))?;
         let (writer_connection, _) = db::open(path, SCHEMA)?;
-        let (sender, receiver) = mpsc::channel::<Put>();
+        let (sender, receiver) = mpsc::channel::<ToWriter>();
         let thread_path = path.to_owned();
         let queued = Arc::new(AtomicUsize::new(0));
         let writer_queued = queued.clone();
@@ -147,11 +154,11 @@ impl ResponseCache {
         let sent = {
             let writer = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
             writer.as_ref().is_some_and(|w| {
-                w.send(Put {
+                w.send(ToWriter::Put(Put {
                     key,
                     value,
                     committed,
-                })
+                }))
                 .is_ok()
             })
         };
@@ -167,6 +174,31 @@ impl ResponseCache {
             self.shared.stored.fetch_add(1, Ordering::Relaxed);
         }
         stored
+    }
+
+    /// Waits until every answer handed to the writer so far is committed: a run returns only
+    /// then, so that the next one, in this process or another, finds them.
+    pub async fn flush(&self) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        let sent = {
+            let writer = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+            writer
+                .as_ref()
+                .is_some_and(|w| w.send(ToWriter::Flush(done)).is_ok())
+        };
+        if !sent {
+            return;
+        }
+        // Out of the group's pause, to commit at once.
+        if let Some(thread) = &*self
+            .shared
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            thread.thread().unpark();
+        }
+        let _ = flushed.await;
     }
 
     /// Answers found so far by this handle and its clones.
@@ -212,76 +244,139 @@ const GROUP_WINDOW_SLOW: Duration = Duration::from_millis(50);
 /// Answers committed together at most.
 const GROUP_MAX: usize = 1024;
 
-/// Moves the queued answers into `group` (up to [`GROUP_MAX`]); whether every handle is gone.
-fn gather(receiver: &mpsc::Receiver<Put>, group: &mut Vec<Put>) -> bool {
-    while group.len() < GROUP_MAX {
-        match receiver.try_recv() {
-            Ok(put) => group.push(put),
-            Err(mpsc::TryRecvError::Empty) => return false,
-            Err(mpsc::TryRecvError::Disconnected) => return true,
+/// A group of answers to commit together, and who waits for its commit.
+#[derive(Default)]
+struct Group {
+    puts: Vec<Put>,
+    flushes: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Every handle is gone.
+    closed: bool,
+}
+
+impl Group {
+    fn add(&mut self, message: ToWriter) {
+        match message {
+            ToWriter::Put(put) => self.puts.push(put),
+            ToWriter::Flush(done) => self.flushes.push(done),
         }
     }
-    false
+
+    /// Moves the queued messages in (up to [`GROUP_MAX`] answers).
+    fn gather(&mut self, receiver: &mpsc::Receiver<ToWriter>) {
+        while self.puts.len() < GROUP_MAX {
+            match receiver.try_recv() {
+                Ok(message) => self.add(message),
+                Err(mpsc::TryRecvError::Empty) => return,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether to commit now rather than gather more.
+    fn is_due(&self) -> bool {
+        self.closed || !self.flushes.is_empty() || self.puts.len() >= GROUP_MAX
+    }
 }
 
 fn write_loop(
     mut connection: Connection,
-    receiver: mpsc::Receiver<Put>,
+    receiver: mpsc::Receiver<ToWriter>,
     path: &Path,
     queued: &AtomicUsize,
 ) {
     while let Ok(first) = receiver.recv() {
         let started = Instant::now();
-        let mut group = vec![first];
+        let mut group = Group::default();
+        group.add(first);
         // Asleep rather than waiting on the channel: the answers of the window queue up
         // without waking this thread (and their senders) once each.
         let mut pause = GROUP_WINDOW;
-        loop {
-            // Woken early when the last handle goes, to commit at once.
+        while !group.is_due() {
+            // Woken early by a flush and when the last handle goes.
             std::thread::park_timeout(pause);
-            let closed = gather(&receiver, &mut group);
+            group.gather(&receiver);
             let gathered = started.elapsed();
-            if closed || group.len() >= GROUP_MAX {
+            if group.is_due() {
                 break;
             }
             if gathered < GROUP_WINDOW {
                 pause = GROUP_WINDOW - gathered;
                 continue;
             }
-            if group.len() >= GROUP_FEW || gathered >= GROUP_WINDOW_SLOW {
+            let answers = group.puts.len();
+            if answers >= GROUP_FEW || gathered >= GROUP_WINDOW_SLOW {
                 break;
             }
             // Until GROUP_FEW answers are expected at the rate seen so far, within the slow
             // window.
-            let expected = gathered.mul_f64((GROUP_FEW - group.len()) as f64 / group.len() as f64);
+            let expected = gathered.mul_f64((GROUP_FEW - answers) as f64 / answers.max(1) as f64);
             pause = expected
                 .min(GROUP_WINDOW_SLOW - gathered)
                 .max(Duration::from_millis(1));
         }
-        let result = (|| -> rusqlite::Result<()> {
-            let transaction = connection.transaction()?;
-            {
-                let mut insert = transaction.prepare_cached(
-                    "INSERT OR REPLACE INTO responses (key, checksum, value) VALUES (?1, ?2, ?3)",
-                )?;
-                for put in &group {
-                    insert.execute(params![
-                        &put.key[..],
-                        &super::sha256(&put.value)[..],
-                        &put.value
-                    ])?;
-                }
-            }
-            transaction.commit()
-        })();
+        let Group { puts, flushes, .. } = group;
+        let result = if puts.is_empty() {
+            Ok(())
+        } else {
+            commit(&mut connection, &puts)
+        };
         if let Err(e) = &result {
             tracing::warn!("cache {}: answers not stored: {e}", path.display());
         }
-        queued.fetch_sub(group.len(), Ordering::Relaxed);
-        for put in group {
+        queued.fetch_sub(puts.len(), Ordering::Relaxed);
+        for put in puts {
             if let Some(committed) = put.committed {
                 let _ = committed.send(result.is_ok());
             }
         }
+        for flushed in flushes {
+            let _ = flushed.send(());
+        }
+    }
+}
+
+/// Stores `puts` in one transaction.
+fn commit(connection: &mut Connection, puts: &[Put]) -> rusqlite::Result<()> {
+    let transaction = connection.transaction()?;
+    {
+        let mut insert = transaction.prepare_cached(
+            "INSERT OR REPLACE INTO responses (key, checksum, value) VALUES (?1, ?2, ?3)",
+        )?;
+        for put in puts {
+            insert.execute(params![
+                &put.key[..],
+                &super::sha256(&put.value)[..],
+                &put.value
+            ])?;
+        }
+    }
+    transaction.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run flushes before it returns: the next one, which opens the cache anew, finds every
+    /// answer, however slowly they came (the writer may be pausing to gather more).
+    #[tokio::test]
+    async fn flushed_answers_are_found_by_the_next_opening() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("distil-responses-{}-{nanos}", std::process::id()));
+        let path = dir.join("responses.sqlite");
+        let (cache, _) = ResponseCache::open(&path).unwrap();
+        assert!(cache.put([7; 32], b"an answer".to_vec()).await);
+        cache.flush().await;
+        let (next, _) = ResponseCache::open(&path).unwrap();
+        assert_eq!(next.get(&[7; 32]).as_deref(), Some(&b"an answer"[..]));
+        drop((cache, next));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -285,6 +285,10 @@ pub(crate) async fn execute(
         }
     }
     restore(pipeline, returned, &log);
+    // The steps keep their handles on the cache: what they received is committed now.
+    if let Some(responses) = &responses {
+        responses.flush().await;
+    }
     // Every sink is finished, even after an error, so no writer thread outlives the run.
     let mut pending: Vec<(usize, PendingShards)> = Vec::new();
     for &leaf in &leaves {
