@@ -15,8 +15,9 @@
 //!   AVX2 `maddubs` multiplies them with the 8-bit inputs directly;
 //! - Q8_0, which any other matrix becomes: signed 8-bit levels and one scale per block.
 //!
-//! Each block of weights, loaded once, serves up to eight input rows. AVX2 is detected at run
-//! time; elsewhere a scalar loop computes the same sums.
+//! Each block of weights, loaded once, serves up to eight input rows. The instructions are
+//! chosen at run time: AVX-512 with VNNI (two blocks per instruction) where the CPU has it, else
+//! AVX2; elsewhere a scalar loop computes the same sums.
 //!
 //! The choice of candidate tokens for sampling ([`sampling_candidates`], [`argmax`]), a pass
 //! over the whole vocabulary per token, is here for the same reason.
@@ -117,9 +118,38 @@ struct InputRow<'a> {
     levels: &'a [[i8; BLOCK]],
 }
 
+/// The instructions the kernels use, the best the CPU has (detected at run time).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Simd {
+    Scalar,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512 (F, BW) with VNNI: two blocks per instruction, and one instruction for the
+    /// 8-bit products and their sums.
+    Avx512Vnni,
+}
+
+impl Simd {
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                return Simd::Avx512Vnni;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Scalar
+    }
+}
+
 /// The dot products of one weight row with `N` input rows.
 trait RowKernel: Sync {
-    fn dots<const N: usize>(&self, row: usize, simd: bool, x: [InputRow<'_>; N]) -> [f32; N];
+    fn dots<const N: usize>(&self, row: usize, simd: Simd, x: [InputRow<'_>; N]) -> [f32; N];
 }
 
 /// A Q4_1 matrix's blocks, `per_row` to a row.
@@ -190,12 +220,80 @@ impl Q4_1<'_> {
     }
 }
 
+impl Q4_1<'_> {
+    /// [`Self::dots_scalar`] with AVX-512 and VNNI, two blocks at a time: the caller checks
+    /// that the CPU has AVX-512 F, BW and VNNI.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dots_avx512<const N: usize>(&self, row: usize, x: [InputRow<'_>; N]) -> [f32; N] {
+        use std::arch::x86_64::*;
+        let first = row * self.per_row;
+        let low = _mm512_set1_epi8(0x0F);
+        let mut acc = [_mm512_setzero_ps(); N];
+        let mut mins = [0f32; N];
+        let pairs = self.per_row / 2;
+        for pair in 0..pairs {
+            let b = 2 * pair;
+            let unpack = |block: &[u8; 16]| {
+                // SAFETY: the load reads 16 bytes from an array of that size.
+                let packed = unsafe { _mm_loadu_si128(block.as_ptr().cast()) };
+                _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed)
+            };
+            let levels = _mm512_and_si512(
+                _mm512_inserti64x4(
+                    _mm512_castsi256_si512(unpack(&self.levels[first + b])),
+                    unpack(&self.levels[first + b + 1]),
+                    1,
+                ),
+                low,
+            );
+            let (scale0, scale1) = (self.scales[first + b], self.scales[first + b + 1]);
+            let (min0, min1) = (self.mins[first + b], self.mins[first + b + 1]);
+            for n in 0..N {
+                // SAFETY: blocks `b` and `b + 1` of the row are 64 bytes side by side.
+                let input = unsafe { _mm512_loadu_si512(x[n].levels[b..b + 2].as_ptr().cast()) };
+                // Unsigned levels times signed ones, four adjacent products summed per lane:
+                // lanes 0 to 7 hold block `b`, lanes 8 to 15 block `b + 1`.
+                let products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, input);
+                let scales = _mm512_mask_blend_ps(
+                    0xFF00,
+                    _mm512_set1_ps(scale0 * x[n].scales[b]),
+                    _mm512_set1_ps(scale1 * x[n].scales[b + 1]),
+                );
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scales, acc[n]);
+                mins[n] += min0 * x[n].sums[b] + min1 * x[n].sums[b + 1];
+            }
+        }
+        let mut out = [0f32; N];
+        for n in 0..N {
+            out[n] = _mm512_reduce_add_ps(acc[n]) + mins[n];
+        }
+        if self.per_row % 2 == 1 {
+            // A last block without a partner, as the scalar loop does it.
+            let b = self.per_row - 1;
+            let weights = &self.levels[first + b];
+            for n in 0..N {
+                let mut sum = 0i32;
+                for (j, byte) in weights.iter().enumerate() {
+                    sum += (byte & 0x0F) as i32 * x[n].levels[b][j] as i32;
+                    sum += (byte >> 4) as i32 * x[n].levels[b][j + 16] as i32;
+                }
+                out[n] += self.scales[first + b] * x[n].scales[b] * sum as f32
+                    + self.mins[first + b] * x[n].sums[b];
+            }
+        }
+        out
+    }
+}
+
 impl RowKernel for Q4_1<'_> {
-    fn dots<const N: usize>(&self, row: usize, simd: bool, x: [InputRow<'_>; N]) -> [f32; N] {
+    fn dots<const N: usize>(&self, row: usize, simd: Simd, x: [InputRow<'_>; N]) -> [f32; N] {
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when the CPU has AVX2 and FMA.
-            return unsafe { self.dots_avx2(row, x) };
+        match simd {
+            // SAFETY: `Simd::detect` found these instructions on the CPU.
+            Simd::Avx512Vnni => return unsafe { self.dots_avx512(row, x) },
+            Simd::Avx2 => return unsafe { self.dots_avx2(row, x) },
+            Simd::Scalar => {}
         }
         let _ = simd;
         self.dots_scalar(row, x)
@@ -253,12 +351,68 @@ impl Q8_0<'_> {
     }
 }
 
+impl Q8_0<'_> {
+    /// [`Self::dots_scalar`] with AVX-512 and VNNI, two blocks at a time: the caller checks
+    /// that the CPU has AVX-512 F, BW and VNNI.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dots_avx512<const N: usize>(&self, row: usize, x: [InputRow<'_>; N]) -> [f32; N] {
+        use std::arch::x86_64::*;
+        let first = row * self.per_row;
+        let mut acc = [_mm512_setzero_ps(); N];
+        let pairs = self.per_row / 2;
+        for pair in 0..pairs {
+            let b = 2 * pair;
+            // SAFETY: blocks `b` and `b + 1` of the row are 64 bytes side by side.
+            let weights = unsafe {
+                _mm512_loadu_si512(self.levels[first + b..first + b + 2].as_ptr().cast())
+            };
+            // VNNI takes one unsigned operand: the weights' magnitudes, their signs moved onto
+            // the inputs (which are within ±127, so negating them cannot overflow).
+            let magnitudes = _mm512_abs_epi8(weights);
+            let negative = _mm512_movepi8_mask(weights);
+            let (scale0, scale1) = (self.scales[first + b], self.scales[first + b + 1]);
+            for n in 0..N {
+                // SAFETY: as for the weights.
+                let input = unsafe { _mm512_loadu_si512(x[n].levels[b..b + 2].as_ptr().cast()) };
+                let signed = _mm512_mask_sub_epi8(input, negative, _mm512_setzero_si512(), input);
+                let products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), magnitudes, signed);
+                let scales = _mm512_mask_blend_ps(
+                    0xFF00,
+                    _mm512_set1_ps(scale0 * x[n].scales[b]),
+                    _mm512_set1_ps(scale1 * x[n].scales[b + 1]),
+                );
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scales, acc[n]);
+            }
+        }
+        let mut out = [0f32; N];
+        for n in 0..N {
+            out[n] = _mm512_reduce_add_ps(acc[n]);
+        }
+        if self.per_row % 2 == 1 {
+            // A last block without a partner, as the scalar loop does it.
+            let b = self.per_row - 1;
+            for n in 0..N {
+                let sum: i32 = self.levels[first + b]
+                    .iter()
+                    .zip(&x[n].levels[b])
+                    .map(|(w, v)| *w as i32 * *v as i32)
+                    .sum();
+                out[n] += self.scales[first + b] * x[n].scales[b] * sum as f32;
+            }
+        }
+        out
+    }
+}
+
 impl RowKernel for Q8_0<'_> {
-    fn dots<const N: usize>(&self, row: usize, simd: bool, x: [InputRow<'_>; N]) -> [f32; N] {
+    fn dots<const N: usize>(&self, row: usize, simd: Simd, x: [InputRow<'_>; N]) -> [f32; N] {
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when the CPU has AVX2 and FMA.
-            return unsafe { self.dots_avx2(row, x) };
+        match simd {
+            // SAFETY: `Simd::detect` found these instructions on the CPU.
+            Simd::Avx512Vnni => return unsafe { self.dots_avx512(row, x) },
+            Simd::Avx2 => return unsafe { self.dots_avx2(row, x) },
+            Simd::Scalar => {}
         }
         let _ = simd;
         self.dots_scalar(row, x)
@@ -273,17 +427,6 @@ fn horizontal_sum(v: std::arch::x86_64::__m256) -> f32 {
     let half = _mm_add_ps(half, _mm_movehl_ps(half, half));
     let half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
     _mm_cvtss_f32(half)
-}
-
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 fn f16(bytes: &[u8]) -> f32 {
@@ -419,7 +562,7 @@ impl QMatrix {
 
     /// The products, weight row by weight row: `(rows, m)`.
     fn product<K: RowKernel>(&self, kernel: &K, inputs: &Inputs, m: usize) -> Vec<f32> {
-        let simd = has_avx2();
+        let simd = Simd::detect();
         let rows_per_task = self.rows_per_task();
         let mut by_row = vec![0f32; self.rows * m];
         by_row
@@ -616,10 +759,21 @@ mod tests {
 
     #[test]
     fn the_simd_kernels_agree_with_the_scalar_loops() {
-        if !has_avx2() {
-            return;
+        // Every instruction set the CPU has, up to the best; an odd number of blocks per row
+        // too, for the AVX-512 kernels' last block.
+        let levels: &[Simd] = match Simd::detect() {
+            Simd::Avx512Vnni => &[Simd::Avx2, Simd::Avx512Vnni],
+            Simd::Avx2 => &[Simd::Avx2],
+            Simd::Scalar => &[],
+        };
+        for &simd in levels {
+            for cols in [256, 288] {
+                simd_kernels_agree(simd, cols);
+            }
         }
-        let cols = 256;
+    }
+
+    fn simd_kernels_agree(simd: Simd, cols: usize) {
         let (blocks, _) = q4_1_blocks(&values(2 * cols, 3));
         let q4 = QMatrix::q4_1(&blocks, 2, cols).unwrap();
         let q8 = QMatrix::q8_0(&values(2 * cols, 6), 2, cols).unwrap();
@@ -633,6 +787,7 @@ mod tests {
             }
             assert!(close(one[0], scalar[5]), "{what}: {one:?} vs {scalar:?}");
         };
+        let what = |format: &str| format!("{format}, {simd:?}, {cols} columns");
         if let Weights::Q4_1 {
             scales,
             mins,
@@ -646,10 +801,10 @@ mod tests {
                 levels,
             };
             compare(
-                k.dots(1, true, x),
-                k.dots(1, true, [x[5]]),
+                k.dots(1, simd, x),
+                k.dots(1, simd, [x[5]]),
                 k.dots_scalar(1, x),
-                "Q4_1",
+                &what("Q4_1"),
             );
         } else {
             panic!("Q4_1 expected");
@@ -661,10 +816,10 @@ mod tests {
                 levels,
             };
             compare(
-                k.dots(1, true, x),
-                k.dots(1, true, [x[5]]),
+                k.dots(1, simd, x),
+                k.dots(1, simd, [x[5]]),
                 k.dots_scalar(1, x),
-                "Q8_0",
+                &what("Q8_0"),
             );
         } else {
             panic!("Q8_0 expected");
