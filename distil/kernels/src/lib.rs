@@ -602,6 +602,134 @@ impl QMatrix {
     }
 }
 
+/// Rotates each head's pairs of values `(2i, 2i + 1)` by the angle whose cosine and sine are
+/// `cos[i]` and `sin[i]` (rotary position embeddings, GGUF's interleaved pairs): `values` holds
+/// whole heads of `cos.len() * 2` values.
+pub fn rope(values: &mut [f32], cos: &[f32], sin: &[f32]) {
+    for head in values.chunks_exact_mut(2 * cos.len()) {
+        for ((pair, cos), sin) in head.chunks_exact_mut(2).zip(cos).zip(sin) {
+            let (x, y) = (pair[0], pair[1]);
+            pair[0] = x * cos - y * sin;
+            pair[1] = x * sin + y * cos;
+        }
+    }
+}
+
+/// The shape of multi-head attention with grouped keys and values.
+#[derive(Clone, Copy, Debug)]
+pub struct Heads {
+    /// Query heads.
+    pub heads: usize,
+    /// Key and value heads, each shared by `heads / kv_heads` query heads.
+    pub kv_heads: usize,
+    /// Values per head.
+    pub dim: usize,
+}
+
+/// One query token's scaled dot-product attention over the first `visible` tokens of its
+/// sequence: `query` and `out` hold `heads * dim` values, `keys` and `values` at least
+/// `visible` tokens of `kv_heads * dim` values each, token after token (a cache that grows
+/// by appending). Softmax in f32 as candle's, summed in another order.
+///
+/// # Panics
+/// When the slices are shorter than the shape says.
+pub fn attend(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    visible: usize,
+    shape: Heads,
+    scale: f32,
+    out: &mut [f32],
+) {
+    assert!(query.len() >= shape.heads * shape.dim && out.len() >= shape.heads * shape.dim);
+    let stride = shape.kv_heads * shape.dim;
+    assert!(keys.len() >= visible * stride && values.len() >= visible * stride);
+    #[cfg(target_arch = "x86_64")]
+    if Simd::detect() != Simd::Scalar {
+        // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 CPUs have them too).
+        return unsafe { attend_avx2(query, keys, values, visible, shape, scale, out) };
+    }
+    attend_loops(query, keys, values, visible, shape, scale, out)
+}
+
+/// [`attend_loops`] compiled for AVX2: its lane-wise loops become 8-wide instructions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn attend_avx2(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    visible: usize,
+    shape: Heads,
+    scale: f32,
+    out: &mut [f32],
+) {
+    attend_loops(query, keys, values, visible, shape, scale, out)
+}
+
+#[inline(always)]
+fn attend_loops(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    visible: usize,
+    shape: Heads,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let Heads {
+        heads,
+        kv_heads,
+        dim,
+    } = shape;
+    let group = heads / kv_heads;
+    let stride = kv_heads * dim;
+    let mut weights = vec![0f32; visible];
+    for h in 0..heads {
+        let kv = (h / group) * dim;
+        let q = &query[h * dim..(h + 1) * dim];
+        let mut max = f32::NEG_INFINITY;
+        for (j, weight) in weights.iter_mut().enumerate() {
+            let k = &keys[j * stride + kv..j * stride + kv + dim];
+            *weight = dot(q, k) * scale;
+            max = max.max(*weight);
+        }
+        let mut sum = 0f32;
+        for weight in weights.iter_mut() {
+            *weight = (*weight - max).exp();
+            sum += *weight;
+        }
+        let o = &mut out[h * dim..(h + 1) * dim];
+        o.fill(0.0);
+        for (j, weight) in weights.iter().enumerate() {
+            let v = &values[j * stride + kv..j * stride + kv + dim];
+            let p = weight / sum;
+            for (o, v) in o.iter_mut().zip(v) {
+                *o += p * v;
+            }
+        }
+    }
+}
+
+/// A dot product in eight lanes, so that it compiles to vector instructions.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, a_rest) = a.as_chunks::<8>();
+    let (b8, b_rest) = b.as_chunks::<8>();
+    for (a, b) in a8.iter().zip(b8) {
+        for l in 0..8 {
+            lanes[l] += a[l] * b[l];
+        }
+    }
+    let mut total: f32 = lanes.iter().sum();
+    for (a, b) in a_rest.iter().zip(b_rest) {
+        total += a * b;
+    }
+    total
+}
+
 /// The index of the largest logit (the first of equals; 0 for none).
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
@@ -824,6 +952,55 @@ mod tests {
         } else {
             panic!("Q8_0 expected");
         }
+    }
+
+    #[test]
+    fn attention_matches_a_plain_softmax_over_the_visible_keys() {
+        let shape = Heads {
+            heads: 4,
+            kv_heads: 2,
+            dim: 12,
+        };
+        let tokens = 5;
+        let stride = shape.kv_heads * shape.dim;
+        let query = values(shape.heads * shape.dim, 1);
+        let keys = values(tokens * stride, 2);
+        let vals = values(tokens * stride, 3);
+        for visible in [1, 3, 5] {
+            let mut out = vec![0f32; shape.heads * shape.dim];
+            attend(&query, &keys, &vals, visible, shape, 0.5, &mut out);
+            for h in 0..shape.heads {
+                let kv = h / 2 * shape.dim;
+                let q = &query[h * shape.dim..][..shape.dim];
+                let scores: Vec<f32> = (0..visible)
+                    .map(|j| {
+                        let k = &keys[j * stride + kv..][..shape.dim];
+                        0.5 * q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+                let sum: f32 = exps.iter().sum();
+                for d in 0..shape.dim {
+                    let expected: f32 = (0..visible)
+                        .map(|j| exps[j] / sum * vals[j * stride + kv + d])
+                        .sum();
+                    let got = out[h * shape.dim + d];
+                    assert!(
+                        (got - expected).abs() < 1e-5,
+                        "{visible} {h} {d}: {got} vs {expected}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rope_rotates_each_pair_of_each_head() {
+        let mut x = vec![1.0, 0.0, 0.0, 2.0, 1.0, 0.0, 0.0, 2.0];
+        let (cos, sin) = ([0.0, 0.5], [1.0, 0.5]);
+        rope(&mut x, &cos, &sin);
+        assert_eq!(x, [0.0, 1.0, -1.0, 1.0, 0.0, 1.0, -1.0, 1.0]);
     }
 
     #[test]
