@@ -183,6 +183,14 @@ impl Model {
                 (0..segment.tokens.len()).map(move |i| (s, start + i + 1))
             })
             .collect();
+        if let Some(&(_, visible)) = rows.iter().max_by_key(|r| r.1)
+            && visible > self.shape.context
+        {
+            candle_core::bail!(
+                "{visible} tokens do not fit the model's context of {}",
+                self.shape.context
+            );
+        }
         for (l, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps as f32)?;
             // Per token its queries, keys and values, side by side.
