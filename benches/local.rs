@@ -6,9 +6,9 @@
 //! `llama-server` binary, the same figures for llama.cpp's server on the same GGUF file (the
 //! limit on this machine) stand beside them, with distil's share of each; without it, the
 //! `llama_cpp` field is null. Built with the feature `llama-cpp`
-//! (`RUSTFLAGS="-C target-cpu=native" cargo bench --bench local --features llama-cpp`), the
-//! figures of distil's llama.cpp engine stand there too (`distil_llama_cpp`), with their
-//! share of the server's.
+//! (`RUSTFLAGS="-C target-cpu=native" cargo bench --bench local --features llama-cpp`, with
+//! the README's `CFLAGS` and `CXXFLAGS` on a CPU with AMX), the figures of distil's llama.cpp
+//! engine stand there too (`distil_llama_cpp`), with their share of the server's.
 //!
 //! Each step runs on every engine in turn, so a change in the machine's load falls on all of
 //! them; `LOCAL_BENCH_RUNS=3` keeps the fastest of three runs of each step. The line records
