@@ -73,8 +73,17 @@ struct Inputs {
 }
 
 /// One block of values as 8-bit levels and their scale (the largest magnitude becomes 127).
+#[inline(always)]
 fn quantize_block(values: &[f32], levels: &mut [i8; BLOCK]) -> f32 {
-    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // The largest magnitude in eight lanes, so that it compiles to vector instructions (the
+    // same maximum as a plain fold: the order does not matter to it).
+    let mut lanes = [0f32; 8];
+    for chunk in values.chunks_exact(8) {
+        for l in 0..8 {
+            lanes[l] = lanes[l].max(chunk[l].abs());
+        }
+    }
+    let max = lanes.iter().fold(0f32, |m, v| m.max(*v));
     let scale = max / 127.0;
     let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
     for (level, v) in levels.iter_mut().zip(values) {
@@ -85,6 +94,24 @@ fn quantize_block(values: &[f32], levels: &mut [i8; BLOCK]) -> f32 {
 
 impl Inputs {
     fn quantize(values: &[f32], cols: usize) -> Inputs {
+        #[cfg(target_arch = "x86_64")]
+        if Simd::detect() != Simd::Scalar {
+            // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 CPUs have them too).
+            return unsafe { Inputs::quantize_avx2(values, cols) };
+        }
+        Inputs::quantize_loops(values, cols)
+    }
+
+    /// [`Self::quantize_loops`] compiled for AVX2: the rounding becomes vector instructions
+    /// instead of a call to `roundf` per value (same results).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn quantize_avx2(values: &[f32], cols: usize) -> Inputs {
+        Inputs::quantize_loops(values, cols)
+    }
+
+    #[inline(always)]
+    fn quantize_loops(values: &[f32], cols: usize) -> Inputs {
         let blocks = values.len() / BLOCK;
         let mut inputs = Inputs {
             per_row: cols / BLOCK,
