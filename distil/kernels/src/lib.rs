@@ -15,8 +15,9 @@
 //!   AVX2 `maddubs` multiplies them with the 8-bit inputs directly;
 //! - Q8_0, which any other matrix becomes: signed 8-bit levels and one scale per block.
 //!
-//! Each block of weights, loaded once, serves up to eight input rows. AVX2 is detected at run
-//! time; elsewhere a scalar loop computes the same sums.
+//! Each block of weights, loaded once, serves up to eight input rows. The instructions are
+//! chosen at run time: AVX-512 with VNNI (two blocks per instruction) where the CPU has it, else
+//! AVX2; elsewhere a scalar loop computes the same sums.
 //!
 //! The choice of candidate tokens for sampling ([`sampling_candidates`], [`argmax`]), a pass
 //! over the whole vocabulary per token, is here for the same reason.
@@ -72,8 +73,17 @@ struct Inputs {
 }
 
 /// One block of values as 8-bit levels and their scale (the largest magnitude becomes 127).
+#[inline(always)]
 fn quantize_block(values: &[f32], levels: &mut [i8; BLOCK]) -> f32 {
-    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // The largest magnitude in eight lanes, so that it compiles to vector instructions (the
+    // same maximum as a plain fold: the order does not matter to it).
+    let mut lanes = [0f32; 8];
+    for chunk in values.chunks_exact(8) {
+        for l in 0..8 {
+            lanes[l] = lanes[l].max(chunk[l].abs());
+        }
+    }
+    let max = lanes.iter().fold(0f32, |m, v| m.max(*v));
     let scale = max / 127.0;
     let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
     for (level, v) in levels.iter_mut().zip(values) {
@@ -84,6 +94,24 @@ fn quantize_block(values: &[f32], levels: &mut [i8; BLOCK]) -> f32 {
 
 impl Inputs {
     fn quantize(values: &[f32], cols: usize) -> Inputs {
+        #[cfg(target_arch = "x86_64")]
+        if Simd::detect() != Simd::Scalar {
+            // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 CPUs have them too).
+            return unsafe { Inputs::quantize_avx2(values, cols) };
+        }
+        Inputs::quantize_loops(values, cols)
+    }
+
+    /// [`Self::quantize_loops`] compiled for AVX2: the rounding becomes vector instructions
+    /// instead of a call to `roundf` per value (same results).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn quantize_avx2(values: &[f32], cols: usize) -> Inputs {
+        Inputs::quantize_loops(values, cols)
+    }
+
+    #[inline(always)]
+    fn quantize_loops(values: &[f32], cols: usize) -> Inputs {
         let blocks = values.len() / BLOCK;
         let mut inputs = Inputs {
             per_row: cols / BLOCK,
@@ -117,9 +145,38 @@ struct InputRow<'a> {
     levels: &'a [[i8; BLOCK]],
 }
 
+/// The instructions the kernels use, the best the CPU has (detected at run time).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Simd {
+    Scalar,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512 (F, BW) with VNNI: two blocks per instruction, and one instruction for the
+    /// 8-bit products and their sums.
+    Avx512Vnni,
+}
+
+impl Simd {
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                return Simd::Avx512Vnni;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Scalar
+    }
+}
+
 /// The dot products of one weight row with `N` input rows.
 trait RowKernel: Sync {
-    fn dots<const N: usize>(&self, row: usize, simd: bool, x: [InputRow<'_>; N]) -> [f32; N];
+    fn dots<const N: usize>(&self, row: usize, simd: Simd, x: [InputRow<'_>; N]) -> [f32; N];
 }
 
 /// A Q4_1 matrix's blocks, `per_row` to a row.
@@ -190,12 +247,80 @@ impl Q4_1<'_> {
     }
 }
 
+impl Q4_1<'_> {
+    /// [`Self::dots_scalar`] with AVX-512 and VNNI, two blocks at a time: the caller checks
+    /// that the CPU has AVX-512 F, BW and VNNI.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dots_avx512<const N: usize>(&self, row: usize, x: [InputRow<'_>; N]) -> [f32; N] {
+        use std::arch::x86_64::*;
+        let first = row * self.per_row;
+        let low = _mm512_set1_epi8(0x0F);
+        let mut acc = [_mm512_setzero_ps(); N];
+        let mut mins = [0f32; N];
+        let pairs = self.per_row / 2;
+        for pair in 0..pairs {
+            let b = 2 * pair;
+            let unpack = |block: &[u8; 16]| {
+                // SAFETY: the load reads 16 bytes from an array of that size.
+                let packed = unsafe { _mm_loadu_si128(block.as_ptr().cast()) };
+                _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed)
+            };
+            let levels = _mm512_and_si512(
+                _mm512_inserti64x4(
+                    _mm512_castsi256_si512(unpack(&self.levels[first + b])),
+                    unpack(&self.levels[first + b + 1]),
+                    1,
+                ),
+                low,
+            );
+            let (scale0, scale1) = (self.scales[first + b], self.scales[first + b + 1]);
+            let (min0, min1) = (self.mins[first + b], self.mins[first + b + 1]);
+            for n in 0..N {
+                // SAFETY: blocks `b` and `b + 1` of the row are 64 bytes side by side.
+                let input = unsafe { _mm512_loadu_si512(x[n].levels[b..b + 2].as_ptr().cast()) };
+                // Unsigned levels times signed ones, four adjacent products summed per lane:
+                // lanes 0 to 7 hold block `b`, lanes 8 to 15 block `b + 1`.
+                let products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, input);
+                let scales = _mm512_mask_blend_ps(
+                    0xFF00,
+                    _mm512_set1_ps(scale0 * x[n].scales[b]),
+                    _mm512_set1_ps(scale1 * x[n].scales[b + 1]),
+                );
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scales, acc[n]);
+                mins[n] += min0 * x[n].sums[b] + min1 * x[n].sums[b + 1];
+            }
+        }
+        let mut out = [0f32; N];
+        for n in 0..N {
+            out[n] = _mm512_reduce_add_ps(acc[n]) + mins[n];
+        }
+        if self.per_row % 2 == 1 {
+            // A last block without a partner, as the scalar loop does it.
+            let b = self.per_row - 1;
+            let weights = &self.levels[first + b];
+            for n in 0..N {
+                let mut sum = 0i32;
+                for (j, byte) in weights.iter().enumerate() {
+                    sum += (byte & 0x0F) as i32 * x[n].levels[b][j] as i32;
+                    sum += (byte >> 4) as i32 * x[n].levels[b][j + 16] as i32;
+                }
+                out[n] += self.scales[first + b] * x[n].scales[b] * sum as f32
+                    + self.mins[first + b] * x[n].sums[b];
+            }
+        }
+        out
+    }
+}
+
 impl RowKernel for Q4_1<'_> {
-    fn dots<const N: usize>(&self, row: usize, simd: bool, x: [InputRow<'_>; N]) -> [f32; N] {
+    fn dots<const N: usize>(&self, row: usize, simd: Simd, x: [InputRow<'_>; N]) -> [f32; N] {
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when the CPU has AVX2 and FMA.
-            return unsafe { self.dots_avx2(row, x) };
+        match simd {
+            // SAFETY: `Simd::detect` found these instructions on the CPU.
+            Simd::Avx512Vnni => return unsafe { self.dots_avx512(row, x) },
+            Simd::Avx2 => return unsafe { self.dots_avx2(row, x) },
+            Simd::Scalar => {}
         }
         let _ = simd;
         self.dots_scalar(row, x)
@@ -253,12 +378,68 @@ impl Q8_0<'_> {
     }
 }
 
+impl Q8_0<'_> {
+    /// [`Self::dots_scalar`] with AVX-512 and VNNI, two blocks at a time: the caller checks
+    /// that the CPU has AVX-512 F, BW and VNNI.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dots_avx512<const N: usize>(&self, row: usize, x: [InputRow<'_>; N]) -> [f32; N] {
+        use std::arch::x86_64::*;
+        let first = row * self.per_row;
+        let mut acc = [_mm512_setzero_ps(); N];
+        let pairs = self.per_row / 2;
+        for pair in 0..pairs {
+            let b = 2 * pair;
+            // SAFETY: blocks `b` and `b + 1` of the row are 64 bytes side by side.
+            let weights = unsafe {
+                _mm512_loadu_si512(self.levels[first + b..first + b + 2].as_ptr().cast())
+            };
+            // VNNI takes one unsigned operand: the weights' magnitudes, their signs moved onto
+            // the inputs (which are within ±127, so negating them cannot overflow).
+            let magnitudes = _mm512_abs_epi8(weights);
+            let negative = _mm512_movepi8_mask(weights);
+            let (scale0, scale1) = (self.scales[first + b], self.scales[first + b + 1]);
+            for n in 0..N {
+                // SAFETY: as for the weights.
+                let input = unsafe { _mm512_loadu_si512(x[n].levels[b..b + 2].as_ptr().cast()) };
+                let signed = _mm512_mask_sub_epi8(input, negative, _mm512_setzero_si512(), input);
+                let products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), magnitudes, signed);
+                let scales = _mm512_mask_blend_ps(
+                    0xFF00,
+                    _mm512_set1_ps(scale0 * x[n].scales[b]),
+                    _mm512_set1_ps(scale1 * x[n].scales[b + 1]),
+                );
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scales, acc[n]);
+            }
+        }
+        let mut out = [0f32; N];
+        for n in 0..N {
+            out[n] = _mm512_reduce_add_ps(acc[n]);
+        }
+        if self.per_row % 2 == 1 {
+            // A last block without a partner, as the scalar loop does it.
+            let b = self.per_row - 1;
+            for n in 0..N {
+                let sum: i32 = self.levels[first + b]
+                    .iter()
+                    .zip(&x[n].levels[b])
+                    .map(|(w, v)| *w as i32 * *v as i32)
+                    .sum();
+                out[n] += self.scales[first + b] * x[n].scales[b] * sum as f32;
+            }
+        }
+        out
+    }
+}
+
 impl RowKernel for Q8_0<'_> {
-    fn dots<const N: usize>(&self, row: usize, simd: bool, x: [InputRow<'_>; N]) -> [f32; N] {
+    fn dots<const N: usize>(&self, row: usize, simd: Simd, x: [InputRow<'_>; N]) -> [f32; N] {
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when the CPU has AVX2 and FMA.
-            return unsafe { self.dots_avx2(row, x) };
+        match simd {
+            // SAFETY: `Simd::detect` found these instructions on the CPU.
+            Simd::Avx512Vnni => return unsafe { self.dots_avx512(row, x) },
+            Simd::Avx2 => return unsafe { self.dots_avx2(row, x) },
+            Simd::Scalar => {}
         }
         let _ = simd;
         self.dots_scalar(row, x)
@@ -273,17 +454,6 @@ fn horizontal_sum(v: std::arch::x86_64::__m256) -> f32 {
     let half = _mm_add_ps(half, _mm_movehl_ps(half, half));
     let half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
     _mm_cvtss_f32(half)
-}
-
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 fn f16(bytes: &[u8]) -> f32 {
@@ -419,7 +589,7 @@ impl QMatrix {
 
     /// The products, weight row by weight row: `(rows, m)`.
     fn product<K: RowKernel>(&self, kernel: &K, inputs: &Inputs, m: usize) -> Vec<f32> {
-        let simd = has_avx2();
+        let simd = Simd::detect();
         let rows_per_task = self.rows_per_task();
         let mut by_row = vec![0f32; self.rows * m];
         by_row
@@ -457,6 +627,134 @@ impl QMatrix {
             });
         by_row
     }
+}
+
+/// Rotates each head's pairs of values `(2i, 2i + 1)` by the angle whose cosine and sine are
+/// `cos[i]` and `sin[i]` (rotary position embeddings, GGUF's interleaved pairs): `values` holds
+/// whole heads of `cos.len() * 2` values.
+pub fn rope(values: &mut [f32], cos: &[f32], sin: &[f32]) {
+    for head in values.chunks_exact_mut(2 * cos.len()) {
+        for ((pair, cos), sin) in head.chunks_exact_mut(2).zip(cos).zip(sin) {
+            let (x, y) = (pair[0], pair[1]);
+            pair[0] = x * cos - y * sin;
+            pair[1] = x * sin + y * cos;
+        }
+    }
+}
+
+/// The shape of multi-head attention with grouped keys and values.
+#[derive(Clone, Copy, Debug)]
+pub struct Heads {
+    /// Query heads.
+    pub heads: usize,
+    /// Key and value heads, each shared by `heads / kv_heads` query heads.
+    pub kv_heads: usize,
+    /// Values per head.
+    pub dim: usize,
+}
+
+/// One query token's scaled dot-product attention over the first `visible` tokens of its
+/// sequence: `query` and `out` hold `heads * dim` values, `keys` and `values` at least
+/// `visible` tokens of `kv_heads * dim` values each, token after token (a cache that grows
+/// by appending). Softmax in f32 as candle's, summed in another order.
+///
+/// # Panics
+/// When the slices are shorter than the shape says.
+pub fn attend(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    visible: usize,
+    shape: Heads,
+    scale: f32,
+    out: &mut [f32],
+) {
+    assert!(query.len() >= shape.heads * shape.dim && out.len() >= shape.heads * shape.dim);
+    let stride = shape.kv_heads * shape.dim;
+    assert!(keys.len() >= visible * stride && values.len() >= visible * stride);
+    #[cfg(target_arch = "x86_64")]
+    if Simd::detect() != Simd::Scalar {
+        // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 CPUs have them too).
+        return unsafe { attend_avx2(query, keys, values, visible, shape, scale, out) };
+    }
+    attend_loops(query, keys, values, visible, shape, scale, out)
+}
+
+/// [`attend_loops`] compiled for AVX2: its lane-wise loops become 8-wide instructions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn attend_avx2(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    visible: usize,
+    shape: Heads,
+    scale: f32,
+    out: &mut [f32],
+) {
+    attend_loops(query, keys, values, visible, shape, scale, out)
+}
+
+#[inline(always)]
+fn attend_loops(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    visible: usize,
+    shape: Heads,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let Heads {
+        heads,
+        kv_heads,
+        dim,
+    } = shape;
+    let group = heads / kv_heads;
+    let stride = kv_heads * dim;
+    let mut weights = vec![0f32; visible];
+    for h in 0..heads {
+        let kv = (h / group) * dim;
+        let q = &query[h * dim..(h + 1) * dim];
+        let mut max = f32::NEG_INFINITY;
+        for (j, weight) in weights.iter_mut().enumerate() {
+            let k = &keys[j * stride + kv..j * stride + kv + dim];
+            *weight = dot(q, k) * scale;
+            max = max.max(*weight);
+        }
+        let mut sum = 0f32;
+        for weight in weights.iter_mut() {
+            *weight = (*weight - max).exp();
+            sum += *weight;
+        }
+        let o = &mut out[h * dim..(h + 1) * dim];
+        o.fill(0.0);
+        for (j, weight) in weights.iter().enumerate() {
+            let v = &values[j * stride + kv..j * stride + kv + dim];
+            let p = weight / sum;
+            for (o, v) in o.iter_mut().zip(v) {
+                *o += p * v;
+            }
+        }
+    }
+}
+
+/// A dot product in eight lanes, so that it compiles to vector instructions.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, a_rest) = a.as_chunks::<8>();
+    let (b8, b_rest) = b.as_chunks::<8>();
+    for (a, b) in a8.iter().zip(b8) {
+        for l in 0..8 {
+            lanes[l] += a[l] * b[l];
+        }
+    }
+    let mut total: f32 = lanes.iter().sum();
+    for (a, b) in a_rest.iter().zip(b_rest) {
+        total += a * b;
+    }
+    total
 }
 
 /// The index of the largest logit (the first of equals; 0 for none).
@@ -616,10 +914,21 @@ mod tests {
 
     #[test]
     fn the_simd_kernels_agree_with_the_scalar_loops() {
-        if !has_avx2() {
-            return;
+        // Every instruction set the CPU has, up to the best; an odd number of blocks per row
+        // too, for the AVX-512 kernels' last block.
+        let levels: &[Simd] = match Simd::detect() {
+            Simd::Avx512Vnni => &[Simd::Avx2, Simd::Avx512Vnni],
+            Simd::Avx2 => &[Simd::Avx2],
+            Simd::Scalar => &[],
+        };
+        for &simd in levels {
+            for cols in [256, 288] {
+                simd_kernels_agree(simd, cols);
+            }
         }
-        let cols = 256;
+    }
+
+    fn simd_kernels_agree(simd: Simd, cols: usize) {
         let (blocks, _) = q4_1_blocks(&values(2 * cols, 3));
         let q4 = QMatrix::q4_1(&blocks, 2, cols).unwrap();
         let q8 = QMatrix::q8_0(&values(2 * cols, 6), 2, cols).unwrap();
@@ -633,6 +942,7 @@ mod tests {
             }
             assert!(close(one[0], scalar[5]), "{what}: {one:?} vs {scalar:?}");
         };
+        let what = |format: &str| format!("{format}, {simd:?}, {cols} columns");
         if let Weights::Q4_1 {
             scales,
             mins,
@@ -646,10 +956,10 @@ mod tests {
                 levels,
             };
             compare(
-                k.dots(1, true, x),
-                k.dots(1, true, [x[5]]),
+                k.dots(1, simd, x),
+                k.dots(1, simd, [x[5]]),
                 k.dots_scalar(1, x),
-                "Q4_1",
+                &what("Q4_1"),
             );
         } else {
             panic!("Q4_1 expected");
@@ -661,14 +971,63 @@ mod tests {
                 levels,
             };
             compare(
-                k.dots(1, true, x),
-                k.dots(1, true, [x[5]]),
+                k.dots(1, simd, x),
+                k.dots(1, simd, [x[5]]),
                 k.dots_scalar(1, x),
-                "Q8_0",
+                &what("Q8_0"),
             );
         } else {
             panic!("Q8_0 expected");
         }
+    }
+
+    #[test]
+    fn attention_matches_a_plain_softmax_over_the_visible_keys() {
+        let shape = Heads {
+            heads: 4,
+            kv_heads: 2,
+            dim: 12,
+        };
+        let tokens = 5;
+        let stride = shape.kv_heads * shape.dim;
+        let query = values(shape.heads * shape.dim, 1);
+        let keys = values(tokens * stride, 2);
+        let vals = values(tokens * stride, 3);
+        for visible in [1, 3, 5] {
+            let mut out = vec![0f32; shape.heads * shape.dim];
+            attend(&query, &keys, &vals, visible, shape, 0.5, &mut out);
+            for h in 0..shape.heads {
+                let kv = h / 2 * shape.dim;
+                let q = &query[h * shape.dim..][..shape.dim];
+                let scores: Vec<f32> = (0..visible)
+                    .map(|j| {
+                        let k = &keys[j * stride + kv..][..shape.dim];
+                        0.5 * q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+                let sum: f32 = exps.iter().sum();
+                for d in 0..shape.dim {
+                    let expected: f32 = (0..visible)
+                        .map(|j| exps[j] / sum * vals[j * stride + kv + d])
+                        .sum();
+                    let got = out[h * shape.dim + d];
+                    assert!(
+                        (got - expected).abs() < 1e-5,
+                        "{visible} {h} {d}: {got} vs {expected}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rope_rotates_each_pair_of_each_head() {
+        let mut x = vec![1.0, 0.0, 0.0, 2.0, 1.0, 0.0, 0.0, 2.0];
+        let (cos, sin) = ([0.0, 0.5], [1.0, 0.5]);
+        rope(&mut x, &cos, &sin);
+        assert_eq!(x, [0.0, 1.0, -1.0, 1.0, 0.0, 1.0, -1.0, 1.0]);
     }
 
     #[test]

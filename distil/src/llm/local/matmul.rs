@@ -52,12 +52,18 @@ impl QMatrix {
 
     /// `x · Wᵀ` for `x` of shape `(m, cols)`: `(m, rows)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let m = x.dims2()?.0;
+        Tensor::from_vec(self.forward_values(x)?, (m, self.0.rows()), &Device::Cpu)
+    }
+
+    /// [`Self::forward`]'s values, row after row.
+    pub fn forward_values(&self, x: &Tensor) -> Result<Vec<f32>> {
         let (m, k) = x.dims2()?;
         if k != self.0.cols() {
             candle_core::bail!("an input of {k} features for a matrix of {}", self.0.cols());
         }
         let values = x.flatten_all()?.to_vec1::<f32>()?;
-        Tensor::from_vec(self.0.matmul(&values, m), (m, self.0.rows()), &Device::Cpu)
+        Ok(self.0.matmul(&values, m))
     }
 }
 

@@ -4,11 +4,18 @@
 //! so one forward pass carries the new tokens of several sequences at different positions: the
 //! weight matrices (the cost of a decoding step) are read once for all of them, and only the
 //! attention runs per sequence.
+//!
+//! The attention is distil-kernels' own, on plain vectors: each sequence's cache grows by
+//! appending (candle would copy it whole at every step to concatenate), and the query tokens
+//! of all sequences are shared out on the rayon pool together, without a tensor operation per
+//! sequence and layer.
 
 use std::io::{Read, Seek};
 
 use candle_core::quantized::gguf_file;
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
+use distil_kernels::Heads;
+use rayon::prelude::*;
 
 use super::matmul::QMatrix;
 
@@ -39,15 +46,18 @@ pub(crate) struct Model {
     layers: Vec<Layer>,
     norm: Tensor,
     output: QMatrix,
-    cos: Tensor,
-    sin: Tensor,
+    /// Per position the rotary embedding's cosines and sines, `head_dim / 2` of each.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
     pub shape: Shape,
 }
 
 /// One sequence's key/value cache.
 #[derive(Default)]
 pub(crate) struct KvCache {
-    layers: Vec<(Tensor, Tensor)>,
+    /// Per layer the keys and the values of every token so far, token after token
+    /// (`kv_heads * head_dim` values each).
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
     /// Tokens already in the cache.
     pub len: usize,
 }
@@ -117,18 +127,16 @@ impl Model {
         let inv_freq: Vec<f32> = (0..head_dim / 2)
             .map(|i| 1.0 / rope_base.powf(2.0 * i as f32 / head_dim as f32))
             .collect();
-        let inv_freq = Tensor::from_vec(inv_freq, (1, head_dim / 2), &device)?;
-        let positions = Tensor::arange(0u32, context as u32, &device)?
-            .to_dtype(DType::F32)?
-            .reshape((context, 1))?;
-        let angles = positions.broadcast_mul(&inv_freq)?;
+        let angles: Vec<f32> = (0..context)
+            .flat_map(|p| inv_freq.iter().map(move |f| p as f32 * f))
+            .collect();
         Ok(Model {
             embeddings,
             layers: blocks,
             norm,
             output,
-            cos: angles.cos()?,
-            sin: angles.sin()?,
+            cos: angles.iter().map(|a| a.cos()).collect(),
+            sin: angles.iter().map(|a| a.sin()).collect(),
             shape: Shape {
                 heads,
                 kv_heads,
@@ -157,74 +165,75 @@ impl Model {
             eps,
             ..
         } = self.shape;
-        let group = heads / kv_heads;
-        let scale = 1.0 / (head_dim as f64).sqrt();
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let shape = Heads {
+            heads,
+            kv_heads,
+            dim: head_dim,
+        };
+        let (q_width, kv_width) = (heads * head_dim, kv_heads * head_dim);
+        let width = q_width + 2 * kv_width;
+        let half = head_dim / 2;
+        // Per token of the pass: its sequence and how many tokens it sees (itself included).
+        let rows: Vec<(usize, usize)> = segments
+            .iter()
+            .enumerate()
+            .flat_map(|(s, segment)| {
+                let start = segment.cache.len;
+                (0..segment.tokens.len()).map(move |i| (s, start + i + 1))
+            })
+            .collect();
+        if let Some(&(_, visible)) = rows.iter().max_by_key(|r| r.1)
+            && visible > self.shape.context
+        {
+            candle_core::bail!(
+                "{visible} tokens do not fit the model's context of {}",
+                self.shape.context
+            );
+        }
         for (l, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps as f32)?;
-            let qkv = layer.qkv.forward(&h)?;
-            let q = qkv.narrow(1, 0, heads * head_dim)?;
-            let k = qkv.narrow(1, heads * head_dim, kv_heads * head_dim)?;
-            let v = qkv.narrow(1, (heads + kv_heads) * head_dim, kv_heads * head_dim)?;
-            let mut outputs = Vec::with_capacity(segments.len());
-            let mut offset = 0;
-            for segment in segments.iter_mut() {
-                let n = segment.tokens.len();
-                let start = segment.cache.len;
-                let cos = self.cos.narrow(0, start, n)?;
-                let sin = self.sin.narrow(0, start, n)?;
-                let split = |t: &Tensor, h: usize| -> Result<Tensor> {
-                    t.narrow(0, offset, n)?
-                        .contiguous()?
-                        .reshape((1, n, h, head_dim))?
-                        .transpose(1, 2)?
-                        .contiguous()
-                };
-                let qs = candle_nn::rotary_emb::rope_i(&split(&q, heads)?, &cos, &sin)?;
-                let ks = candle_nn::rotary_emb::rope_i(&split(&k, kv_heads)?, &cos, &sin)?;
-                let vs = split(&v, kv_heads)?;
-                let (ks, vs) = match segment.cache.layers.get(l) {
-                    Some((pk, pv)) => (Tensor::cat(&[pk, &ks], 2)?, Tensor::cat(&[pv, &vs], 2)?),
-                    None => (ks, vs),
-                };
-                let keys = ks.dims()[2];
-                // The query heads sharing a key/value head side by side: (kv, group * n, d).
-                let qs = qs.reshape((kv_heads, group * n, head_dim))?;
-                let kk = ks.reshape((kv_heads, keys, head_dim))?;
-                let vv = vs.reshape((kv_heads, keys, head_dim))?;
-                let mut att = (qs.matmul(&kk.t()?)? * scale)?;
-                if n > 1 {
-                    let mask: Vec<f32> = (0..n)
-                        .flat_map(|i| {
-                            (0..keys).map(move |j| {
-                                if j > start + i {
-                                    f32::NEG_INFINITY
-                                } else {
-                                    0.0
-                                }
-                            })
-                        })
-                        .collect();
-                    let mask = Tensor::from_vec(mask, (n, keys), &device)?;
-                    att = att
-                        .reshape((kv_heads, group, n, keys))?
-                        .broadcast_add(&mask)?
-                        .reshape((kv_heads, group * n, keys))?;
+            // Per token its queries, keys and values, side by side.
+            let mut qkv = layer.qkv.forward_values(&h)?;
+            for (row, &(s, visible)) in qkv.chunks_exact_mut(width).zip(&rows) {
+                let position = visible - 1;
+                let cos = &self.cos[position * half..(position + 1) * half];
+                let sin = &self.sin[position * half..(position + 1) * half];
+                distil_kernels::rope(&mut row[..q_width + kv_width], cos, sin);
+                let cache = &mut segments[s].cache.layers;
+                if cache.len() <= l {
+                    cache.push(Default::default());
                 }
-                let att = candle_nn::ops::softmax_last_dim(&att)?;
-                let out = att
-                    .matmul(&vv)?
-                    .reshape((heads, n, head_dim))?
-                    .transpose(0, 1)?
-                    .reshape((n, heads * head_dim))?;
-                outputs.push(out);
-                if l < segment.cache.layers.len() {
-                    segment.cache.layers[l] = (ks, vs);
-                } else {
-                    segment.cache.layers.push((ks, vs));
-                }
-                offset += n;
+                let (keys, values) = &mut cache[l];
+                keys.extend_from_slice(&row[q_width..q_width + kv_width]);
+                values.extend_from_slice(&row[q_width + kv_width..]);
             }
-            let attended = Tensor::cat(&outputs, 0)?;
+            let caches: Vec<(&[f32], &[f32])> = segments
+                .iter()
+                .map(|s| {
+                    let (keys, values) = &s.cache.layers[l];
+                    (keys.as_slice(), values.as_slice())
+                })
+                .collect();
+            let mut attended = vec![0f32; total * q_width];
+            attended
+                .par_chunks_mut(q_width)
+                .zip(qkv.par_chunks(width))
+                .zip(&rows)
+                .for_each(|((out, row), &(s, visible))| {
+                    let (keys, values) = caches[s];
+                    distil_kernels::attend(
+                        &row[..q_width],
+                        keys,
+                        values,
+                        visible,
+                        shape,
+                        scale,
+                        out,
+                    );
+                });
+            drop(caches);
+            let attended = Tensor::from_vec(attended, (total, q_width), &device)?;
             x = (x + layer.wo.forward(&attended)?)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps as f32)?;
             let gate_up = layer.gate_up.forward(&h)?;
