@@ -185,8 +185,14 @@ fn start_relay() -> std::io::Result<()> {
         .name("distil-signals".into())
         .spawn(move || {
             let mut bytes = [0u8; 16];
-            while wake.read(&mut bytes).is_ok_and(|read| read > 0) {
-                relay_signals();
+            loop {
+                match wake.read(&mut bytes) {
+                    Ok(0) => return,
+                    Ok(_) => relay_signals(),
+                    // The signal itself may interrupt this read: what it counted is relayed.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => relay_signals(),
+                    Err(_) => return,
+                }
             }
         })?;
     Ok(())
