@@ -60,7 +60,7 @@ impl CachedLlm {
         let mut signer = Signer::new("distil-llm-request-v2");
         signer
             .bytes("llm", &self.identity)
-            .bytes("prompt", &prompt_json(prompt))
+            .bytes("prompt", &prompt.to_json())
             .bytes("params", &serde_json::to_vec(params).unwrap_or_default());
         let request = signer.finish().0;
         let occurrence = {
@@ -75,28 +75,6 @@ impl CachedLlm {
             .bytes("occurrence", &occurrence.to_le_bytes());
         signer.finish().0
     }
-}
-
-/// The prompt's JSON as [`Prompt::to_value`] gives it, written without building the value.
-fn prompt_json(prompt: &Prompt) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Message<'a> {
-        role: &'a str,
-        content: &'a str,
-    }
-    let json = match prompt {
-        Prompt::Text(text) => serde_json::to_vec(text),
-        Prompt::Chat(messages) => serde_json::to_vec(
-            &messages
-                .iter()
-                .map(|m| Message {
-                    role: &m.role,
-                    content: &m.content,
-                })
-                .collect::<Vec<_>>(),
-        ),
-    };
-    json.unwrap_or_default()
 }
 
 fn encode(generations: &Generations) -> Vec<u8> {
@@ -210,7 +188,7 @@ mod tests {
             ]),
         ] {
             assert_eq!(
-                prompt_json(&prompt),
+                prompt.to_json(),
                 serde_json::to_vec(&prompt.to_value()).unwrap()
             );
         }

@@ -47,6 +47,29 @@ impl Prompt {
         }
     }
 
+    /// The JSON of [`to_value`](Self::to_value), written from borrows without building the
+    /// value: what cache keys and replay digests hash.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Message<'a> {
+            role: &'a str,
+            content: &'a str,
+        }
+        let json = match self {
+            Prompt::Text(text) => serde_json::to_vec(text),
+            Prompt::Chat(messages) => serde_json::to_vec(
+                &messages
+                    .iter()
+                    .map(|m| Message {
+                        role: &m.role,
+                        content: &m.content,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        json.unwrap_or_default()
+    }
+
     /// Characters in the prompt: a cheap stand-in for its length in tokens.
     pub fn chars(&self) -> usize {
         match self {

@@ -433,13 +433,12 @@ pub fn prompt_digest<T: Task>(task: &T, input: &Input<'_>) -> [u8; 32] {
     hasher.update((task.llm().num_generations() as u64).to_le_bytes());
     hasher.update([u8::from(task.llm().group_generations())]);
     for row in 0..input.len() {
-        let prompt = match task.format_input(input, row) {
-            Ok(prompt) => prompt.to_value(),
-            Err(message) => Value::String(format!("error: {message}")),
+        let text = match task.format_input(input, row) {
+            Ok(prompt) => prompt.to_json(),
+            Err(message) => serde_json::to_vec(&format!("error: {message}")).unwrap_or_default(),
         };
-        let text = prompt.to_string();
         hasher.update((text.len() as u64).to_le_bytes());
-        hasher.update(text.as_bytes());
+        hasher.update(&text);
     }
     hasher.finalize().into()
 }
