@@ -195,19 +195,23 @@ struct Q8_0<'a> {
 }
 
 impl Q4_1<'_> {
+    /// Block `block` of the matrix times block `b` of the input row, one value at a time.
+    fn block_dot(&self, block: usize, x: &InputRow<'_>, b: usize) -> f32 {
+        let mut sum = 0i32;
+        for (j, byte) in self.levels[block].iter().enumerate() {
+            sum += (byte & 0x0F) as i32 * x.levels[b][j] as i32;
+            sum += (byte >> 4) as i32 * x.levels[b][j + 16] as i32;
+        }
+        self.scales[block] * x.scales[b] * sum as f32 + self.mins[block] * x.sums[b]
+    }
+
     fn dots_scalar<const N: usize>(&self, row: usize, x: [InputRow<'_>; N]) -> [f32; N] {
         let first = row * self.per_row;
         let mut out = [0f32; N];
         for (n, x) in x.iter().enumerate() {
             let mut total = 0f32;
             for b in 0..self.per_row {
-                let mut sum = 0i32;
-                for (j, byte) in self.levels[first + b].iter().enumerate() {
-                    sum += (byte & 0x0F) as i32 * x.levels[b][j] as i32;
-                    sum += (byte >> 4) as i32 * x.levels[b][j + 16] as i32;
-                }
-                total += self.scales[first + b] * x.scales[b] * sum as f32
-                    + self.mins[first + b] * x.sums[b];
+                total += self.block_dot(first + b, x, b);
             }
             out[n] = total;
         }
@@ -298,15 +302,8 @@ impl Q4_1<'_> {
         if self.per_row % 2 == 1 {
             // A last block without a partner, as the scalar loop does it.
             let b = self.per_row - 1;
-            let weights = &self.levels[first + b];
             for n in 0..N {
-                let mut sum = 0i32;
-                for (j, byte) in weights.iter().enumerate() {
-                    sum += (byte & 0x0F) as i32 * x[n].levels[b][j] as i32;
-                    sum += (byte >> 4) as i32 * x[n].levels[b][j + 16] as i32;
-                }
-                out[n] += self.scales[first + b] * x[n].scales[b] * sum as f32
-                    + self.mins[first + b] * x[n].sums[b];
+                out[n] += self.block_dot(first + b, &x[n], b);
             }
         }
         out
@@ -328,18 +325,23 @@ impl RowKernel for Q4_1<'_> {
 }
 
 impl Q8_0<'_> {
+    /// Block `block` of the matrix times block `b` of the input row, one value at a time.
+    fn block_dot(&self, block: usize, x: &InputRow<'_>, b: usize) -> f32 {
+        let sum: i32 = self.levels[block]
+            .iter()
+            .zip(&x.levels[b])
+            .map(|(w, v)| *w as i32 * *v as i32)
+            .sum();
+        self.scales[block] * x.scales[b] * sum as f32
+    }
+
     fn dots_scalar<const N: usize>(&self, row: usize, x: [InputRow<'_>; N]) -> [f32; N] {
         let first = row * self.per_row;
         let mut out = [0f32; N];
         for (n, x) in x.iter().enumerate() {
             let mut total = 0f32;
             for b in 0..self.per_row {
-                let sum: i32 = self.levels[first + b]
-                    .iter()
-                    .zip(&x.levels[b])
-                    .map(|(w, v)| *w as i32 * *v as i32)
-                    .sum();
-                total += self.scales[first + b] * x.scales[b] * sum as f32;
+                total += self.block_dot(first + b, x, b);
             }
             out[n] = total;
         }
@@ -420,12 +422,7 @@ impl Q8_0<'_> {
             // A last block without a partner, as the scalar loop does it.
             let b = self.per_row - 1;
             for n in 0..N {
-                let sum: i32 = self.levels[first + b]
-                    .iter()
-                    .zip(&x[n].levels[b])
-                    .map(|(w, v)| *w as i32 * *v as i32)
-                    .sum();
-                out[n] += self.scales[first + b] * x[n].scales[b] * sum as f32;
+                out[n] += self.block_dot(first + b, &x[n], b);
             }
         }
         out
